@@ -1,0 +1,35 @@
+# vyperp: the two commands are `make devnet` and `make test`; both install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+STAMPS := .stamps
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: deps test test-fast bench clean
+
+deps: $(STAMPS)/python $(STAMPS)/node
+
+$(STAMPS)/python: pyproject.toml requirements.lock
+	@mkdir -p $(STAMPS)
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(STAMPS)/node: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## Whole suite: Ape on a real anvil (unit, e2e) plus in-process titanoboa property tests.
+test: deps
+	ape test tests
+
+## Gas per operation on anvil, written to docs/benchmarks.md.
+bench: deps
+	ape run gas_benchmark
+
+clean:
+	rm -rf $(VENV) node_modules $(STAMPS) .build .cache
