@@ -1,0 +1,741 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy off
+# pragma optimize codesize
+"""
+@title Engine
+@notice vyperp's perpetual-futures engine: margin accounts with subaccounts
+        and operators, oracle-fed index and TWAP mark prices, a continuous
+        funding accumulator, skew-priced fills with maker/taker fees, and the
+        LP vault as counterparty to the net skew. Logic lives in the modules
+        composed below; this contract orders them and holds the tokens.
+@custom:security Every entry point that changes a size, open interest or
+                 collateral first accrues funding in the markets it touches.
+                 Token transfers come last (checks-effects-interactions),
+                 nothing is sent to a trader but the collateral token, and
+                 every state-changing entry point holds the reentrancy lock.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+from snekmate.auth import access_control
+from snekmate.utils import pausable
+
+from .modules import fixed_point
+from .modules import markets
+from .modules import pricing
+from .modules import funding
+from .modules import positions
+from .modules import fees
+from .modules import accounts
+from .modules import treasury
+from .modules import margin
+
+initializes: access_control
+initializes: pausable
+initializes: markets
+initializes: pricing[markets := markets]
+initializes: funding[markets := markets]
+initializes: positions
+initializes: accounts
+initializes: treasury
+initializes: margin[
+    markets := markets,
+    pricing := pricing,
+    funding := funding,
+    positions := positions,
+    accounts := accounts,
+]
+
+exports: (
+    # roles
+    access_control.DEFAULT_ADMIN_ROLE,
+    access_control.hasRole,
+    access_control.getRoleAdmin,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
+    access_control.set_role_admin,
+    access_control.supportsInterface,
+    pausable.paused,
+    # markets
+    markets.params,
+    markets.price_scale,
+    markets.market_count,
+    pricing.breaker_reference_price,
+    pricing.breaker_reference_time,
+    pricing.breaker_tripped_at,
+    # funding
+    funding.funding_index,
+    funding.funding_rate,
+    funding.last_funding_time,
+    # positions
+    positions.open_positions,
+    positions.open_markets,
+    positions.long_open_interest,
+    positions.short_open_interest,
+    positions.cost_sum,
+    positions.snapshot_sum,
+    # accounts
+    accounts.collateral,
+    accounts.is_operator,
+    accounts.tier_of,
+    accounts.tier_max_leverage,
+    # treasury
+    treasury.vault_balance,
+    treasury.insurance_balance,
+    treasury.vault_fee_share,
+)
+
+# @dev Role that may pause, unpause and clear price breakers.
+GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
+WAD: constant(uint256) = 10**18
+# @dev Bound on the market ids one funding checkpoint call takes.
+MAX_CHECKPOINT_MARKETS: constant(uint256) = 64
+
+
+event Deposit:
+    owner: indexed(address)
+    subaccount: indexed(uint256)
+    caller: address
+    amount: uint256
+
+
+event Withdrawal:
+    owner: indexed(address)
+    subaccount: indexed(uint256)
+    caller: address
+    amount: uint256
+
+
+event PositionModified:
+    owner: indexed(address)
+    subaccount: indexed(uint256)
+    market_id: indexed(uint256)
+    size_delta: int256
+    new_size: int256
+    fill_price: uint256
+    fee: uint256
+    realized_pnl: int256
+    funding_paid: int256
+
+
+event FundingSettled:
+    owner: indexed(address)
+    subaccount: indexed(uint256)
+    market_id: indexed(uint256)
+    amount: int256
+
+
+event VaultSet:
+    vault: address
+
+
+event VaultFunded:
+    amount: uint256
+
+
+event VaultWithdrawn:
+    receiver: indexed(address)
+    amount: uint256
+
+
+event VaultUtilizationSet:
+    max_vault_utilization: uint256
+
+
+# @dev The collateral token (any ERC-20 stablecoin).
+collateral_token: public(immutable(IERC20))
+# @dev Multiplier from token units to 18 decimals.
+collateral_scale: public(immutable(uint256))
+# @dev The LP vault, counterparty to the net skew; set once.
+vault: public(address)
+# @dev Largest share of vault equity that net open notional may use (18 decimals).
+max_vault_utilization: public(uint256)
+
+
+@deploy
+def __init__(collateral_token_: IERC20, admin: address, guardian: address):
+    """
+    @notice Deploys the engine over a collateral token.
+    @param collateral_token_ ERC-20 collateral (at most 18 decimals).
+    @param admin Receives the admin role (parameters, markets, roles).
+    @param guardian Receives the guardian role (pause, breaker override).
+    """
+    decimals: uint256 = convert(staticcall IERC20Detailed(collateral_token_.address).decimals(), uint256)
+    assert decimals <= 18, "engine: token decimals above 18"
+    collateral_token = collateral_token_
+    collateral_scale = 10 ** (18 - decimals)
+    access_control.__init__()
+    pausable.__init__()
+    treasury.__init__()
+    self.max_vault_utilization = 8 * WAD // 10
+    if admin != msg.sender:
+        access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin)
+        access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    access_control._grant_role(GUARDIAN_ROLE, guardian)
+
+
+# ---------------------------------------------------------------------------
+# Collateral
+# ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def deposit(amount: uint256, subaccount: uint256 = 0, owner: address = msg.sender):
+    """
+    @notice Deposits collateral into (owner, subaccount); anyone may fund any account.
+    @dev Credits the amount the engine actually received.
+    @param amount Token units to pull from the caller.
+    @param subaccount Subaccount id.
+    @param owner Account owner (default: the caller).
+    """
+    assert amount > 0, "engine: zero amount"
+    assert owner != empty(address), "engine: owner is zero"
+    before: uint256 = staticcall collateral_token.balanceOf(self)
+    assert extcall collateral_token.transferFrom(msg.sender, self, amount, default_return_value=True), "engine: transfer failed"
+    received: uint256 = staticcall collateral_token.balanceOf(self) - before
+    accounts.collateral[owner][subaccount] += convert(received * collateral_scale, int256)
+    log Deposit(owner=owner, subaccount=subaccount, caller=msg.sender, amount=received)
+
+
+@external
+@nonreentrant
+def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.sender):
+    """
+    @notice Withdraws collateral to the owner. Afterwards collateral +
+            min(0, unrealized PnL) - funding owed must cover initial margin.
+    @param amount Token units to send to the owner.
+    @param subaccount Subaccount id.
+    @param owner Account owner (default: the caller); operators may withdraw for it.
+    """
+    assert amount > 0, "engine: zero amount"
+    accounts._check_authorized(owner, msg.sender)
+    self._settle_account(owner, subaccount, max_value(uint256))
+    debit: int256 = convert(amount * collateral_scale, int256)
+    assert accounts.collateral[owner][subaccount] >= debit, "engine: insufficient collateral"
+    accounts.collateral[owner][subaccount] -= debit
+    health: margin.AccountHealth = margin._health(owner, subaccount)
+    assert margin._withdrawable_equity(health) >= convert(health.initial_margin, int256), "engine: insufficient margin"
+    assert extcall collateral_token.transfer(owner, amount, default_return_value=True), "engine: transfer failed"
+    log Withdrawal(owner=owner, subaccount=subaccount, caller=msg.sender, amount=amount)
+
+
+@external
+def set_operator(operator: address, approved: bool):
+    """
+    @notice Approves or revokes an operator for all of the caller's subaccounts.
+    @param operator Address that may trade and withdraw (to the owner) for the caller.
+    @param approved True to approve, False to revoke.
+    """
+    accounts._set_operator(msg.sender, operator, approved)
+
+
+# ---------------------------------------------------------------------------
+# Trading
+# ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def modify_position(
+    market_id: uint256,
+    size_delta: int256,
+    acceptable_price: uint256,
+    subaccount: uint256 = 0,
+    owner: address = msg.sender,
+):
+    """
+    @notice Opens, increases, reduces, closes or flips a position.
+    @param market_id Market to trade.
+    @param size_delta Signed size to buy (> 0) or sell (< 0), 18 decimals.
+    @param acceptable_price Worst fill price accepted: a ceiling for a buy,
+           a floor for a sell (18 decimals).
+    @param subaccount Subaccount id.
+    @param owner Account owner (default: the caller); operators may trade for it.
+    """
+    assert size_delta != 0, "engine: zero size"
+    self._trade(owner, subaccount, market_id, size_delta, acceptable_price)
+
+
+@external
+@nonreentrant
+def close_position(market_id: uint256, acceptable_price: uint256, subaccount: uint256 = 0, owner: address = msg.sender):
+    """
+    @notice Closes the whole position in a market.
+    @param market_id Market to close in.
+    @param acceptable_price Worst fill price accepted (see modify_position).
+    @param subaccount Subaccount id.
+    @param owner Account owner (default: the caller).
+    """
+    markets._check_exists(market_id)
+    size: int256 = positions.open_positions[owner][subaccount][market_id].size
+    assert size != 0, "engine: no position"
+    self._trade(owner, subaccount, market_id, -size, acceptable_price)
+
+
+@external
+@nonreentrant
+def checkpoint_funding(market_ids: DynArray[uint256, MAX_CHECKPOINT_MARKETS]):
+    """
+    @notice Accrues funding in each listed market (permissionless).
+    @param market_ids Markets to checkpoint.
+    """
+    for market_id: uint256 in market_ids:
+        markets._check_exists(market_id)
+        self._refresh_market(market_id)
+
+
+# ---------------------------------------------------------------------------
+# LP vault hooks
+# ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def credit_vault(amount: uint256):
+    """
+    @notice Books tokens the vault moved into the engine as vault assets.
+    @dev Only the vault; it measures what the engine received.
+    @param amount Token units received.
+    """
+    assert msg.sender == self.vault, "engine: caller is not the vault"
+    treasury.vault_balance += convert(amount * collateral_scale, int256)
+    log VaultFunded(amount=amount)
+
+
+@external
+@nonreentrant
+def withdraw_for_vault(receiver: address, amount: uint256):
+    """
+    @notice Pays vault assets out to an LP, keeping the utilization limit.
+    @dev Only the vault.
+    @param receiver Token recipient.
+    @param amount Token units.
+    """
+    assert msg.sender == self.vault, "engine: caller is not the vault"
+    debit: int256 = convert(amount * collateral_scale, int256)
+    assert debit <= treasury.vault_balance, "engine: vault balance too low"
+    assert self._vault_equity() - debit >= self._vault_reserve(), "engine: vault utilization limit"
+    treasury.vault_balance -= debit
+    assert extcall collateral_token.transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
+    log VaultWithdrawn(receiver=receiver, amount=amount)
+
+
+# ---------------------------------------------------------------------------
+# Admin and guardian
+# ---------------------------------------------------------------------------
+
+
+@external
+def add_market(params: markets.MarketParams) -> uint256:
+    """
+    @notice Lists a market.
+    @param params Its parameters (checked against hard bounds).
+    @return The new market id.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    market_id: uint256 = markets._add(params)
+    funding._start(market_id)
+    return market_id
+
+
+@external
+@nonreentrant
+def set_market_params(market_id: uint256, params: markets.MarketParams):
+    """
+    @notice Replaces a market's parameters; funding accrues under the old ones first.
+    @param market_id Market to change.
+    @param params New parameters (checked against hard bounds).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    markets._check_exists(market_id)
+    self._refresh_market(market_id)
+    markets._set(market_id, params)
+
+
+@external
+def set_fee_split(vault_fee_share: uint256):
+    """
+    @notice Sets the vault's share of trading fees; the insurance fund gets the rest.
+    @param vault_fee_share 18-decimal fraction, at most 1.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    treasury._set_fee_split(vault_fee_share)
+
+
+@external
+def set_max_vault_utilization(max_vault_utilization: uint256):
+    """
+    @notice Sets how much of vault equity net open notional may use.
+    @param max_vault_utilization 18-decimal fraction in [0.1, 1].
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert max_vault_utilization >= WAD // 10 and max_vault_utilization <= WAD, "engine: utilization out of bounds"
+    self.max_vault_utilization = max_vault_utilization
+    log VaultUtilizationSet(max_vault_utilization=max_vault_utilization)
+
+
+@external
+def set_tier(owner: address, tier: uint256):
+    """
+    @notice Puts an owner (all its subaccounts) in an account tier.
+    @param owner Account owner.
+    @param tier Tier id (0 is the default).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    accounts._set_tier(owner, tier)
+
+
+@external
+def set_tier_leverage(tier: uint256, max_leverage: uint256):
+    """
+    @notice Caps the leverage of a tier below the markets' own limits.
+    @param tier Tier id.
+    @param max_leverage 18 decimals in [1, 100]; 0 removes the cap.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    accounts._set_tier_leverage(tier, max_leverage)
+
+
+@external
+def set_vault(vault_: address):
+    """
+    @notice Connects the LP vault; only once.
+    @param vault_ The LiquidityVault deployed over this engine.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert self.vault == empty(address), "engine: vault already set"
+    assert vault_ != empty(address), "engine: vault is zero"
+    self.vault = vault_
+    log VaultSet(vault=vault_)
+
+
+@external
+def pause():
+    """
+    @notice Stops new risk; closing, withdrawing free collateral and funding go on.
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    pausable._pause()
+
+
+@external
+def unpause():
+    """
+    @notice Lifts the pause.
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    pausable._unpause()
+
+
+@external
+@nonreentrant
+def clear_breaker(market_id: uint256):
+    """
+    @notice Lifts a market's reduce-only state after a price-move breaker trip.
+    @param market_id Market to clear.
+    """
+    access_control._check_role(GUARDIAN_ROLE, msg.sender)
+    markets._check_exists(market_id)
+    pricing._clear_breaker(market_id, pricing._index_price(market_id))
+
+
+# ---------------------------------------------------------------------------
+# Views for integrators
+# ---------------------------------------------------------------------------
+
+
+@external
+@view
+def account_health(owner: address, subaccount: uint256 = 0) -> margin.AccountHealth:
+    """
+    @notice Collateral, unrealized PnL, funding owed, equity, initial and
+            maintenance margin and notional of an account, all 18 decimals.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return The account's health.
+    """
+    return margin._health(owner, subaccount)
+
+
+@external
+@view
+def is_liquidatable(owner: address, subaccount: uint256 = 0) -> bool:
+    """
+    @notice True when equity is below maintenance margin.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return Whether the account is liquidatable.
+    """
+    return margin._is_liquidatable(owner, subaccount)
+
+
+@external
+@view
+def position_value(owner: address, subaccount: uint256, market_id: uint256) -> margin.PositionValue:
+    """
+    @notice Unrealized PnL, funding owed, notional and mark price of one position.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @param market_id Market.
+    @return The position's value.
+    """
+    return margin._position_value(market_id, positions.open_positions[owner][subaccount][market_id])
+
+
+@external
+@view
+def index_price(market_id: uint256) -> uint256:
+    """
+    @notice The oracle's index price (18 decimals); reverts if unusable.
+    @param market_id Market.
+    @return Index price.
+    """
+    return pricing._index_price(market_id)
+
+
+@external
+@view
+def mark_price(market_id: uint256) -> uint256:
+    """
+    @notice The mark price: TWAP of the index over the mark window.
+    @param market_id Market.
+    @return Mark price, 18 decimals.
+    """
+    return pricing._mark_price(market_id, pricing._index_price(market_id))
+
+
+@external
+@view
+def skew(market_id: uint256) -> int256:
+    """
+    @notice Long minus short open interest.
+    @param market_id Market.
+    @return Skew, 18 decimals.
+    """
+    return positions._skew(market_id)
+
+
+@external
+@view
+def fill_price(market_id: uint256, size_delta: int256) -> uint256:
+    """
+    @notice The price a trade of size_delta would fill at now.
+    @param market_id Market.
+    @param size_delta Signed size.
+    @return Fill price, 18 decimals.
+    """
+    return pricing._fill_price(market_id, pricing._index_price(market_id), positions._skew(market_id), size_delta)
+
+
+@external
+@view
+def current_funding(market_id: uint256) -> (int256, int256):
+    """
+    @notice The funding index and the rate per 8 hours as if accrued now.
+    @param market_id Market.
+    @return (funding index, funding rate), 18 decimals.
+    """
+    return funding._pending(market_id, pricing._index_price(market_id), positions._skew(market_id))
+
+
+@external
+@view
+def is_reduce_only(market_id: uint256) -> bool:
+    """
+    @notice True while the market's price-move breaker holds it reduce-only.
+    @param market_id Market.
+    @return Whether only risk-reducing trades pass.
+    """
+    return pricing._is_reduce_only(market_id)
+
+
+@external
+@view
+def vault_equity() -> int256:
+    """
+    @notice The vault's settled balance plus its unrealized counterparty PnL
+            and unsettled funding, 18 decimals, rounded down.
+    @return Vault equity.
+    """
+    return self._vault_equity()
+
+
+@external
+@view
+def vault_reserve() -> int256:
+    """
+    @notice Vault equity that must stay to back net open notional.
+    @return Reserve, 18 decimals.
+    """
+    return self._vault_reserve()
+
+
+# ---------------------------------------------------------------------------
+# Internals
+# ---------------------------------------------------------------------------
+
+
+@internal
+def _refresh_market(market_id: uint256) -> uint256:
+    """
+    @dev Reads the index, feeds the breaker and accrues funding; returns the index.
+    """
+    index: uint256 = pricing._index_price(market_id)
+    pricing._update_breaker(market_id, index)
+    funding._accrue(market_id, index, positions._skew(market_id))
+    return index
+
+
+@internal
+def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> int256:
+    """
+    @dev Moves a position's owed funding between its collateral and the vault
+         (counterparty to every funding payment) and re-snapshots it.
+    """
+    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+    if old.size == 0:
+        return 0
+    index: int256 = funding.funding_index[market_id]
+    owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
+    if owed == 0 and old.funding_snapshot == index:
+        return 0
+    accounts.collateral[owner][subaccount] -= owed
+    treasury.vault_balance += owed
+    new: positions.Position = old
+    new.funding_snapshot = index
+    positions._store(owner, subaccount, market_id, old, new)
+    log FundingSettled(owner=owner, subaccount=subaccount, market_id=market_id, amount=owed)
+    return owed
+
+
+@internal
+def _settle_account(owner: address, subaccount: uint256, skip_market: uint256):
+    """
+    @dev Accrues and settles funding in every market the account holds.
+    """
+    mask: uint256 = positions.open_markets[owner][subaccount]
+    for market_id: uint256 in range(positions.MASK_BITS):
+        if mask == 0:
+            break
+        if mask & 1 == 1 and market_id != skip_market:
+            self._refresh_market(market_id)
+            self._settle_funding(owner, subaccount, market_id)
+        mask >>= 1
+
+
+@internal
+def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256):
+    accounts._check_authorized(owner, msg.sender)
+    markets._check_exists(market_id)
+    index: uint256 = self._refresh_market(market_id)
+    funding_paid: int256 = self._settle_funding(owner, subaccount, market_id)
+    self._settle_account(owner, subaccount, market_id)
+
+    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+    skew_before: int256 = positions._skew(market_id)
+    price: uint256 = pricing._fill_price(market_id, index, skew_before, size_delta)
+    if size_delta > 0:
+        assert price <= acceptable_price, "engine: fill price above limit"
+    else:
+        assert price >= acceptable_price, "engine: fill price below limit"
+
+    new: positions.Position = empty(positions.Position)
+    realized: int256 = 0
+    new, realized = positions._apply_fill(old, size_delta, price)
+    adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))
+    if adds_risk:
+        self._check_new_risk(market_id, new.size)
+
+    notional: uint256 = fixed_point._umul_up(convert(abs(size_delta), uint256), price)
+    fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, markets.params[market_id].maker_fee, markets.params[market_id].taker_fee)
+    accounts.collateral[owner][subaccount] += realized - convert(fee, int256)
+    treasury.vault_balance -= realized
+    treasury._route_fee(fee)
+    positions._store(owner, subaccount, market_id, old, new)
+
+    if adds_risk:
+        self._check_open_interest(market_id, new.size, index)
+    health: margin.AccountHealth = margin._health(owner, subaccount)
+    if adds_risk:
+        assert health.equity >= convert(health.initial_margin, int256), "engine: insufficient margin"
+    else:
+        assert health.equity >= convert(health.maintenance_margin, int256), "engine: below maintenance margin"
+    log PositionModified(
+        owner=owner,
+        subaccount=subaccount,
+        market_id=market_id,
+        size_delta=size_delta,
+        new_size=new.size,
+        fill_price=price,
+        fee=fee,
+        realized_pnl=realized,
+        funding_paid=funding_paid,
+    )
+
+
+@internal
+@view
+def _check_new_risk(market_id: uint256, new_size: int256):
+    assert not pausable.paused, "engine: paused"
+    assert not pricing._is_reduce_only(market_id), "engine: market is reduce-only"
+    assert convert(abs(new_size), uint256) <= markets.params[market_id].max_position_size, "engine: position above size limit"
+
+
+@internal
+@view
+def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
+    side_interest: uint256 = 0
+    if new_size > 0:
+        side_interest = positions.long_open_interest[market_id]
+    else:
+        side_interest = positions.short_open_interest[market_id]
+    assert side_interest <= markets.params[market_id].max_open_interest, "engine: open interest cap"
+    ratio: uint256 = markets.params[market_id].max_oi_vault_ratio
+    if ratio != 0:
+        vault_capacity: int256 = fixed_point._mul_floor(max(treasury.vault_balance, 0), convert(ratio, int256))
+        assert convert(fixed_point._umul_up(side_interest, index), int256) <= vault_capacity, "engine: open interest above vault capacity"
+
+
+@internal
+@view
+def _vault_equity() -> int256:
+    """
+    @dev Settled balance minus traders' unrealized PnL plus traders' unsettled
+         funding, each market valued from its aggregates, rounded against the vault.
+    """
+    equity: int256 = treasury.vault_balance
+    for market_id: uint256 in range(markets.MAX_MARKETS):
+        if market_id >= markets.market_count:
+            break
+        current_skew: int256 = positions._skew(market_id)
+        if positions.long_open_interest[market_id] == 0 and positions.short_open_interest[market_id] == 0:
+            continue
+        index: uint256 = pricing._index_price(market_id)
+        mark: uint256 = pricing._mark_price(market_id, index)
+        funding_index: int256 = 0
+        _: int256 = 0
+        funding_index, _ = funding._pending(market_id, index, current_skew)
+        traders_pnl: int256 = fixed_point._mul_ceil(current_skew, convert(mark, int256)) - positions.cost_sum[market_id]
+        traders_owed: int256 = fixed_point._floor_div(funding_index * current_skew - positions.snapshot_sum[market_id], fixed_point.SWAD)
+        equity += traders_owed - traders_pnl
+    return equity
+
+
+@internal
+@view
+def _vault_reserve() -> int256:
+    """
+    @dev Net open notional over the utilization limit.
+    """
+    exposure: uint256 = 0
+    for market_id: uint256 in range(markets.MAX_MARKETS):
+        if market_id >= markets.market_count:
+            break
+        current_skew: int256 = positions._skew(market_id)
+        if current_skew == 0:
+            continue
+        mark: uint256 = pricing._mark_price(market_id, pricing._index_price(market_id))
+        exposure += fixed_point._umul_up(convert(abs(current_skew), uint256), mark)
+    return convert(exposure * WAD // self.max_vault_utilization, int256)

@@ -1,0 +1,615 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy off
+"""
+@title PriceOracle
+@notice Devnet price oracle with a Chainlink-compatible read interface
+        (AggregatorV3Interface plus the legacy `latestAnswer` family) and a
+        gas-cheap time-weighted average (`twap`) that the engine reads its
+        mark price from.
+
+        A fixed set of at most 16 reporters (appointed by the owner) push
+        prices with `report`. Whenever at least `quorum` reporters have a
+        fresh report (not older than `max_report_age` seconds), the median of
+        the fresh reports is published as a new round. At most one round is
+        created per block: a later quorum in the same block updates that
+        round's answer in place.
+
+        Deviation bound: while the current answer is fresh, a report that
+        deviates from it by more than `max_deviation_bps` is rejected. Once the
+        current answer is stale (older than `max_report_age`) there is NO
+        deviation check, so that a genuine price move that happened while the
+        feed was down does not lock the feed forever.
+
+        Every round stores one packed observation slot:
+        bits   0..39  updated_at  (uint40)
+        bits  40..119 answer      (uint80, always positive)
+        bits 120..255 cumulative  (uint136), the time integral of the answer
+                                  from round 1's updated_at to this round's
+                                  updated_at: cumulative(1) = 0 and
+                                  cumulative(r) = cumulative(r - 1)
+                                  + answer(r - 1) * (updated_at(r) - updated_at(r - 1)).
+        Since every answer is below 2**80 and timestamps are below 2**40, the
+        cumulative is below 2**120 and never overflows its 136 bits.
+        `twap` gallops backward from the latest round and then binary-searches,
+        so its cost grows with the log of the number of rounds inside the
+        window, not with the length of the history.
+@custom:security The median bounds the published answer by honest reports only
+                 while colluding reporters are fewer than half of the fresh
+                 reports; with an even count one colluder moves the average of
+                 the two middle values. The deviation bound limits each report
+                 against a fresh answer, not the drift over many rounds, and it
+                 is lifted once the answer is stale. The owner can change the
+                 reporter set and all parameters at once: this contract is for
+                 devnets and tests, not for value-bearing deployments. It makes
+                 no external calls.
+"""
+
+from snekmate.auth import ownable
+
+initializes: ownable
+
+exports: (
+    ownable.owner,
+    ownable.transfer_ownership,
+    ownable.renounce_ownership,
+)
+
+
+# ---- Events ----
+
+event ReportSubmitted:
+    reporter: indexed(address)
+    price: int256
+    timestamp: uint256
+
+
+# Chainlink's event name and layout.
+event AnswerUpdated:
+    current: indexed(int256)
+    roundId: indexed(uint256)
+    updatedAt: uint256
+
+
+event NewRound:
+    roundId: indexed(uint256)
+    startedBy: indexed(address)
+    startedAt: uint256
+
+
+event ReporterAdded:
+    reporter: indexed(address)
+
+
+event ReporterRemoved:
+    reporter: indexed(address)
+
+
+event QuorumUpdated:
+    old_quorum: uint256
+    new_quorum: uint256
+
+
+event MaxDeviationBpsUpdated:
+    old_max_deviation_bps: uint256
+    new_max_deviation_bps: uint256
+
+
+event MaxReportAgeUpdated:
+    old_max_report_age: uint256
+    new_max_report_age: uint256
+
+
+# ---- Constants ----
+
+MAX_REPORTERS: constant(uint256) = 16
+BPS: constant(uint256) = 10_000
+MAX_REPORT_AGE_LIMIT: constant(uint256) = 86_400
+VERSION: constant(uint256) = 1
+
+# Largest answer that fits the 80-bit field of an observation.
+MAX_ANSWER: constant(uint256) = (1 << 80) - 1
+
+TIME_MASK: constant(uint256) = (1 << 40) - 1
+ANSWER_MASK: constant(uint256) = (1 << 80) - 1
+ANSWER_SHIFT: constant(uint256) = 40
+CUMULATIVE_SHIFT: constant(uint256) = 120
+
+# A report slot packs the price above a 40-bit timestamp.
+REPORT_PRICE_SHIFT: constant(uint256) = 40
+
+
+# ---- Storage ----
+
+# @dev Number of decimals of every answer (Chainlink `decimals()`).
+_decimals: uint8
+# @dev Human-readable feed name, e.g. "BTC / USD" (Chainlink `description()`).
+_description: String[64]
+# @dev Current reporters, in insertion order (removal swaps in the last one).
+_reporters: DynArray[address, MAX_REPORTERS]
+# @dev Membership flag for each address in `_reporters`.
+_is_reporter: HashMap[address, bool]
+# @dev Each reporter's last report, packed: price << 40 | timestamp (0 = none).
+_reports: HashMap[address, uint256]
+# @dev Number of fresh reports needed to publish an answer (1..len(_reporters)).
+quorum: public(uint256)
+# @dev Largest accepted deviation of a report from a fresh answer, in bps.
+max_deviation_bps: public(uint256)
+# @dev Age in seconds after which a report (or the answer) counts as stale.
+max_report_age: public(uint256)
+# @dev Id of the latest round (0 = no round yet; ids start at 1).
+_latest_round: uint256
+# @dev Packed observation per round id (see the module docstring for layout).
+_observations: HashMap[uint256, uint256]
+
+
+# ---- Constructor ----
+
+@deploy
+def __init__(
+    decimals_: uint8,
+    description_: String[64],
+    reporters_: DynArray[address, MAX_REPORTERS],
+    quorum_: uint256,
+    max_deviation_bps_: uint256,
+    max_report_age_: uint256,
+):
+    """
+    @notice Deploys the oracle; the deployer becomes the owner.
+    @param decimals_ Decimals of the answers (8 for Chainlink USD feeds).
+    @param description_ Feed name, e.g. "BTC / USD".
+    @param reporters_ Initial reporters (distinct, non-zero, at most 16).
+    @param quorum_ Fresh reports needed to publish, 1..len(reporters_).
+    @param max_deviation_bps_ Deviation bound in bps, 1..10000.
+    @param max_report_age_ Freshness window in seconds, 1..86400.
+    """
+    ownable.__init__()
+    self._decimals = decimals_
+    self._description = description_
+    for reporter: address in reporters_:
+        self._add_reporter(reporter)
+    self._check_quorum(quorum_, len(reporters_))
+    self._check_max_deviation_bps(max_deviation_bps_)
+    self._check_max_report_age(max_report_age_)
+    self.quorum = quorum_
+    self.max_deviation_bps = max_deviation_bps_
+    self.max_report_age = max_report_age_
+
+
+# ---- Reporting ----
+
+@external
+def report(price: int256):
+    """
+    @notice Submits the caller's price and publishes the median of the fresh
+            reports once at least `quorum` of them are fresh.
+    @dev While the current answer is fresh, `price` may deviate from it by at
+         most `max_deviation_bps`; once the answer is stale there is no
+         deviation check, so a real move during downtime cannot lock the feed.
+         A second publication in the same block updates the latest round in
+         place instead of starting a new one.
+    @param price The price, with `decimals()` decimals; 0 < price < 2**80.
+    """
+    assert self._is_reporter[msg.sender], "oracle: not a reporter"
+    assert price > 0, "oracle: price not positive"
+    assert convert(price, uint256) <= MAX_ANSWER, "oracle: answer too large"
+    uprice: uint256 = convert(price, uint256)
+
+    max_age: uint256 = self.max_report_age
+    latest: uint256 = self._latest_round
+    last: uint256 = 0
+    if latest != 0:
+        last = self._observations[latest]
+        last_t: uint256 = last & TIME_MASK
+        if block.timestamp - last_t <= max_age:
+            answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
+            diff: uint256 = 0
+            if uprice > answer:
+                diff = uprice - answer
+            else:
+                diff = answer - uprice
+            assert diff * BPS <= answer * self.max_deviation_bps, "oracle: deviation too large"
+
+    self._reports[msg.sender] = (uprice << REPORT_PRICE_SHIFT) | convert(
+        convert(block.timestamp, uint40), uint256
+    )
+    log ReportSubmitted(reporter=msg.sender, price=price, timestamp=block.timestamp)
+
+    # Median of the fresh reports.
+    oldest: uint256 = 0
+    if block.timestamp > max_age:
+        oldest = block.timestamp - max_age
+    prices: DynArray[uint256, MAX_REPORTERS] = []
+    for reporter: address in self._reporters:
+        packed: uint256 = self._reports[reporter]
+        ts: uint256 = packed & TIME_MASK
+        if packed == 0 or ts < oldest:
+            continue
+        # Insertion sort step: keep `prices` ascending.
+        value: uint256 = packed >> REPORT_PRICE_SHIFT
+        prices.append(value)
+        n: uint256 = len(prices)
+        for k: uint256 in range(1, MAX_REPORTERS):
+            if k >= n:
+                break
+            if prices[n - k - 1] <= value:
+                break
+            prices[n - k] = prices[n - k - 1]
+            prices[n - k - 1] = value
+    count: uint256 = len(prices)
+    if count < self.quorum:
+        return
+    median: uint256 = prices[count // 2]
+    if count % 2 == 0:
+        median = (prices[count // 2 - 1] + median) // 2
+
+    self._publish(latest, last, median)
+
+
+# ---- Chainlink AggregatorV3Interface ----
+
+@external
+@view
+def decimals() -> uint8:
+    """
+    @notice Decimals of every answer.
+    @return The number of decimals.
+    """
+    return self._decimals
+
+
+@external
+@view
+def description() -> String[64]:
+    """
+    @notice Human-readable name of the feed.
+    @return The description, e.g. "BTC / USD".
+    """
+    return self._description
+
+
+@external
+@view
+def version() -> uint256:
+    """
+    @notice Version of this aggregator implementation.
+    @return Always 1.
+    """
+    return VERSION
+
+
+@external
+@view
+def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @notice Data of the latest round; reverts when no round exists yet.
+    @return roundId, answer, startedAt, updatedAt, answeredInRound
+            (startedAt == updatedAt, answeredInRound == roundId).
+    """
+    latest: uint256 = self._latest_round
+    assert latest != 0, "oracle: no data"
+    return self._round_data(latest)
+
+
+@external
+@view
+def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @notice Data of a given round; reverts for an unknown round.
+    @param _roundId The round id (1..latestRound()).
+    @return roundId, answer, startedAt, updatedAt, answeredInRound
+            (startedAt == updatedAt, answeredInRound == roundId).
+    """
+    round_id: uint256 = convert(_roundId, uint256)
+    assert round_id != 0 and round_id <= self._latest_round, "oracle: unknown round"
+    return self._round_data(round_id)
+
+
+# ---- Chainlink legacy interface ----
+
+@external
+@view
+def latestAnswer() -> int256:
+    """
+    @notice Latest answer (legacy Chainlink getter).
+    @return The latest answer, or 0 when no round exists yet.
+    """
+    latest: uint256 = self._latest_round
+    if latest == 0:
+        return 0
+    return convert((self._observations[latest] >> ANSWER_SHIFT) & ANSWER_MASK, int256)
+
+
+@external
+@view
+def latestTimestamp() -> uint256:
+    """
+    @notice Time of the latest answer (legacy Chainlink getter).
+    @return The latest round's updated_at, or 0 when no round exists yet.
+    """
+    latest: uint256 = self._latest_round
+    if latest == 0:
+        return 0
+    return self._observations[latest] & TIME_MASK
+
+
+@external
+@view
+def latestRound() -> uint256:
+    """
+    @notice Id of the latest round (legacy Chainlink getter).
+    @return The latest round id, or 0 when no round exists yet.
+    """
+    return self._latest_round
+
+
+# ---- TWAP ----
+
+@external
+@view
+def twap(window: uint256) -> uint256:
+    """
+    @notice Time-weighted average answer over
+            [block.timestamp - window, block.timestamp], rounded down.
+    @dev Round r's answer holds from its updated_at until the next round's
+         updated_at; the latest answer holds until now. A window reaching
+         back before the first round averages over [first updated_at, now]
+         only. Gallops backward from the latest round, then binary-searches
+         the bracket: O(log(rounds inside the window)) storage reads.
+    @param window Length of the window in seconds; 0 returns the latest answer.
+    @return The time-weighted average answer.
+    """
+    latest: uint256 = self._latest_round
+    assert latest != 0, "oracle: no data"
+    last: uint256 = self._observations[latest]
+    last_t: uint256 = last & TIME_MASK
+    last_answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
+    if window == 0:
+        return last_answer
+
+    now: uint256 = block.timestamp
+    t: uint256 = 0
+    if window < now:
+        t = now - window
+    if t >= last_t:
+        # The whole window lies inside the latest round.
+        return last_answer
+
+    cum_now: uint256 = (last >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)
+
+    # Gallop backward: offsets 1, 2, 4, ... from the latest round until a
+    # round with updated_at <= t is found (lo), or round 1 is passed.
+    # Invariant: updated_at(hi) > t.
+    hi: uint256 = latest
+    lo: uint256 = 0
+    lo_obs: uint256 = 0
+    step: uint256 = 1
+    for i: uint256 in range(64):
+        cand: uint256 = 1
+        if step < latest:
+            cand = latest - step
+        obs: uint256 = self._observations[cand]
+        if obs & TIME_MASK <= t:
+            lo = cand
+            lo_obs = obs
+            break
+        if cand == 1:
+            # The window starts before the first round: average over
+            # [updated_at(1), now]; cumulative(1) is 0.
+            first_t: uint256 = obs & TIME_MASK
+            if now == first_t:
+                return last_answer
+            return cum_now // (now - first_t)
+        hi = cand
+        step <<= 1
+
+    # Binary search in (lo, hi): updated_at(lo) <= t < updated_at(hi).
+    for i: uint256 in range(64):
+        if hi - lo <= 1:
+            break
+        mid: uint256 = (lo + hi) >> 1
+        obs: uint256 = self._observations[mid]
+        if obs & TIME_MASK <= t:
+            lo = mid
+            lo_obs = obs
+        else:
+            hi = mid
+
+    lo_t: uint256 = lo_obs & TIME_MASK
+    lo_answer: uint256 = (lo_obs >> ANSWER_SHIFT) & ANSWER_MASK
+    cum_at_t: uint256 = (lo_obs >> CUMULATIVE_SHIFT) + lo_answer * (t - lo_t)
+    return (cum_now - cum_at_t) // (now - t)
+
+
+# ---- Reporter views ----
+
+@external
+@view
+def reporters() -> DynArray[address, MAX_REPORTERS]:
+    """
+    @notice The current reporters.
+    @return The reporter addresses.
+    """
+    return self._reporters
+
+
+@external
+@view
+def latest_reports() -> (
+    DynArray[address, MAX_REPORTERS],
+    DynArray[int256, MAX_REPORTERS],
+    DynArray[uint256, MAX_REPORTERS],
+):
+    """
+    @notice Each current reporter's last report (0, 0 when none).
+    @return reporters, prices, timestamps (same order as `reporters()`).
+    """
+    addrs: DynArray[address, MAX_REPORTERS] = self._reporters
+    prices: DynArray[int256, MAX_REPORTERS] = []
+    timestamps: DynArray[uint256, MAX_REPORTERS] = []
+    for reporter: address in addrs:
+        packed: uint256 = self._reports[reporter]
+        prices.append(convert(packed >> REPORT_PRICE_SHIFT, int256))
+        timestamps.append(packed & TIME_MASK)
+    return addrs, prices, timestamps
+
+
+@external
+@view
+def is_reporter(account: address) -> bool:
+    """
+    @notice Whether `account` is a current reporter.
+    @param account The address to check.
+    @return True if `account` may call `report`.
+    """
+    return self._is_reporter[account]
+
+
+# ---- Administration (owner only) ----
+
+@external
+def add_reporter(reporter: address):
+    """
+    @notice Appoints a new reporter.
+    @param reporter The address to add (non-zero, not yet a reporter).
+    """
+    ownable._check_owner()
+    self._add_reporter(reporter)
+
+
+@external
+def remove_reporter(reporter: address):
+    """
+    @notice Removes a reporter and forgets its last report; the quorum must
+            stay at most the remaining number of reporters.
+    @param reporter The reporter to remove.
+    """
+    ownable._check_owner()
+    assert self._is_reporter[reporter], "oracle: unknown reporter"
+    n: uint256 = len(self._reporters)
+    assert self.quorum <= n - 1, "oracle: quorum above reporters"
+    for i: uint256 in range(MAX_REPORTERS):
+        if i >= n:
+            break
+        if self._reporters[i] == reporter:
+            self._reporters[i] = self._reporters[n - 1]
+            self._reporters.pop()
+            break
+    self._is_reporter[reporter] = False
+    self._reports[reporter] = 0
+    log ReporterRemoved(reporter=reporter)
+
+
+@external
+def set_quorum(new_quorum: uint256):
+    """
+    @notice Sets the number of fresh reports needed to publish.
+    @param new_quorum The new quorum, 1..number of reporters.
+    """
+    ownable._check_owner()
+    self._check_quorum(new_quorum, len(self._reporters))
+    log QuorumUpdated(old_quorum=self.quorum, new_quorum=new_quorum)
+    self.quorum = new_quorum
+
+
+@external
+def set_max_deviation_bps(new_max_deviation_bps: uint256):
+    """
+    @notice Sets the largest accepted deviation of a report from a fresh answer.
+    @param new_max_deviation_bps The new bound in bps, 1..10000.
+    """
+    ownable._check_owner()
+    self._check_max_deviation_bps(new_max_deviation_bps)
+    log MaxDeviationBpsUpdated(
+        old_max_deviation_bps=self.max_deviation_bps,
+        new_max_deviation_bps=new_max_deviation_bps,
+    )
+    self.max_deviation_bps = new_max_deviation_bps
+
+
+@external
+def set_max_report_age(new_max_report_age: uint256):
+    """
+    @notice Sets the age after which reports and the answer count as stale.
+    @param new_max_report_age The new age in seconds, 1..86400.
+    """
+    ownable._check_owner()
+    self._check_max_report_age(new_max_report_age)
+    log MaxReportAgeUpdated(
+        old_max_report_age=self.max_report_age, new_max_report_age=new_max_report_age
+    )
+    self.max_report_age = new_max_report_age
+
+
+# ---- Internal ----
+
+@internal
+def _add_reporter(reporter: address):
+    assert reporter != empty(address), "oracle: zero address"
+    assert not self._is_reporter[reporter], "oracle: already a reporter"
+    assert len(self._reporters) < MAX_REPORTERS, "oracle: too many reporters"
+    self._reporters.append(reporter)
+    self._is_reporter[reporter] = True
+    log ReporterAdded(reporter=reporter)
+
+
+@internal
+@pure
+def _check_quorum(quorum_: uint256, reporter_count: uint256):
+    assert quorum_ != 0, "oracle: quorum is zero"
+    assert quorum_ <= reporter_count, "oracle: quorum above reporters"
+
+
+@internal
+@pure
+def _check_max_deviation_bps(max_deviation_bps_: uint256):
+    assert max_deviation_bps_ != 0 and max_deviation_bps_ <= BPS, "oracle: bad max deviation"
+
+
+@internal
+@pure
+def _check_max_report_age(max_report_age_: uint256):
+    assert max_report_age_ != 0 and max_report_age_ <= MAX_REPORT_AGE_LIMIT, (
+        "oracle: bad max report age"
+    )
+
+
+@internal
+def _publish(latest: uint256, last: uint256, answer: uint256):
+    """
+    @dev Publishes `answer` at block.timestamp: updates the latest round in
+         place if it was published at this timestamp, else starts a new round.
+    """
+    # `answer` fits 80 bits: it is a median of reports that `report` checked
+    # against MAX_ANSWER ("oracle: answer too large").
+    now: uint256 = block.timestamp
+    if latest != 0 and last & TIME_MASK == now:
+        # Same block: keep updated_at and cumulative, replace the answer.
+        self._observations[latest] = (
+            (last & ~(ANSWER_MASK << ANSWER_SHIFT)) | (answer << ANSWER_SHIFT)
+        )
+        log AnswerUpdated(current=convert(answer, int256), roundId=latest, updatedAt=now)
+        return
+
+    cumulative: uint256 = 0
+    if latest != 0:
+        last_t: uint256 = last & TIME_MASK
+        last_answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
+        cumulative = (last >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)
+    round_id: uint256 = latest + 1
+    self._latest_round = round_id
+    self._observations[round_id] = (
+        (cumulative << CUMULATIVE_SHIFT)
+        | (answer << ANSWER_SHIFT)
+        | convert(convert(now, uint40), uint256)
+    )
+    log NewRound(roundId=round_id, startedBy=msg.sender, startedAt=now)
+    log AnswerUpdated(current=convert(answer, int256), roundId=round_id, updatedAt=now)
+
+
+@internal
+@view
+def _round_data(round_id: uint256) -> (uint80, int256, uint256, uint256, uint80):
+    obs: uint256 = self._observations[round_id]
+    rid: uint80 = convert(round_id, uint80)
+    t: uint256 = obs & TIME_MASK
+    return rid, convert((obs >> ANSWER_SHIFT) & ANSWER_MASK, int256), t, t, rid

@@ -1,0 +1,81 @@
+# pragma version ~=0.4.3
+"""
+@title accounts
+@notice Margin accounts: (owner, subaccount) -> collateral in 18 decimals.
+        Subaccounts of one owner are isolated; the owner may approve
+        operators that trade and withdraw for all its subaccounts (always to
+        the owner). Account tiers can raise the initial margin an owner needs.
+@custom:security Collateral is signed only so that a loss beyond it stays
+                 visible as bad debt; it never leaves the engine below zero.
+"""
+
+WAD: constant(uint256) = 10**18
+# @dev Number of account tiers (tier 0 is the default and has no extra limit).
+MAX_TIERS: constant(uint256) = 8
+
+
+event OperatorSet:
+    owner: indexed(address)
+    operator: indexed(address)
+    approved: bool
+
+
+event TierSet:
+    owner: indexed(address)
+    tier: uint256
+
+
+event TierLeverageSet:
+    tier: indexed(uint256)
+    max_leverage: uint256
+
+
+# @dev Collateral of (owner, subaccount), 18 decimals.
+collateral: public(HashMap[address, HashMap[uint256, int256]])
+# @dev True when owner approved operator for all its subaccounts.
+is_operator: public(HashMap[address, HashMap[address, bool]])
+# @dev Tier of an owner; applies to all its subaccounts.
+tier_of: public(HashMap[address, uint256])
+# @dev Max leverage of a tier (18 decimals; 0: only the market's limit).
+tier_max_leverage: public(HashMap[uint256, uint256])
+
+
+@internal
+@view
+def _check_authorized(owner: address, caller: address):
+    assert caller == owner or self.is_operator[owner][caller], "accounts: not owner or operator"
+
+
+@internal
+def _set_operator(owner: address, operator: address, approved: bool):
+    assert operator != empty(address), "accounts: operator is zero"
+    assert operator != owner, "accounts: owner is its own operator"
+    self.is_operator[owner][operator] = approved
+    log OperatorSet(owner=owner, operator=operator, approved=approved)
+
+
+@internal
+def _set_tier(owner: address, tier: uint256):
+    assert tier < MAX_TIERS, "accounts: unknown tier"
+    self.tier_of[owner] = tier
+    log TierSet(owner=owner, tier=tier)
+
+
+@internal
+def _set_tier_leverage(tier: uint256, max_leverage: uint256):
+    assert tier < MAX_TIERS, "accounts: unknown tier"
+    assert max_leverage == 0 or (max_leverage >= WAD and max_leverage <= 100 * WAD), "accounts: leverage out of bounds"
+    self.tier_max_leverage[tier] = max_leverage
+    log TierLeverageSet(tier=tier, max_leverage=max_leverage)
+
+
+@internal
+@view
+def _initial_margin_ratio(owner: address, market_imr: uint256) -> uint256:
+    """
+    @dev The market's imr, raised to 1 / tier leverage where the tier is stricter.
+    """
+    max_leverage: uint256 = self.tier_max_leverage[self.tier_of[owner]]
+    if max_leverage == 0:
+        return market_imr
+    return max(market_imr, (WAD * WAD + max_leverage - 1) // max_leverage)

@@ -1,0 +1,109 @@
+# pragma version ~=0.4.3
+"""
+@title funding
+@notice The continuous funding accumulator. Each market keeps one cumulative
+        index (quote per unit of size); a position owes
+        size * (index - snapshot). Premium mode: F = clamp(p + interest,
+        +-F_max). Dynamic mode: F drifts at clamp(S / skew_scale, -1, 1) *
+        max_velocity per day and accrues at the average of old and new rate.
+@custom:security Accrual must run before any change to skew, a size or
+                 collateral in the market; what a position owes rounds up
+                 (against the payer, and against the receiver when negative).
+"""
+
+from . import fixed_point
+from . import markets
+
+uses: markets
+
+# @dev Funding rates are quoted per 8 hours.
+FUNDING_PERIOD: constant(int256) = 8 * 3600
+# @dev Dynamic-mode velocity is quoted per day.
+VELOCITY_PERIOD: constant(int256) = 86400
+SWAD: constant(int256) = 10**18
+
+
+event FundingCheckpoint:
+    market_id: indexed(uint256)
+    funding_index: int256
+    funding_rate: int256
+    index_price: uint256
+    skew: int256
+
+
+# @dev Cumulative funding index (quote per unit size, 18 decimals), by market.
+funding_index: public(HashMap[uint256, int256])
+# @dev Rate per 8 hours in force at the last accrual (18 decimals), by market.
+funding_rate: public(HashMap[uint256, int256])
+# @dev Timestamp of the last accrual, by market.
+last_funding_time: public(HashMap[uint256, uint256])
+
+
+@internal
+def _start(market_id: uint256):
+    """
+    @dev Starts a new market's clock.
+    """
+    self.last_funding_time[market_id] = block.timestamp
+
+
+@internal
+@view
+def _current_rate(market_id: uint256, skew: int256, elapsed: int256) -> (int256, int256):
+    """
+    @dev The rate in force now, and the average rate over the elapsed time.
+    """
+    max_rate: int256 = convert(markets.params[market_id].max_funding_rate, int256)
+    proportional_skew: int256 = skew * SWAD // convert(markets.params[market_id].skew_scale, int256)
+    if markets.params[market_id].dynamic_funding:
+        old_rate: int256 = self.funding_rate[market_id]
+        velocity: int256 = convert(markets.params[market_id].max_funding_velocity, int256)
+        drift: int256 = fixed_point._clamp(proportional_skew, SWAD) * velocity // SWAD * elapsed // VELOCITY_PERIOD
+        new_rate: int256 = fixed_point._clamp(old_rate + drift, max_rate)
+        return new_rate, (old_rate + new_rate) // 2
+    premium: int256 = fixed_point._clamp(proportional_skew, convert(markets.params[market_id].max_premium, int256))
+    rate: int256 = fixed_point._clamp(premium + convert(markets.params[market_id].interest_rate, int256), max_rate)
+    return rate, rate
+
+
+@internal
+@view
+def _pending(market_id: uint256, index_price: uint256, skew: int256) -> (int256, int256):
+    """
+    @dev The funding index and rate as if accrued now.
+    """
+    elapsed: int256 = convert(block.timestamp - self.last_funding_time[market_id], int256)
+    if elapsed == 0:
+        return self.funding_index[market_id], self.funding_rate[market_id]
+    rate: int256 = 0
+    average_rate: int256 = 0
+    rate, average_rate = self._current_rate(market_id, skew, elapsed)
+    increment: int256 = fixed_point._floor_div(average_rate * elapsed * convert(index_price, int256), FUNDING_PERIOD * SWAD)
+    return self.funding_index[market_id] + increment, rate
+
+
+@internal
+def _accrue(market_id: uint256, index_price: uint256, skew: int256) -> int256:
+    """
+    @dev Brings the market's index up to now; returns it.
+    """
+    if self.last_funding_time[market_id] == block.timestamp:
+        return self.funding_index[market_id]
+    index: int256 = 0
+    rate: int256 = 0
+    index, rate = self._pending(market_id, index_price, skew)
+    self.funding_index[market_id] = index
+    self.funding_rate[market_id] = rate
+    self.last_funding_time[market_id] = block.timestamp
+    log FundingCheckpoint(market_id=market_id, funding_index=index, funding_rate=rate, index_price=index_price, skew=skew)
+    return index
+
+
+@internal
+@pure
+def _owed(size: int256, snapshot: int256, index: int256) -> int256:
+    """
+    @dev Funding a position owes since its snapshot (negative: it receives),
+         rounded up so both payer and receiver are rounded against.
+    """
+    return fixed_point._ceil_div(size * (index - snapshot), SWAD)

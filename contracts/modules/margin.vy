@@ -1,0 +1,105 @@
+# pragma version ~=0.4.3
+"""
+@title margin
+@notice Cross-margin valuation of an account over all its open markets:
+        equity E = collateral + sum of unrealized PnL - funding owed, initial
+        and maintenance margin on mark notional, and the liquidation and
+        bankruptcy price of one position with the others held fixed.
+@custom:security Every figure rounds against the account: PnL down, funding
+                 owed and margin requirements up.
+"""
+
+from . import fixed_point
+from . import markets
+from . import pricing
+from . import funding
+from . import positions
+from . import accounts
+
+uses: markets
+uses: pricing
+uses: funding
+uses: positions
+uses: accounts
+
+WAD: constant(uint256) = 10**18
+SWAD: constant(int256) = 10**18
+
+
+struct AccountHealth:
+    collateral: int256
+    unrealized_pnl: int256
+    funding_owed: int256
+    equity: int256
+    initial_margin: uint256
+    maintenance_margin: uint256
+    notional: uint256
+
+
+struct PositionValue:
+    unrealized_pnl: int256
+    funding_owed: int256
+    notional: uint256
+    mark_price: uint256
+
+
+@internal
+@view
+def _position_value(market_id: uint256, position: positions.Position) -> PositionValue:
+    """
+    @dev A position valued at the market's mark price and pending funding index.
+    """
+    index_price: uint256 = pricing._index_price(market_id)
+    mark: uint256 = pricing._mark_price(market_id, index_price)
+    funding_index: int256 = 0
+    _: int256 = 0
+    funding_index, _ = funding._pending(market_id, index_price, positions._skew(market_id))
+    return PositionValue(
+        unrealized_pnl=fixed_point._mul_floor(position.size, convert(mark, int256)) - position.cost,
+        funding_owed=funding._owed(position.size, position.funding_snapshot, funding_index),
+        notional=fixed_point._umul_up(convert(abs(position.size), uint256), mark),
+        mark_price=mark,
+    )
+
+
+@internal
+@view
+def _health(owner: address, subaccount: uint256) -> AccountHealth:
+    """
+    @dev The account valued over every market it holds.
+    """
+    health: AccountHealth = empty(AccountHealth)
+    health.collateral = accounts.collateral[owner][subaccount]
+    mask: uint256 = positions.open_markets[owner][subaccount]
+    for market_id: uint256 in range(positions.MASK_BITS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            position: positions.Position = positions.open_positions[owner][subaccount][market_id]
+            value: PositionValue = self._position_value(market_id, position)
+            health.unrealized_pnl += value.unrealized_pnl
+            health.funding_owed += value.funding_owed
+            health.notional += value.notional
+            imr: uint256 = accounts._initial_margin_ratio(owner, markets.params[market_id].imr)
+            health.initial_margin += fixed_point._umul_up(value.notional, imr)
+            health.maintenance_margin += fixed_point._umul_up(value.notional, markets.params[market_id].mmr)
+        mask >>= 1
+    health.equity = health.collateral + health.unrealized_pnl - health.funding_owed
+    return health
+
+
+@internal
+@view
+def _withdrawable_equity(health: AccountHealth) -> int256:
+    """
+    @dev Collateral + min(0, unrealized PnL) - funding owed: unrealized
+         profit is never margin for a withdrawal.
+    """
+    return health.collateral + min(0, health.unrealized_pnl) - health.funding_owed
+
+
+@internal
+@view
+def _is_liquidatable(owner: address, subaccount: uint256) -> bool:
+    health: AccountHealth = self._health(owner, subaccount)
+    return health.notional > 0 and health.equity < convert(health.maintenance_margin, int256)

@@ -1,0 +1,163 @@
+# pragma version ~=0.4.3
+"""
+@title markets
+@notice Per-market parameters and their hard bounds. Every value an admin
+        can set is checked here, so no parameter can leave the ranges that
+        the margin, funding and pricing maths were designed for.
+@custom:security Validation only; callers do access control.
+"""
+
+
+# @dev Market ids are bit positions in an account's open-market mask.
+MAX_MARKETS: constant(uint256) = 64
+# @dev Rates and fractions are 18-decimal fixed point.
+WAD: constant(uint256) = 10**18
+
+# @dev Hard bounds, inclusive.
+MAX_PRICE_AGE_BOUND: constant(uint256) = 86400
+MAX_MARK_WINDOW: constant(uint256) = 3600
+MAX_PREMIUM_BOUND: constant(uint256) = WAD // 10
+MAX_INTEREST_BOUND: constant(uint256) = WAD // 1000
+MAX_FUNDING_RATE_BOUND: constant(uint256) = WAD // 20
+MAX_FUNDING_VELOCITY_BOUND: constant(uint256) = WAD // 10
+MIN_IMR: constant(uint256) = WAD // 100
+MIN_MMR: constant(uint256) = WAD // 200
+MAX_FEE_BOUND: constant(uint256) = WAD // 100
+MIN_BREAKER_MOVE: constant(uint256) = WAD // 100
+MIN_BREAKER_WINDOW: constant(uint256) = 60
+MAX_BREAKER_WINDOW: constant(uint256) = 86400
+
+
+interface IPriceFeed:
+    def decimals() -> uint8: view
+
+
+struct MarketParams:
+    oracle: address
+    max_price_age: uint256
+    mark_window: uint256
+    skew_scale: uint256
+    max_premium: uint256
+    interest_rate: uint256
+    max_funding_rate: uint256
+    dynamic_funding: bool
+    max_funding_velocity: uint256
+    imr: uint256
+    mmr: uint256
+    maker_fee: uint256
+    taker_fee: uint256
+    max_position_size: uint256
+    max_open_interest: uint256
+    max_oi_vault_ratio: uint256
+    breaker_move: uint256
+    breaker_window: uint256
+
+
+event MarketParamsSet:
+    market_id: indexed(uint256)
+    params: MarketParams
+
+
+# @dev Parameters of each market, by id.
+params: public(HashMap[uint256, MarketParams])
+# @dev Multiplier that turns an oracle answer into 18 decimals, by market.
+price_scale: public(HashMap[uint256, uint256])
+# @dev Number of markets listed; ids run from 0 to market_count - 1.
+market_count: public(uint256)
+
+
+@internal
+def _add(p: MarketParams) -> uint256:
+    """
+    @dev Lists a new market after validating its parameters.
+    """
+    market_id: uint256 = self.market_count
+    assert market_id < MAX_MARKETS, "markets: too many markets"
+    self.market_count = market_id + 1
+    self._set(market_id, p)
+    return market_id
+
+
+@internal
+def _set(market_id: uint256, p: MarketParams):
+    """
+    @dev Replaces a market's parameters after validating them.
+    """
+    assert market_id < self.market_count, "markets: unknown market"
+    self._validate(p)
+    decimals: uint256 = convert(staticcall IPriceFeed(p.oracle).decimals(), uint256)
+    assert decimals <= 18, "markets: oracle decimals above 18"
+    self.params[market_id] = p
+    self.price_scale[market_id] = 10 ** (18 - decimals)
+    log MarketParamsSet(market_id=market_id, params=p)
+
+
+@internal
+@view
+def _check_exists(market_id: uint256):
+    assert market_id < self.market_count, "markets: unknown market"
+
+
+# @dev Names of the bounded numeric parameters, concatenated in _numeric_fields order
+#      (Vyper has no arrays of strings); NAME_STARTS and NAME_LENGTHS cut them out.
+PARAM_NAMES: constant(String[170]) = "max_price_agemark_windowskew_scalemax_premiuminterest_ratemax_funding_ratemax_funding_velocityimrmmrtaker_feemax_position_sizemax_oi_vault_ratiobreaker_movebreaker_window"
+NAME_STARTS: constant(uint256[14]) = [0, 13, 24, 34, 45, 58, 74, 94, 97, 100, 109, 126, 144, 156]
+NAME_LENGTHS: constant(uint256[14]) = [13, 11, 10, 11, 13, 16, 20, 3, 3, 9, 17, 18, 12, 14]
+# @dev Inclusive lower bounds, in PARAM_NAMES order.
+LOWER_BOUNDS: constant(uint256[14]) = [1, 0, 1, 0, 0, 0, 0, MIN_IMR, MIN_MMR, 0, 1, 0, MIN_BREAKER_MOVE, MIN_BREAKER_WINDOW]
+# @dev Inclusive upper bounds, in PARAM_NAMES order.
+UPPER_BOUNDS: constant(uint256[14]) = [
+    MAX_PRICE_AGE_BOUND,
+    MAX_MARK_WINDOW,
+    max_value(uint256),
+    MAX_PREMIUM_BOUND,
+    MAX_INTEREST_BOUND,
+    MAX_FUNDING_RATE_BOUND,
+    MAX_FUNDING_VELOCITY_BOUND,
+    WAD,
+    WAD,
+    MAX_FEE_BOUND,
+    max_value(uint256),
+    100 * WAD,
+    WAD,
+    MAX_BREAKER_WINDOW,
+]
+
+
+@internal
+@pure
+def _numeric_fields(p: MarketParams) -> uint256[14]:
+    return [
+        p.max_price_age,
+        p.mark_window,
+        p.skew_scale,
+        p.max_premium,
+        p.interest_rate,
+        p.max_funding_rate,
+        p.max_funding_velocity,
+        p.imr,
+        p.mmr,
+        p.taker_fee,
+        p.max_position_size,
+        p.max_oi_vault_ratio,
+        p.breaker_move,
+        p.breaker_window,
+    ]
+
+
+@internal
+@pure
+def _validate(p: MarketParams):
+    """
+    @dev Checks every parameter against its hard bounds, then the rules that
+         tie parameters together. The reason names the offending parameter.
+    """
+    assert p.oracle != empty(address), "markets: oracle is zero"
+    values: uint256[14] = self._numeric_fields(p)
+    for i: uint256 in range(14):
+        if values[i] < LOWER_BOUNDS[i] or values[i] > UPPER_BOUNDS[i]:
+            raw_revert(abi_encode(concat("markets: ", slice(PARAM_NAMES, NAME_STARTS[i], NAME_LENGTHS[i]), " out of bounds"), method_id=method_id("Error(string)")))
+    assert p.interest_rate <= p.max_funding_rate, "markets: interest_rate above max_funding_rate"
+    assert p.mmr < p.imr, "markets: mmr not below imr"
+    assert p.maker_fee <= p.taker_fee, "markets: maker_fee above taker_fee"
+    assert p.max_open_interest >= p.max_position_size, "markets: max_open_interest below max_position_size"

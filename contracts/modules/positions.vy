@@ -1,0 +1,116 @@
+# pragma version ~=0.4.3
+"""
+@title positions
+@notice Positions per (owner, subaccount, market) and the market aggregates
+        derived from them: open interest per side, skew, the sum of cost
+        bases and the sum of funding snapshots. The aggregates let the LP
+        vault value its side of every position exactly without a loop.
+@custom:security A position's cost basis rounds against its holder, so the
+                 aggregate view of traders' PnL is never below the sum of the
+                 accounts' own views.
+"""
+
+from . import fixed_point
+
+# @dev Bound on the markets one account holds at once, so every loop is bounded.
+MAX_OPEN_MARKETS: constant(uint256) = 8
+# @dev Bit positions available in the open-market mask.
+MASK_BITS: constant(uint256) = 64
+SWAD: constant(int256) = 10**18
+
+
+struct Position:
+    size: int256
+    cost: int256
+    funding_snapshot: int256
+
+
+# @dev Position of (owner, subaccount) in a market: signed size (18 decimals),
+#      cost basis size * entry (quote, 18 decimals), funding index at last settlement.
+open_positions: public(HashMap[address, HashMap[uint256, HashMap[uint256, Position]]])
+# @dev Bit i set when (owner, subaccount) holds a position in market i.
+open_markets: public(HashMap[address, HashMap[uint256, uint256]])
+# @dev Sum of long sizes, by market.
+long_open_interest: public(HashMap[uint256, uint256])
+# @dev Sum of short sizes (positive), by market.
+short_open_interest: public(HashMap[uint256, uint256])
+# @dev Sum of cost bases of all positions, by market.
+cost_sum: public(HashMap[uint256, int256])
+# @dev Sum of size * funding_snapshot (36 decimals, exact), by market.
+snapshot_sum: public(HashMap[uint256, int256])
+
+
+@internal
+@view
+def _skew(market_id: uint256) -> int256:
+    """
+    @dev Long minus short open interest.
+    """
+    return convert(self.long_open_interest[market_id], int256) - convert(self.short_open_interest[market_id], int256)
+
+
+@internal
+@pure
+def _apply_fill(position: Position, size_delta: int256, fill_price: uint256) -> (Position, int256):
+    """
+    @dev The position after a fill of size_delta at fill_price, and the PnL
+         realised on the part that closed. Cost and PnL round against the holder.
+    """
+    size: int256 = position.size
+    new_size: int256 = size + size_delta
+    price: int256 = convert(fill_price, int256)
+    realized: int256 = 0
+    new_cost: int256 = 0
+    if size == 0 or fixed_point._sign(size) == fixed_point._sign(size_delta):
+        new_cost = position.cost + fixed_point._mul_ceil(size_delta, price)
+    elif fixed_point._sign(new_size) == fixed_point._sign(size) or new_size == 0:
+        new_cost = fixed_point._ceil_div(position.cost * new_size, size)
+        closed: int256 = -size_delta
+        realized = fixed_point._mul_floor(closed, price) - (position.cost - new_cost)
+    else:
+        realized = fixed_point._mul_floor(size, price) - position.cost
+        new_cost = fixed_point._mul_ceil(new_size, price)
+    return Position(size=new_size, cost=new_cost, funding_snapshot=position.funding_snapshot), realized
+
+
+@internal
+def _store(owner: address, subaccount: uint256, market_id: uint256, old: Position, new: Position):
+    """
+    @dev Writes a position and moves the market aggregates and the
+         account's open-market mask with it.
+    """
+    if old.size > 0:
+        self.long_open_interest[market_id] -= convert(old.size, uint256)
+    elif old.size < 0:
+        self.short_open_interest[market_id] -= convert(-old.size, uint256)
+    if new.size > 0:
+        self.long_open_interest[market_id] += convert(new.size, uint256)
+    elif new.size < 0:
+        self.short_open_interest[market_id] += convert(-new.size, uint256)
+    self.cost_sum[market_id] += new.cost - old.cost
+    self.snapshot_sum[market_id] += new.size * new.funding_snapshot - old.size * old.funding_snapshot
+
+    bit: uint256 = 1 << market_id
+    mask: uint256 = self.open_markets[owner][subaccount]
+    if new.size == 0:
+        self.open_positions[owner][subaccount][market_id] = empty(Position)
+        if mask & bit != 0:
+            self.open_markets[owner][subaccount] = mask ^ bit
+    else:
+        self.open_positions[owner][subaccount][market_id] = new
+        if mask & bit == 0:
+            assert self._count_bits(mask) < MAX_OPEN_MARKETS, "positions: too many open markets"
+            self.open_markets[owner][subaccount] = mask | bit
+
+
+@internal
+@pure
+def _count_bits(mask: uint256) -> uint256:
+    count: uint256 = 0
+    remaining: uint256 = mask
+    for i: uint256 in range(MASK_BITS):
+        if remaining == 0:
+            break
+        count += remaining & 1
+        remaining >>= 1
+    return count

@@ -1,0 +1,143 @@
+# pragma version ~=0.4.3
+"""
+@title pricing
+@notice Index price from a Chainlink-compatible feed, mark price as the feed's
+        time-weighted average over the market's mark window, premium and fill
+        price with skew impact, and the price-move circuit breaker.
+@custom:security An index that is zero, negative, from the future or older
+                 than the market's max age reverts, so no trade runs on it.
+"""
+
+from . import fixed_point
+from . import markets
+
+uses: markets
+
+
+interface IAggregatorV3:
+    def latestRoundData() -> (uint80, int256, uint256, uint256, uint80): view
+
+
+interface ITwapOracle:
+    def twap(window: uint256) -> uint256: view
+
+
+WAD: constant(uint256) = 10**18
+SWAD: constant(int256) = 10**18
+
+
+event BreakerTripped:
+    market_id: indexed(uint256)
+    reference_price: uint256
+    index_price: uint256
+
+
+event BreakerCleared:
+    market_id: indexed(uint256)
+    index_price: uint256
+
+
+# @dev Index price the breaker measures moves against, by market.
+breaker_reference_price: public(HashMap[uint256, uint256])
+# @dev When the breaker reference was taken, by market.
+breaker_reference_time: public(HashMap[uint256, uint256])
+# @dev When the breaker last tripped (0: not tripped), by market.
+breaker_tripped_at: public(HashMap[uint256, uint256])
+
+
+@internal
+@view
+def _index_price(market_id: uint256) -> uint256:
+    """
+    @dev The oracle's latest answer in 18 decimals; reverts when unusable.
+    """
+    answer: int256 = 0
+    updated_at: uint256 = 0
+    _: uint80 = 0
+    __: uint256 = 0
+    ___: uint80 = 0
+    _, answer, __, updated_at, ___ = staticcall IAggregatorV3(markets.params[market_id].oracle).latestRoundData()
+    assert answer > 0, "pricing: invalid price"
+    assert updated_at <= block.timestamp, "pricing: price from the future"
+    assert block.timestamp - updated_at <= markets.params[market_id].max_price_age, "pricing: stale price"
+    return convert(answer, uint256) * markets.price_scale[market_id]
+
+
+@internal
+@view
+def _mark_price(market_id: uint256, index_price: uint256) -> uint256:
+    """
+    @dev Time-weighted average of the index over the mark window (0: the index).
+    """
+    window: uint256 = markets.params[market_id].mark_window
+    if window == 0:
+        return index_price
+    twap: uint256 = staticcall ITwapOracle(markets.params[market_id].oracle).twap(window)
+    assert twap > 0, "pricing: invalid mark price"
+    return twap * markets.price_scale[market_id]
+
+
+@internal
+@view
+def _premium(market_id: uint256, skew: int256) -> int256:
+    """
+    @dev clamp(skew / skew_scale, +-max_premium), 18 decimals.
+    """
+    p: int256 = skew * SWAD // convert(markets.params[market_id].skew_scale, int256)
+    return fixed_point._clamp(p, convert(markets.params[market_id].max_premium, int256))
+
+
+@internal
+@view
+def _fill_price(market_id: uint256, index_price: uint256, skew: int256, size_delta: int256) -> uint256:
+    """
+    @dev I * (1 + (p(S) + p(S + delta)) / 2), rounded against the trader:
+         up for a buy, down for a sell.
+    """
+    premium_sum: int256 = self._premium(market_id, skew) + self._premium(market_id, skew + size_delta)
+    impact: int256 = convert(index_price, int256) * premium_sum
+    if size_delta > 0:
+        impact = fixed_point._ceil_div(impact, 2 * SWAD)
+    else:
+        impact = fixed_point._floor_div(impact, 2 * SWAD)
+    return convert(convert(index_price, int256) + impact, uint256)
+
+
+@internal
+def _update_breaker(market_id: uint256, index_price: uint256):
+    """
+    @dev Trips the breaker when the index moved more than breaker_move from a
+         reference at most one breaker window old; then rolls the reference.
+    """
+    reference: uint256 = self.breaker_reference_price[market_id]
+    window: uint256 = markets.params[market_id].breaker_window
+    if reference != 0:
+        move: uint256 = max(index_price, reference) - min(index_price, reference)
+        if move * WAD > markets.params[market_id].breaker_move * reference:
+            if self.breaker_tripped_at[market_id] != block.timestamp:
+                self.breaker_tripped_at[market_id] = block.timestamp
+                log BreakerTripped(market_id=market_id, reference_price=reference, index_price=index_price)
+    if reference == 0 or block.timestamp - self.breaker_reference_time[market_id] >= window:
+        self.breaker_reference_price[market_id] = index_price
+        self.breaker_reference_time[market_id] = block.timestamp
+
+
+@internal
+@view
+def _is_reduce_only(market_id: uint256) -> bool:
+    """
+    @dev True while a breaker trip is younger than the breaker window.
+    """
+    tripped_at: uint256 = self.breaker_tripped_at[market_id]
+    return tripped_at != 0 and block.timestamp < tripped_at + markets.params[market_id].breaker_window
+
+
+@internal
+def _clear_breaker(market_id: uint256, index_price: uint256):
+    """
+    @dev Guardian override: lifts reduce-only and restarts the reference.
+    """
+    self.breaker_tripped_at[market_id] = 0
+    self.breaker_reference_price[market_id] = index_price
+    self.breaker_reference_time[market_id] = block.timestamp
+    log BreakerCleared(market_id=market_id, index_price=index_price)
