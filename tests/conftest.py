@@ -41,3 +41,116 @@ def reporters(accounts):
 @pytest.fixture(scope="session")
 def stranger(accounts):
     return accounts[9]
+
+
+# ---------------------------------------------------------------------------
+# Protocol deployment (session-scoped; Ape reverts chain state after each test)
+# ---------------------------------------------------------------------------
+
+from decimal import Decimal  # noqa: E402
+
+from vyperp.deploy import add_market, deploy_oracle, deploy_protocol  # noqa: E402
+from vyperp.params import MarketConfig  # noqa: E402
+from vyperp.units import WAD, to_wad  # noqa: E402
+
+BTC_PRICE = 150_000
+ORACLE_DECIMALS = 8
+
+
+@pytest.fixture(scope="session")
+def oracle(project, admin, reporters):
+    feed = deploy_oracle(project, admin, reporters[:1])
+    feed.report(BTC_PRICE * 10**ORACLE_DECIMALS, sender=reporters[0])
+    return feed
+
+
+@pytest.fixture(scope="session")
+def set_price(reporters):
+    """Pushes a new index price (human units) through the oracle's reporter."""
+
+    def push(feed, price):
+        feed.report(int(Decimal(str(price)) * 10**ORACLE_DECIMALS), sender=reporters[0])
+
+    return push
+
+
+@pytest.fixture(scope="session")
+def deploy(project, admin, guardian):
+    """Factory: a fresh protocol over a new DevnetUSD with the given decimals."""
+
+    def factory(token_decimals=6):
+        return deploy_protocol(project, admin, token_decimals=token_decimals, guardian=guardian)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def protocol(deploy):
+    return deploy(6)
+
+
+@pytest.fixture(scope="session")
+def engine(protocol):
+    return protocol.engine
+
+
+@pytest.fixture(scope="session")
+def vault(protocol):
+    return protocol.vault
+
+
+@pytest.fixture(scope="session")
+def lens(protocol):
+    return protocol.lens
+
+
+@pytest.fixture(scope="session")
+def token(protocol):
+    return protocol.token
+
+
+@pytest.fixture(scope="session")
+def market_config(oracle):
+    """Defaults of PROTOCOL.md, with M = I so tests price at the index they set."""
+    return MarketConfig(oracle=oracle.address, mark_window=0, max_price_age=3600)
+
+
+@pytest.fixture(scope="session")
+def market(protocol, admin, market_config):
+    return add_market(protocol, admin, market_config)
+
+
+@pytest.fixture(scope="session")
+def fund(token, admin):
+    """Mints collateral (human units) to an account and approves a spender for it."""
+
+    def mint_and_approve(account, amount, spender):
+        units = int(Decimal(str(amount)) * 10 ** token.decimals())
+        token.mint(account, units, sender=admin)
+        token.approve(spender, units, sender=account)
+        return units
+
+    return mint_and_approve
+
+
+@pytest.fixture(scope="session")
+def seeded_vault(vault, lp, fund, market):
+    """The LP vault with 10,000,000 of assets, so traders have a counterparty."""
+    units = fund(lp, 10_000_000, vault)
+    vault.deposit(units, lp, sender=lp)
+    return vault
+
+
+@pytest.fixture(scope="session")
+def deposit(engine, fund, token):
+    """Deposits collateral (human units) for an account's subaccount."""
+
+    def do_deposit(account, amount, subaccount=0):
+        units = fund(account, amount, engine)
+        engine.deposit(units, subaccount, sender=account)
+        return units
+
+    return do_deposit
+
+
+__all__ = ["WAD", "to_wad", "BTC_PRICE"]

@@ -1,0 +1,42 @@
+"""Deploying a vyperp protocol instance with Ape: token, oracles, engine, vault, lens, markets."""
+
+from dataclasses import dataclass, field
+
+from vyperp.params import MarketConfig
+
+
+@dataclass
+class Protocol:
+    """The deployed contracts of one vyperp instance."""
+
+    token: object
+    engine: object
+    vault: object
+    lens: object
+    oracles: list = field(default_factory=list)
+
+
+def deploy_oracle(project, deployer, reporters, *, description="BTC / USD", decimals=8, quorum=1,
+                  max_deviation_bps=10_000, max_report_age=3600):
+    """A devnet PriceOracle whose reporters push prices."""
+    return project.PriceOracle.deploy(
+        decimals, description, list(reporters), quorum, max_deviation_bps, max_report_age, sender=deployer
+    )
+
+
+def deploy_protocol(project, deployer, *, token=None, token_decimals=6, guardian=None) -> Protocol:
+    """Engine, LP vault and lens over a collateral token (a new DevnetUSD when none is given)."""
+    if token is None:
+        token = project.DevnetUSD.deploy("Devnet USD", "dUSD", token_decimals, sender=deployer)
+    engine = project.Engine.deploy(token, deployer, guardian or deployer, sender=deployer)
+    vault = project.LiquidityVault.deploy(engine, "vyperp LP", "vpLP", sender=deployer)
+    engine.set_vault(vault, sender=deployer)
+    lens = project.EngineLens.deploy(engine, sender=deployer)
+    return Protocol(token=token, engine=engine, vault=vault, lens=lens)
+
+
+def add_market(protocol: Protocol, admin, config: MarketConfig) -> int:
+    """Lists a market; returns its id."""
+    market_id = protocol.engine.market_count()
+    protocol.engine.add_market(config.as_tuple(), sender=admin)
+    return market_id
