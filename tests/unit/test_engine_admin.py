@@ -1,0 +1,717 @@
+"""Admin and guardian entry points of contracts/Engine.vy and the market parameter
+bounds of contracts/modules/markets.vy, on anvil (Ape).
+
+Timestamps are driven explicitly (`chain.pending_timestamp`), so funding and
+breaker expectations are computed from the timestamps the transactions carry.
+"""
+
+import ape
+import pytest
+
+from vyperp.deploy import add_market, deploy_oracle
+from vyperp.units import WAD, to_wad
+
+ZERO = "0x0000000000000000000000000000000000000000"
+MISSING_ROLE = "access_control: account is missing role"
+MAX_UINT = 2**256 - 1
+FUNDING_PERIOD = 8 * 3600
+BTC = 150_000
+BUY_LIMIT = to_wad(1_000_000)
+SELL_LIMIT = 1
+
+
+@pytest.fixture
+def admin_role(engine):
+    return engine.DEFAULT_ADMIN_ROLE()
+
+
+@pytest.fixture
+def guardian_role(engine):
+    return engine.GUARDIAN_ROLE()
+
+
+@pytest.fixture
+def long_position(engine, market, seeded_vault, deposit, trader):
+    """The trader long 10 at 150,000 with 300,000 of collateral (5x)."""
+    deposit(trader, 300_000)
+    return engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
+
+
+def single(tx, event_type):
+    logs = list(tx.events.filter(event_type))
+    assert len(logs) == 1, [log.event_name for log in tx.events]
+    return logs[0]
+
+
+def names(tx):
+    return [log.event_name for log in tx.events]
+
+
+# ---------------------------------------------------------------------------
+# Constructor
+# ---------------------------------------------------------------------------
+
+
+def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, token, admin, guardian, stranger):
+    engine = project.Engine.deploy(token, admin, guardian, sender=stranger)
+    admin_role, guardian_role = engine.DEFAULT_ADMIN_ROLE(), engine.GUARDIAN_ROLE()
+    assert engine.hasRole(admin_role, admin)
+    assert engine.hasRole(guardian_role, guardian)
+    assert not engine.hasRole(admin_role, stranger)
+    assert not engine.hasRole(guardian_role, stranger)
+    assert not engine.hasRole(admin_role, guardian)
+    assert not engine.hasRole(guardian_role, admin)
+    with ape.reverts(MISSING_ROLE):
+        engine.set_fee_split(WAD // 2, sender=stranger)
+    engine.set_fee_split(WAD // 2, sender=admin)
+    assert engine.vault_fee_share() == WAD // 2
+
+
+def test_constructor_deployer_who_is_admin_keeps_admin_role(project, token, admin, guardian):
+    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+    assert engine.hasRole(engine.DEFAULT_ADMIN_ROLE(), admin)
+    assert engine.hasRole(engine.GUARDIAN_ROLE(), guardian)
+    assert not engine.hasRole(engine.GUARDIAN_ROLE(), admin)
+
+
+def test_constructor_defaults(engine, token):
+    assert engine.collateral_token() == token.address
+    assert engine.collateral_scale() == 10**12
+    assert engine.max_vault_utilization() == 8 * WAD // 10
+    assert engine.vault_fee_share() == 8 * WAD // 10
+    assert not engine.paused()
+    assert engine.market_count() == 0
+
+
+@pytest.mark.parametrize("decimals", [0, 18])
+def test_constructor_accepts_token_decimals_up_to_18(project, admin, guardian, decimals):
+    token = project.DevnetUSD.deploy("Devnet USD", "dUSD", decimals, sender=admin)
+    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+    assert engine.collateral_scale() == 10 ** (18 - decimals)
+
+
+def test_constructor_rejects_token_with_19_decimals(project, admin, guardian):
+    token = project.DevnetUSD.deploy("Devnet USD", "dUSD", 19, sender=admin)
+    assert token.decimals() == 19
+    with ape.reverts("engine: token decimals above 18"):
+        project.Engine.deploy(token, admin, guardian, sender=admin)
+
+
+# ---------------------------------------------------------------------------
+# Role checks
+# ---------------------------------------------------------------------------
+
+ADMIN_CALLS = {
+    "add_market": lambda engine, cfg, market, who: engine.add_market(cfg.as_tuple(), sender=who),
+    "set_market_params": lambda engine, cfg, market, who: engine.set_market_params(market, cfg.as_tuple(), sender=who),
+    "set_fee_split": lambda engine, cfg, market, who: engine.set_fee_split(WAD // 2, sender=who),
+    "set_max_vault_utilization": lambda engine, cfg, market, who: engine.set_max_vault_utilization(WAD // 2, sender=who),
+    "set_tier": lambda engine, cfg, market, who: engine.set_tier(who, 1, sender=who),
+    "set_tier_leverage": lambda engine, cfg, market, who: engine.set_tier_leverage(1, 5 * WAD, sender=who),
+    "set_vault": lambda engine, cfg, market, who: engine.set_vault(who, sender=who),
+}
+
+
+@pytest.mark.parametrize("caller", ["stranger", "guardian"])
+@pytest.mark.parametrize("entry_point", sorted(ADMIN_CALLS))
+def test_admin_entry_point_rejects_non_admin(engine, market_config, market, entry_point, caller, request):
+    who = request.getfixturevalue(caller)
+    with ape.reverts(MISSING_ROLE):
+        ADMIN_CALLS[entry_point](engine, market_config, market, who)
+
+
+GUARDIAN_CALLS = {
+    "pause": lambda engine, market, who: engine.pause(sender=who),
+    "unpause": lambda engine, market, who: engine.unpause(sender=who),
+    "clear_breaker": lambda engine, market, who: engine.clear_breaker(market, sender=who),
+}
+
+
+@pytest.mark.parametrize("caller", ["stranger", "admin"])
+@pytest.mark.parametrize("entry_point", sorted(GUARDIAN_CALLS))
+def test_guardian_entry_point_rejects_non_guardian(engine, market, guardian, entry_point, caller, request):
+    if entry_point == "unpause":
+        engine.pause(sender=guardian)
+    who = request.getfixturevalue(caller)
+    with ape.reverts(MISSING_ROLE):
+        GUARDIAN_CALLS[entry_point](engine, market, who)
+
+
+def test_admin_grants_and_revokes_guardian_role(engine, admin, stranger, guardian_role):
+    tx = engine.grantRole(guardian_role, stranger, sender=admin)
+    assert "RoleGranted" in names(tx)
+    assert engine.hasRole(guardian_role, stranger)
+    engine.pause(sender=stranger)
+    assert engine.paused()
+    engine.unpause(sender=stranger)
+    tx = engine.revokeRole(guardian_role, stranger, sender=admin)
+    assert "RoleRevoked" in names(tx)
+    assert not engine.hasRole(guardian_role, stranger)
+    with ape.reverts(MISSING_ROLE):
+        engine.pause(sender=stranger)
+
+
+def test_admin_grants_and_revokes_admin_role(engine, admin, stranger, admin_role):
+    engine.grantRole(admin_role, stranger, sender=admin)
+    engine.set_fee_split(WAD // 4, sender=stranger)
+    assert engine.vault_fee_share() == WAD // 4
+    engine.revokeRole(admin_role, stranger, sender=admin)
+    with ape.reverts(MISSING_ROLE):
+        engine.set_fee_split(WAD // 3, sender=stranger)
+
+
+def test_stranger_cannot_grant_or_revoke_roles(engine, guardian, stranger, admin_role, guardian_role):
+    with ape.reverts(MISSING_ROLE):
+        engine.grantRole(admin_role, stranger, sender=stranger)
+    with ape.reverts(MISSING_ROLE):
+        engine.revokeRole(guardian_role, guardian, sender=stranger)
+    with ape.reverts(MISSING_ROLE):
+        engine.grantRole(admin_role, stranger, sender=guardian)
+    assert engine.hasRole(guardian_role, guardian)
+    assert not engine.hasRole(admin_role, stranger)
+
+
+# ---------------------------------------------------------------------------
+# add_market
+# ---------------------------------------------------------------------------
+
+
+def test_add_market_returns_consecutive_ids_and_logs_params(engine, admin, market_config):
+    for expected_id in range(3):
+        assert engine.add_market.call(market_config.as_tuple(), sender=admin) == expected_id
+        tx = engine.add_market(market_config.as_tuple(), sender=admin)
+        assert tx.return_value == expected_id
+        log = single(tx, engine.MarketParamsSet)
+        assert log.market_id == expected_id
+        assert tuple(log.params) == market_config.as_tuple()
+        assert engine.market_count() == expected_id + 1
+        assert engine.last_funding_time(expected_id) == tx.timestamp
+    assert tuple(engine.params(2)) == market_config.as_tuple()
+    assert engine.price_scale(2) == 10**10
+
+
+def test_add_market_refuses_a_65th_market(engine, admin, market_config):
+    for _ in range(64):
+        engine.add_market(market_config.as_tuple(), sender=admin)
+    assert engine.market_count() == 64
+    with ape.reverts("markets: too many markets"):
+        engine.add_market(market_config.as_tuple(), sender=admin)
+
+
+def test_unknown_market_id_reverts(engine, admin, guardian, trader, market, market_config, deposit):
+    unknown = market + 1
+    with ape.reverts("markets: unknown market"):
+        engine.set_market_params(unknown, market_config.as_tuple(), sender=admin)
+    with ape.reverts("markets: unknown market"):
+        engine.checkpoint_funding([market, unknown], sender=trader)
+    with ape.reverts("markets: unknown market"):
+        engine.close_position(unknown, 0, sender=trader)
+    deposit(trader, 1_000)
+    with ape.reverts("markets: unknown market"):
+        engine.modify_position(unknown, to_wad(1), BUY_LIMIT, sender=trader)
+    with ape.reverts("markets: unknown market"):
+        engine.clear_breaker(unknown, sender=guardian)
+
+
+def test_add_market_rejects_zero_oracle(engine, admin, market_config):
+    with ape.reverts("markets: oracle is zero"):
+        engine.add_market(market_config.with_(oracle=ZERO).as_tuple(), sender=admin)
+
+
+def test_add_market_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market_config):
+    # PriceOracle stores any uint8 decimals, so a 19-decimal feed can be deployed.
+    feed = deploy_oracle(project, admin, reporters[:1], decimals=19)
+    assert feed.decimals() == 19
+    with ape.reverts("markets: oracle decimals above 18"):
+        engine.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+
+
+def test_add_market_accepts_oracle_with_18_decimals(project, engine, admin, reporters, market_config):
+    feed = deploy_oracle(project, admin, reporters[:1], decimals=18)
+    tx = engine.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+    assert engine.price_scale(tx.return_value) == 1
+
+
+def test_set_market_params_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market, market_config):
+    feed = deploy_oracle(project, admin, reporters[:1], decimals=19)
+    with ape.reverts("markets: oracle decimals above 18"):
+        engine.set_market_params(market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+    with ape.reverts("markets: oracle is zero"):
+        engine.set_market_params(market, market_config.with_(oracle=ZERO).as_tuple(), sender=admin)
+
+
+# ---------------------------------------------------------------------------
+# Market parameter bounds
+# ---------------------------------------------------------------------------
+
+# (field, inclusive lower bound, inclusive upper bound or None for max uint256), as in
+# markets.vy LOWER_BOUNDS / UPPER_BOUNDS.
+BOUNDS = [
+    ("max_price_age", 1, 86_400),
+    ("mark_window", 0, 3_600),
+    ("skew_scale", 1, None),
+    ("max_premium", 0, WAD // 10),
+    ("interest_rate", 0, WAD // 1_000),
+    ("max_funding_rate", 0, WAD // 20),
+    ("max_funding_velocity", 0, WAD // 10),
+    ("imr", WAD // 100, WAD),
+    ("mmr", WAD // 200, WAD),
+    ("taker_fee", 0, WAD // 100),
+    ("max_position_size", 1, None),
+    ("max_oi_vault_ratio", 0, 100 * WAD),
+    ("breaker_move", WAD // 100, WAD),
+    ("breaker_window", 60, 86_400),
+]
+
+# Other fields a bound value needs so that only the bound itself is under test
+# (the cross-field rules would reject it otherwise).
+COMPANIONS = {
+    ("max_funding_rate", 0): {"interest_rate": 0},
+    ("imr", WAD // 100): {"mmr": WAD // 200},
+    ("taker_fee", 0): {"maker_fee": 0},
+}
+
+OUTSIDE = [(f, lo - 1) for f, lo, hi in BOUNDS if lo > 0] + [(f, hi + 1) for f, lo, hi in BOUNDS if hi is not None]
+# mmr == WAD can never pass mmr < imr <= WAD; test_mmr_upper_bound_is_unreachable covers it.
+INSIDE = [(f, lo) for f, lo, hi in BOUNDS] + [(f, hi) for f, lo, hi in BOUNDS if hi is not None and f != "mmr"]
+
+
+def test_bounds_table_covers_every_bounded_numeric_field(market_config):
+    numeric = [f for f, v in vars(market_config).items() if f != "oracle" and not isinstance(v, bool)]
+    # maker_fee and max_open_interest are bounded only through the cross-field rules.
+    assert sorted(f for f, _, _ in BOUNDS) == sorted(set(numeric) - {"maker_fee", "max_open_interest"})
+
+
+@pytest.mark.parametrize("field, value", OUTSIDE, ids=[f"{f}={v}" for f, v in OUTSIDE])
+def test_add_market_rejects_value_just_outside_bound(engine, admin, market_config, field, value):
+    with ape.reverts(f"markets: {field} out of bounds"):
+        engine.add_market(market_config.with_(**{field: value}).as_tuple(), sender=admin)
+
+
+@pytest.mark.parametrize("field, value", OUTSIDE, ids=[f"{f}={v}" for f, v in OUTSIDE])
+def test_set_market_params_rejects_value_just_outside_bound(engine, admin, market, market_config, field, value):
+    with ape.reverts(f"markets: {field} out of bounds"):
+        engine.set_market_params(market, market_config.with_(**{field: value}).as_tuple(), sender=admin)
+    assert tuple(engine.params(market)) == market_config.as_tuple()
+
+
+@pytest.mark.parametrize("field, value", INSIDE, ids=[f"{f}={v}" for f, v in INSIDE])
+def test_add_market_accepts_bound_value(engine, admin, market_config, field, value):
+    config = market_config.with_(**{field: value}, **COMPANIONS.get((field, value), {}))
+    tx = engine.add_market(config.as_tuple(), sender=admin)
+    assert getattr(engine.params(tx.return_value), field) == value
+    assert tuple(engine.params(tx.return_value)) == config.as_tuple()
+
+
+def test_mmr_upper_bound_is_unreachable(engine, admin, market_config):
+    with ape.reverts("markets: mmr not below imr"):
+        engine.add_market(market_config.with_(imr=WAD, mmr=WAD).as_tuple(), sender=admin)
+    tx = engine.add_market(market_config.with_(imr=WAD, mmr=WAD - 1).as_tuple(), sender=admin)
+    assert engine.params(tx.return_value).mmr == WAD - 1
+
+
+def test_unbounded_fields_accept_max_uint(engine, admin, market_config):
+    config = market_config.with_(skew_scale=MAX_UINT, max_position_size=MAX_UINT, max_open_interest=MAX_UINT)
+    tx = engine.add_market(config.as_tuple(), sender=admin)
+    assert tuple(engine.params(tx.return_value)) == config.as_tuple()
+
+
+CROSS_RULES = [
+    (
+        "markets: interest_rate above max_funding_rate",
+        dict(interest_rate=WAD // 1_000, max_funding_rate=WAD // 1_000 - 1),
+        dict(interest_rate=WAD // 1_000, max_funding_rate=WAD // 1_000),
+    ),
+    (
+        "markets: mmr not below imr",
+        dict(imr=WAD // 10, mmr=WAD // 10),
+        dict(imr=WAD // 10, mmr=WAD // 10 - 1),
+    ),
+    (
+        "markets: maker_fee above taker_fee",
+        dict(maker_fee=5 * WAD // 10_000 + 1, taker_fee=5 * WAD // 10_000),
+        dict(maker_fee=5 * WAD // 10_000, taker_fee=5 * WAD // 10_000),
+    ),
+    (
+        "markets: max_open_interest below max_position_size",
+        dict(max_position_size=to_wad(100), max_open_interest=to_wad(100) - 1),
+        dict(max_position_size=to_wad(100), max_open_interest=to_wad(100)),
+    ),
+]
+
+
+@pytest.mark.parametrize("reason, rejected, accepted", CROSS_RULES, ids=[r[0].split(": ")[1] for r in CROSS_RULES])
+def test_cross_field_rule(engine, admin, market, market_config, reason, rejected, accepted):
+    with ape.reverts(reason):
+        engine.add_market(market_config.with_(**rejected).as_tuple(), sender=admin)
+    with ape.reverts(reason):
+        engine.set_market_params(market, market_config.with_(**rejected).as_tuple(), sender=admin)
+    config = market_config.with_(**accepted)
+    tx = engine.set_market_params(market, config.as_tuple(), sender=admin)
+    assert single(tx, engine.MarketParamsSet).market_id == market
+    assert tuple(engine.params(market)) == config.as_tuple()
+
+
+# ---------------------------------------------------------------------------
+# set_market_params accrues funding under the old parameters
+# ---------------------------------------------------------------------------
+
+
+def test_set_market_params_accrues_funding_under_old_params_first(
+    engine, admin, market, market_config, long_position, oracle, set_price, chain
+):
+    opened_at = long_position.timestamp
+    index_before = engine.funding_index(market)
+    assert engine.last_funding_time(market) == opened_at
+    skew = engine.skew(market)
+    assert skew == to_wad(10)
+
+    chain.pending_timestamp = opened_at + 1_800
+    set_price(oracle, BTC)
+    chain.pending_timestamp = opened_at + 3_000
+    new_config = market_config.with_(interest_rate=WAD // 1_000)
+    tx = engine.set_market_params(market, new_config.as_tuple(), sender=admin)
+
+    elapsed = tx.timestamp - opened_at
+    assert elapsed == 3_000
+    old_rate = skew * WAD // market_config.skew_scale + market_config.interest_rate
+    increment = old_rate * elapsed * to_wad(BTC) // (FUNDING_PERIOD * WAD)
+    assert increment > 0
+    assert engine.funding_index(market) == index_before + increment
+    assert engine.funding_rate(market) == old_rate
+    assert engine.last_funding_time(market) == tx.timestamp
+    assert "FundingCheckpoint" in names(tx)
+
+    chain.pending_timestamp = tx.timestamp + 600
+    checkpoint = engine.checkpoint_funding([market], sender=admin)
+    new_rate = skew * WAD // market_config.skew_scale + new_config.interest_rate
+    assert engine.funding_rate(market) == new_rate
+    assert engine.funding_index(market) == index_before + increment + new_rate * 600 * to_wad(BTC) // (
+        FUNDING_PERIOD * WAD
+    )
+    assert engine.last_funding_time(market) == checkpoint.timestamp
+
+
+# ---------------------------------------------------------------------------
+# Fee split, vault utilization
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("share", [0, 37 * WAD // 100, WAD])
+def test_fee_split_routes_trade_fee(engine, admin, market, seeded_vault, deposit, trader, share):
+    tx = engine.set_fee_split(share, sender=admin)
+    assert single(tx, engine.FeeSplitSet).vault_fee_share == share
+    assert engine.vault_fee_share() == share
+    deposit(trader, 300_000)
+    vault_before, insurance_before = engine.vault_balance(), engine.insurance_balance()
+    tx = engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
+    fee = single(tx, engine.PositionModified).fee
+    assert fee > 0
+    to_vault = fee * share // WAD
+    assert engine.vault_balance() - vault_before == to_vault
+    assert engine.insurance_balance() - insurance_before == fee - to_vault
+
+
+def test_fee_split_rejects_share_above_100_percent(engine, admin):
+    with ape.reverts("treasury: fee share above 100%"):
+        engine.set_fee_split(WAD + 1, sender=admin)
+    assert engine.vault_fee_share() == 8 * WAD // 10
+
+
+@pytest.mark.parametrize("utilization", [WAD // 10, WAD])
+def test_max_vault_utilization_accepts_edges(engine, admin, utilization):
+    tx = engine.set_max_vault_utilization(utilization, sender=admin)
+    assert single(tx, engine.VaultUtilizationSet).max_vault_utilization == utilization
+    assert engine.max_vault_utilization() == utilization
+
+
+@pytest.mark.parametrize("utilization", [WAD // 10 - 1, WAD + 1, 0])
+def test_max_vault_utilization_rejects_outside_edges(engine, admin, utilization):
+    with ape.reverts("engine: utilization out of bounds"):
+        engine.set_max_vault_utilization(utilization, sender=admin)
+    assert engine.max_vault_utilization() == 8 * WAD // 10
+
+
+# ---------------------------------------------------------------------------
+# Tiers
+# ---------------------------------------------------------------------------
+
+
+def test_set_tier_records_tier_and_rejects_unknown_tier(engine, admin, trader):
+    tx = engine.set_tier(trader, 7, sender=admin)
+    log = single(tx, engine.TierSet)
+    assert (log.owner, log.tier) == (trader.address, 7)
+    assert engine.tier_of(trader) == 7
+    with ape.reverts("accounts: unknown tier"):
+        engine.set_tier(trader, 8, sender=admin)
+    assert engine.tier_of(trader) == 7
+
+
+@pytest.mark.parametrize("leverage", [0, WAD, 100 * WAD])
+def test_set_tier_leverage_accepts_edges(engine, admin, leverage):
+    tx = engine.set_tier_leverage(3, leverage, sender=admin)
+    log = single(tx, engine.TierLeverageSet)
+    assert (log.tier, log.max_leverage) == (3, leverage)
+    assert engine.tier_max_leverage(3) == leverage
+
+
+@pytest.mark.parametrize("leverage", [1, WAD - 1, 100 * WAD + 1])
+def test_set_tier_leverage_rejects_out_of_bounds(engine, admin, leverage):
+    with ape.reverts("accounts: leverage out of bounds"):
+        engine.set_tier_leverage(3, leverage, sender=admin)
+
+
+def test_set_tier_leverage_rejects_unknown_tier(engine, admin):
+    with ape.reverts("accounts: unknown tier"):
+        engine.set_tier_leverage(8, 5 * WAD, sender=admin)
+
+
+def test_tier_leverage_cap_lowers_leverage_below_market_limit(engine, admin, market, seeded_vault, deposit, trader):
+    # 7.5x: inside the market's 10x, above the tier's 5x.
+    deposit(trader, 200_000)
+    engine.set_tier_leverage(1, 5 * WAD, sender=admin)
+    engine.set_tier(trader, 1, sender=admin)
+    with ape.reverts("engine: insufficient margin"):
+        engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
+
+    engine.set_tier(trader, 0, sender=admin)
+    engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
+    health = engine.account_health(trader, 0)
+    assert health.equity >= health.initial_margin
+    assert health.equity < 2 * health.initial_margin
+
+
+def test_tier_cap_raises_initial_margin_of_open_position(engine, admin, market, long_position, trader):
+    market_margin = engine.account_health(trader, 0).initial_margin
+    engine.set_tier_leverage(2, 4 * WAD, sender=admin)
+    engine.set_tier(trader, 2, sender=admin)
+    health = engine.account_health(trader, 0)
+    assert health.initial_margin == -(-health.notional * (WAD // 4) // WAD)
+    assert health.initial_margin > market_margin
+
+
+# ---------------------------------------------------------------------------
+# set_vault
+# ---------------------------------------------------------------------------
+
+
+def test_set_vault_on_fresh_engine_once(project, token, admin, guardian, stranger):
+    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+    assert engine.vault() == ZERO
+    with ape.reverts("engine: vault is zero"):
+        engine.set_vault(ZERO, sender=admin)
+    tx = engine.set_vault(stranger, sender=admin)
+    assert single(tx, engine.VaultSet).vault == stranger.address
+    assert engine.vault() == stranger.address
+    with ape.reverts("engine: vault already set"):
+        engine.set_vault(admin, sender=admin)
+    assert engine.vault() == stranger.address
+
+
+def test_set_vault_on_deployed_engine_reverts_already_set(engine, vault, admin):
+    assert engine.vault() == vault.address
+    with ape.reverts("engine: vault already set"):
+        engine.set_vault(admin, sender=admin)
+    with ape.reverts("engine: vault already set"):
+        engine.set_vault(ZERO, sender=admin)
+
+
+# ---------------------------------------------------------------------------
+# Pause
+# ---------------------------------------------------------------------------
+
+
+def test_pause_blocks_new_risk(engine, guardian, market, long_position, trader, other_trader, deposit):
+    tx = engine.pause(sender=guardian)
+    assert "Paused" in names(tx)
+    assert engine.paused()
+    with ape.reverts("engine: paused"):
+        engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    with ape.reverts("engine: paused"):
+        engine.modify_position(market, -to_wad(11), SELL_LIMIT, sender=trader)
+    deposit(other_trader, 100_000)
+    with ape.reverts("engine: paused"):
+        engine.modify_position(market, -to_wad(1), SELL_LIMIT, sender=other_trader)
+
+
+def test_pause_lets_risk_reducing_actions_through(
+    engine, guardian, market, long_position, trader, token, deposit, chain
+):
+    engine.pause(sender=guardian)
+
+    units = deposit(trader, 1_000)
+    assert units == 1_000 * 10**6
+
+    chain.pending_timestamp += 600
+    tx = engine.checkpoint_funding([market], sender=trader)
+    assert engine.last_funding_time(market) == tx.timestamp
+
+    tx = engine.modify_position(market, -to_wad(4), SELL_LIMIT, sender=trader)
+    assert single(tx, engine.PositionModified).new_size == to_wad(6)
+
+    balance = token.balanceOf(trader)
+    engine.withdraw(50_000 * 10**6, sender=trader)
+    assert token.balanceOf(trader) == balance + 50_000 * 10**6
+
+    engine.close_position(market, SELL_LIMIT, sender=trader)
+    assert engine.open_positions(trader, 0, market).size == 0
+    assert engine.paused()
+
+
+def test_unpause_restores_trading(engine, guardian, market, seeded_vault, deposit, trader):
+    deposit(trader, 300_000)
+    engine.pause(sender=guardian)
+    with ape.reverts("engine: paused"):
+        engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    tx = engine.unpause(sender=guardian)
+    assert "Unpaused" in names(tx)
+    assert not engine.paused()
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    assert engine.open_positions(trader, 0, market).size == to_wad(1)
+
+
+def test_pause_twice_and_unpause_twice_revert(engine, guardian):
+    with ape.reverts("pausable: contract is not paused"):
+        engine.unpause(sender=guardian)
+    engine.pause(sender=guardian)
+    with ape.reverts("pausable: contract is paused"):
+        engine.pause(sender=guardian)
+
+
+# ---------------------------------------------------------------------------
+# Price-move breaker
+# ---------------------------------------------------------------------------
+
+
+def trip(engine, market, oracle, set_price, trader, price=174_000):
+    """Moves the index from 150,000 by more than 15 % and checkpoints: the breaker trips."""
+    set_price(oracle, price)
+    tx = engine.checkpoint_funding([market], sender=trader)
+    log = single(tx, engine.BreakerTripped)
+    assert (log.market_id, log.reference_price, log.index_price) == (market, to_wad(BTC), to_wad(price))
+    return tx
+
+
+@pytest.mark.parametrize("price", [174_000, 127_000, 172_500.01])
+def test_move_above_15_percent_trips_breaker_on_checkpoint(engine, market, long_position, oracle, set_price, trader, price):
+    tx = trip(engine, market, oracle, set_price, trader, price)
+    assert engine.breaker_tripped_at(market) == tx.timestamp
+    assert engine.is_reduce_only(market)
+
+
+def test_reduce_only_market_rejects_increase_and_allows_reduce(
+    engine, market, long_position, oracle, set_price, trader, other_trader, deposit
+):
+    trip(engine, market, oracle, set_price, trader)
+    with ape.reverts("engine: market is reduce-only"):
+        engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    deposit(other_trader, 100_000)
+    with ape.reverts("engine: market is reduce-only"):
+        engine.modify_position(market, -to_wad(1), SELL_LIMIT, sender=other_trader)
+    tx = engine.modify_position(market, -to_wad(3), SELL_LIMIT, sender=trader)
+    assert single(tx, engine.PositionModified).new_size == to_wad(7)
+    engine.close_position(market, SELL_LIMIT, sender=trader)
+    assert engine.open_positions(trader, 0, market).size == 0
+
+
+def test_reducing_trade_after_move_trips_breaker(engine, market, long_position, oracle, set_price, trader):
+    set_price(oracle, 174_000)
+    tx = engine.modify_position(market, -to_wad(1), SELL_LIMIT, sender=trader)
+    log = single(tx, engine.BreakerTripped)
+    assert (log.reference_price, log.index_price) == (to_wad(BTC), to_wad(174_000))
+    assert engine.is_reduce_only(market)
+
+
+def test_increasing_trade_after_move_reverts_reduce_only(engine, market, long_position, oracle, set_price, trader):
+    set_price(oracle, 174_000)
+    with ape.reverts("engine: market is reduce-only"):
+        engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+
+
+@pytest.mark.parametrize("price", [171_000, 129_000, 172_500])
+def test_move_of_at_most_15_percent_does_not_trip(engine, market, long_position, oracle, set_price, trader, price):
+    set_price(oracle, price)
+    tx = engine.checkpoint_funding([market], sender=trader)
+    assert not list(tx.events.filter(engine.BreakerTripped))
+    assert not engine.is_reduce_only(market)
+    assert engine.breaker_tripped_at(market) == 0
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    assert engine.open_positions(trader, 0, market).size == to_wad(11)
+
+
+def test_reduce_only_view_ends_after_breaker_window(
+    engine, market, market_config, long_position, oracle, set_price, trader, chain
+):
+    tripped_at = trip(engine, market, oracle, set_price, trader).timestamp
+    chain.mine(timestamp=tripped_at + market_config.breaker_window - 1)
+    assert engine.is_reduce_only(market)
+    chain.mine(timestamp=tripped_at + market_config.breaker_window)
+    assert not engine.is_reduce_only(market)
+
+
+def test_increase_passes_once_breaker_window_has_passed(
+    engine, market, market_config, long_position, oracle, set_price, trader, chain
+):
+    tripped_at = trip(engine, market, oracle, set_price, trader).timestamp
+    chain.pending_timestamp = tripped_at + market_config.breaker_window + 60
+    set_price(oracle, 174_000)
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    assert engine.open_positions(trader, 0, market).size == to_wad(11)
+    assert not engine.is_reduce_only(market)
+
+
+def test_move_against_reference_older_than_window_does_not_trip(
+    engine, market, market_config, long_position, oracle, set_price, trader, chain
+):
+    # The docstring of pricing._update_breaker promises a reference at most one
+    # window old; two windows without a refresh leave only a stale one.
+    chain.pending_timestamp = long_position.timestamp + 2 * market_config.breaker_window
+    set_price(oracle, 174_000)
+    tx = engine.checkpoint_funding([market], sender=trader)
+    assert not list(tx.events.filter(engine.BreakerTripped))
+    assert not engine.is_reduce_only(market)
+
+
+def test_guardian_clears_breaker_immediately(engine, guardian, market, long_position, oracle, set_price, trader):
+    trip(engine, market, oracle, set_price, trader)
+    tx = engine.clear_breaker(market, sender=guardian)
+    log = single(tx, engine.BreakerCleared)
+    assert (log.market_id, log.index_price) == (market, to_wad(174_000))
+    assert not engine.is_reduce_only(market)
+    assert engine.breaker_tripped_at(market) == 0
+    assert engine.breaker_reference_price(market) == to_wad(174_000)
+    assert engine.breaker_reference_time(market) == tx.timestamp
+    tx = engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    assert not list(tx.events.filter(engine.BreakerTripped))
+    assert engine.open_positions(trader, 0, market).size == to_wad(11)
+
+
+# ---------------------------------------------------------------------------
+# Operators
+# ---------------------------------------------------------------------------
+
+
+def test_set_operator_rejects_zero_and_self(engine, trader):
+    with ape.reverts("accounts: operator is zero"):
+        engine.set_operator(ZERO, True, sender=trader)
+    with ape.reverts("accounts: owner is its own operator"):
+        engine.set_operator(trader, True, sender=trader)
+
+
+def test_set_operator_approves_and_revokes_with_events(engine, market, seeded_vault, deposit, trader, keeper):
+    tx = engine.set_operator(keeper, True, sender=trader)
+    log = single(tx, engine.OperatorSet)
+    assert (log.owner, log.operator, log.approved) == (trader.address, keeper.address, True)
+    assert engine.is_operator(trader, keeper)
+    assert not engine.is_operator(keeper, trader)
+
+    deposit(trader, 100_000)
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, 0, trader, sender=keeper)
+    assert engine.open_positions(trader, 0, market).size == to_wad(1)
+
+    tx = engine.set_operator(keeper, False, sender=trader)
+    log = single(tx, engine.OperatorSet)
+    assert (log.owner, log.operator, log.approved) == (trader.address, keeper.address, False)
+    assert not engine.is_operator(trader, keeper)
+    with ape.reverts("accounts: not owner or operator"):
+        engine.modify_position(market, to_wad(1), BUY_LIMIT, 0, trader, sender=keeper)
