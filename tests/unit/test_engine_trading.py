@@ -1,0 +1,199 @@
+"""Positions: open, increase, reduce, close and flip; fill price, fees, limits and price checks."""
+
+from decimal import Decimal
+
+import ape
+import pytest
+
+from vyperp.deploy import add_market
+from vyperp.units import WAD, from_wad, to_wad
+
+BUY_LIMIT = to_wad(1_000_000)
+
+
+@pytest.fixture
+def exact_market(protocol, admin, market_config, seeded_vault):
+    """Fills at the index, no fees, no funding: PnL arithmetic is exact."""
+    config = market_config.with_(maker_fee=0, taker_fee=0, max_premium=0, interest_rate=0, max_funding_rate=0)
+    return add_market(protocol, admin, config)
+
+
+def test_trade_rejects_zero_size_unknown_market_and_strangers(engine, market, deposit, trader, stranger):
+    deposit(trader, 10_000)
+    with ape.reverts("engine: zero size"):
+        engine.modify_position(market, 0, BUY_LIMIT, sender=trader)
+    with ape.reverts("markets: unknown market"):
+        engine.modify_position(99, to_wad(1), BUY_LIMIT, sender=trader)
+    with ape.reverts("accounts: not owner or operator"):
+        engine.modify_position(market, to_wad(1), BUY_LIMIT, 0, trader, sender=stranger)
+
+
+def test_fill_beyond_acceptable_price_reverts(engine, market, seeded_vault, deposit, trader):
+    deposit(trader, 100_000)
+    buy_fill = engine.fill_price(market, to_wad(1))
+    with ape.reverts("engine: fill price above limit"):
+        engine.modify_position(market, to_wad(1), buy_fill - 1, sender=trader)
+    sell_fill = engine.fill_price(market, -to_wad(1))
+    with ape.reverts("engine: fill price below limit"):
+        engine.modify_position(market, -to_wad(1), sell_fill + 1, sender=trader)
+    engine.modify_position(market, to_wad(1), buy_fill, sender=trader)
+    assert engine.open_positions(trader, 0, market).size == to_wad(1)
+
+
+def test_fill_price_carries_skew_impact(engine, market, market_config, seeded_vault, deposit, trader, other_trader):
+    deposit(other_trader, 1_000_000)
+    engine.modify_position(market, to_wad(20), BUY_LIMIT, sender=other_trader)
+    skew = Decimal(20)
+    scale = from_wad(market_config.skew_scale)
+    delta = Decimal(5)
+    expected = Decimal(150_000) * (1 + (skew / scale + (skew + delta) / scale) / 2)
+    quoted = engine.fill_price(market, to_wad(5))
+    assert abs(from_wad(quoted) - expected) < Decimal("1e-12")
+    deposit(trader, 200_000)
+    receipt = engine.modify_position(market, to_wad(5), BUY_LIMIT, sender=trader)
+    assert receipt.events.filter(engine.PositionModified)[0].fill_price == quoted
+
+
+def test_increase_averages_entry_and_reduce_realizes_pro_rata(engine, lens, exact_market, deposit, trader, oracle, set_price):
+    deposit(trader, 500_000)
+    engine.modify_position(exact_market, to_wad(2), BUY_LIMIT, sender=trader)
+    set_price(oracle, 160_000)
+    engine.modify_position(exact_market, to_wad(2), BUY_LIMIT, sender=trader)
+    assert lens.entry_price(trader, 0, exact_market) == to_wad(155_000)
+    set_price(oracle, 165_000)
+    receipt = engine.modify_position(exact_market, -to_wad(1), 0, sender=trader)
+    event = receipt.events.filter(engine.PositionModified)[0]
+    assert event.realized_pnl == to_wad(10_000)
+    assert event.new_size == to_wad(3)
+    assert lens.entry_price(trader, 0, exact_market) == to_wad(155_000)
+    assert engine.collateral(trader, 0) == to_wad(510_000)
+
+
+def test_close_removes_position_and_frees_the_market_slot(engine, exact_market, deposit, trader, oracle, set_price):
+    deposit(trader, 100_000)
+    engine.modify_position(exact_market, -to_wad(1), 0, sender=trader)
+    assert engine.open_markets(trader, 0) == 1 << exact_market
+    set_price(oracle, 140_000)
+    receipt = engine.close_position(exact_market, BUY_LIMIT, sender=trader)
+    assert receipt.events.filter(engine.PositionModified)[0].realized_pnl == to_wad(10_000)
+    assert engine.open_positions(trader, 0, exact_market).size == 0
+    assert engine.open_markets(trader, 0) == 0
+    assert engine.short_open_interest(exact_market) == 0
+    with ape.reverts("engine: no position"):
+        engine.close_position(exact_market, BUY_LIMIT, sender=trader)
+
+
+def test_flip_realizes_the_old_side_and_opens_the_rest_at_the_fill(engine, lens, exact_market, deposit, trader, oracle, set_price):
+    deposit(trader, 500_000)
+    engine.modify_position(exact_market, to_wad(2), BUY_LIMIT, sender=trader)
+    set_price(oracle, 151_000)
+    receipt = engine.modify_position(exact_market, -to_wad(3), 0, sender=trader)
+    assert receipt.events.filter(engine.PositionModified)[0].realized_pnl == to_wad(2_000)
+    assert engine.open_positions(trader, 0, exact_market).size == -to_wad(1)
+    assert lens.entry_price(trader, 0, exact_market) == to_wad(151_000)
+    assert engine.long_open_interest(exact_market) == 0
+    assert engine.short_open_interest(exact_market) == to_wad(1)
+
+
+def test_taker_pays_taker_rate_and_skew_reducer_pays_maker_rate(engine, market, market_config, seeded_vault, deposit, trader, other_trader):
+    deposit(other_trader, 1_000_000)
+    deposit(trader, 1_000_000)
+    receipt = engine.modify_position(market, to_wad(4), BUY_LIMIT, sender=other_trader)
+    event = receipt.events.filter(engine.PositionModified)[0]
+    notional = Decimal(4) * from_wad(event.fill_price)
+    assert abs(from_wad(event.fee) - notional * from_wad(market_config.taker_fee)) < Decimal("1e-15")
+    receipt = engine.modify_position(market, -to_wad(6), 0, sender=trader)
+    event = receipt.events.filter(engine.PositionModified)[0]
+    notional = Decimal(6) * from_wad(event.fill_price)
+    blended = (4 * from_wad(market_config.maker_fee) + 2 * from_wad(market_config.taker_fee)) / 6
+    assert abs(from_wad(event.fee) - notional * blended) < Decimal("1e-15")
+
+
+def test_position_size_limit_blocks_new_risk_but_not_reductions(engine, protocol, admin, market_config, seeded_vault, deposit, trader):
+    market_id = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(2)))
+    deposit(trader, 1_000_000)
+    with ape.reverts("engine: position above size limit"):
+        engine.modify_position(market_id, to_wad(3), BUY_LIMIT, sender=trader)
+    engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
+    engine.set_market_params(market_id, market_config.with_(max_position_size=to_wad(1)).as_tuple(), sender=admin)
+    engine.modify_position(market_id, -to_wad("0.5"), 0, sender=trader)
+    assert engine.open_positions(trader, 0, market_id).size == to_wad("1.5")
+
+
+def test_open_interest_caps_per_side_and_against_vault(engine, protocol, admin, market_config, seeded_vault, deposit, trader, other_trader):
+    capped = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(3), max_open_interest=to_wad(5)))
+    deposit(trader, 2_000_000)
+    deposit(other_trader, 2_000_000)
+    engine.modify_position(capped, to_wad(3), BUY_LIMIT, sender=trader)
+    with ape.reverts("engine: open interest cap"):
+        engine.modify_position(capped, to_wad(3), BUY_LIMIT, sender=other_trader)
+    engine.modify_position(capped, -to_wad(3), 0, sender=other_trader)
+    # 10,000,000 of vault assets at a 0.1 ratio back 1,000,000 of notional per side
+    vault_bound = add_market(protocol, admin, market_config.with_(max_oi_vault_ratio=WAD // 10))
+    engine.modify_position(vault_bound, to_wad(6), BUY_LIMIT, sender=trader)
+    with ape.reverts("engine: open interest above vault capacity"):
+        engine.modify_position(vault_bound, to_wad(1), BUY_LIMIT, sender=trader)
+
+
+def test_an_account_holds_at_most_eight_markets(engine, protocol, admin, market_config, seeded_vault, deposit, trader):
+    deposit(trader, 2_000_000)
+    ids = [add_market(protocol, admin, market_config) for _ in range(9)]
+    for market_id in ids[:8]:
+        engine.modify_position(market_id, to_wad("0.1"), BUY_LIMIT, sender=trader)
+    with ape.reverts("positions: too many open markets"):
+        engine.modify_position(ids[8], to_wad("0.1"), BUY_LIMIT, sender=trader)
+
+
+def test_reduction_that_leaves_the_account_below_maintenance_reverts(engine, exact_market, deposit, trader, oracle, set_price):
+    deposit(trader, 15_000)
+    engine.modify_position(exact_market, to_wad(1), BUY_LIMIT, sender=trader)
+    set_price(oracle, 141_000)
+    assert engine.is_liquidatable(trader, 0)
+    with ape.reverts("engine: below maintenance margin"):
+        engine.modify_position(exact_market, -to_wad("0.01"), 0, sender=trader)
+
+
+@pytest.fixture
+def mock_feed_market(project, protocol, admin, market_config, seeded_vault, chain):
+    feed = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
+    return feed, add_market(protocol, admin, market_config.with_(oracle=feed.address, max_price_age=60))
+
+
+@pytest.mark.parametrize("answer", [0, -1])
+def test_zero_or_negative_index_blocks_trading_mock_feed(engine, mock_feed_market, deposit, trader, chain, answer):
+    feed, market_id = mock_feed_market
+    deposit(trader, 100_000)
+    feed.set_answer(answer, chain.pending_timestamp, sender=trader)
+    with ape.reverts("pricing: invalid price"):
+        engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+
+
+def test_stale_and_future_index_block_trading_mock_feed(engine, mock_feed_market, deposit, trader, chain):
+    feed, market_id = mock_feed_market
+    deposit(trader, 100_000)
+    now = chain.pending_timestamp
+    feed.set_answer(150_000 * 10**8, now - 61, sender=trader)
+    with ape.reverts("pricing: stale price"):
+        engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+    feed.set_answer(150_000 * 10**8, now + 3600, sender=trader)
+    with ape.reverts("pricing: price from the future"):
+        engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+
+
+def test_zero_twap_blocks_mark_pricing_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader):
+    feed = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
+    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address, mark_window=180))
+    deposit(trader, 100_000)
+    with ape.reverts("pricing: invalid mark price"):
+        engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+
+
+def test_mark_price_is_the_oracle_twap_over_the_mark_window(engine, protocol, admin, market_config, oracle, set_price, chain):
+    market_id = add_market(protocol, admin, market_config.with_(mark_window=180))
+    chain.mine(deltatime=600)
+    set_price(oracle, 165_000)
+    chain.mine(deltatime=60)
+    mark = engine.mark_price(market_id)
+    assert mark == oracle.twap(180) * 10**10
+    assert to_wad(150_000) < mark < to_wad(165_000)
+    assert engine.index_price(market_id) == to_wad(165_000)

@@ -1,0 +1,793 @@
+"""Unit tests of contracts/LiquidityVault.vy (ERC-4626 over the engine's collateral) on anvil (Ape).
+
+The vault's assets are the engine's accounting of the vault (`vault_equity`), never a token
+balance, so expected figures here are rebuilt from the engine's public aggregates.
+"""
+
+from decimal import Decimal
+
+import ape
+import pytest
+
+from vyperp.deploy import add_market
+from vyperp.units import WAD, to_wad
+
+OFFSET = 6
+VIRTUAL_SHARES = 10**OFFSET
+ZERO = "0x0000000000000000000000000000000000000000"
+BTC = 150_000
+BUY_LIMIT = to_wad(10**9)
+SELL_LIMIT = 0
+
+
+# ---------------------------------------------------------------------------
+# Reference arithmetic
+# ---------------------------------------------------------------------------
+
+
+def ceil_div(x, y):
+    return -((-x) // y)
+
+
+def mul_div(x, y, d, up):
+    return ceil_div(x * y, d) if up else x * y // d
+
+
+def to_shares(assets, supply, total_assets, up=False):
+    return mul_div(assets, supply + VIRTUAL_SHARES, total_assets + 1, up)
+
+
+def to_assets(shares, supply, total_assets, up=False):
+    return mul_div(shares, total_assets + 1, supply + VIRTUAL_SHARES, up)
+
+
+def vault_state(vault):
+    return vault.totalSupply(), vault.totalAssets()
+
+
+def traders_pnl_against_vault(engine, market_id):
+    """Traders' aggregate unrealized PnL as the vault books it: rounded up (against the vault)."""
+    return ceil_div(engine.skew(market_id) * engine.mark_price(market_id), WAD) - engine.cost_sum(market_id)
+
+
+def traders_funding_owed_to_vault(engine, market_id):
+    """Traders' unsettled funding as the vault books it: rounded down (against the vault)."""
+    funding_index = engine.current_funding(market_id)[0]
+    return (funding_index * engine.skew(market_id) - engine.snapshot_sum(market_id)) // WAD
+
+
+def expected_vault_equity(engine, market_ids):
+    equity = engine.vault_balance()
+    for market_id in market_ids:
+        if engine.long_open_interest(market_id) == 0 and engine.short_open_interest(market_id) == 0:
+            continue
+        equity += traders_funding_owed_to_vault(engine, market_id) - traders_pnl_against_vault(engine, market_id)
+    return equity
+
+
+def expected_reserve(engine, market_ids):
+    exposure = sum(ceil_div(abs(engine.skew(m)) * engine.mark_price(m), WAD) for m in market_ids)
+    return exposure * WAD // engine.max_vault_utilization()
+
+
+def all_markets(engine):
+    return range(engine.market_count())
+
+
+def position_events(tx, engine):
+    return list(tx.events.filter(engine.PositionModified))
+
+
+def event_args(log):
+    return dict(log.event_arguments)
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_index(oracle, set_price):
+    # Other suites in the same session may move the clock; every test starts on a fresh index.
+    set_price(oracle, BTC)
+
+
+@pytest.fixture
+def second_lp(accounts):
+    account = accounts.test_accounts.generate_test_account()
+    account.balance = 10**21
+    return account
+
+
+@pytest.fixture
+def units(token):
+    def human_to_units(amount):
+        return int(Decimal(str(amount)) * 10 ** token.decimals())
+
+    return human_to_units
+
+
+@pytest.fixture
+def scale(engine):
+    return engine.collateral_scale()
+
+
+@pytest.fixture
+def flat_market(protocol, admin, market_config):
+    # Zero funding keeps vault equity constant between blocks, so limits can be probed to the unit.
+    return add_market(protocol, admin, market_config.with_(interest_rate=0, max_funding_rate=0))
+
+
+@pytest.fixture
+def priced_vault(seeded_vault, engine, market, deposit, trader):
+    """The seeded vault after a trader opened and closed a long: fees and the fill premium
+    leave a share price that is not a round number, and no position stays open."""
+    deposit(trader, 300_000)
+    engine.modify_position(market, to_wad("7.123456789"), BUY_LIMIT, sender=trader)
+    engine.close_position(market, SELL_LIMIT, sender=trader)
+    assert engine.long_open_interest(market) == 0 and engine.short_open_interest(market) == 0
+    supply, total = vault_state(seeded_vault)
+    assert total * VIRTUAL_SHARES != supply
+    return seeded_vault
+
+
+# ---------------------------------------------------------------------------
+# Metadata
+# ---------------------------------------------------------------------------
+
+
+def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(vault, engine, token):
+    assert vault.asset() == token.address
+    assert engine.collateral_token() == token.address
+    assert vault.engine() == engine.address
+    assert engine.vault() == vault.address
+    assert vault.DECIMALS_OFFSET() == OFFSET
+    assert vault.decimals() == token.decimals() + OFFSET
+    assert vault.totalSupply() == 0
+    assert vault.totalAssets() == 0
+    assert vault.maxDeposit(ZERO) == 2**256 - 1
+    assert vault.maxMint(ZERO) == 2**256 - 1
+
+
+def test_total_assets_is_engine_vault_equity_in_token_units(priced_vault, engine, scale):
+    assert priced_vault.totalAssets() == engine.vault_equity() // scale
+    assert engine.vault_equity() == engine.vault_balance()
+
+
+# ---------------------------------------------------------------------------
+# Happy paths: exact amounts
+# ---------------------------------------------------------------------------
+
+
+def test_deposit_mints_previewed_shares_to_receiver_and_books_assets_in_engine(
+    priced_vault, engine, token, fund, second_lp, stranger, scale
+):
+    vault = priced_vault
+    assets = fund(second_lp, "12345.678901", vault)
+    supply, total = vault_state(vault)
+    expected_shares = to_shares(assets, supply, total)
+    assert vault.previewDeposit(assets) == expected_shares
+    assert vault.convertToShares(assets) == expected_shares
+    engine_tokens, balance = token.balanceOf(engine), engine.vault_balance()
+
+    tx = vault.deposit(assets, stranger, sender=second_lp)
+
+    assert vault.balanceOf(stranger) == expected_shares
+    assert vault.balanceOf(second_lp) == 0
+    assert vault.totalSupply() == supply + expected_shares
+    assert token.balanceOf(second_lp) == 0
+    assert token.balanceOf(vault) == 0
+    assert token.balanceOf(engine) == engine_tokens + assets
+    assert engine.vault_balance() == balance + assets * scale
+    assert vault.totalAssets() == total + assets
+    [log] = tx.events.filter(vault.Deposit)
+    assert event_args(log) == {
+        "sender": second_lp.address,
+        "owner": stranger.address,
+        "assets": assets,
+        "shares": expected_shares,
+    }
+    [funded] = tx.events.filter(engine.VaultFunded)
+    assert funded.amount == assets
+
+
+def test_mint_pulls_previewed_assets_rounded_up(priced_vault, engine, token, fund, second_lp, scale):
+    vault = priced_vault
+    shares = 987_654_321_123_457
+    supply, total = vault_state(vault)
+    expected_assets = to_assets(shares, supply, total, up=True)
+    assert expected_assets > to_assets(shares, supply, total, up=False)
+    assert vault.previewMint(shares) == expected_assets
+    fund(second_lp, 1_000_000, vault)
+    tokens_before, balance = token.balanceOf(second_lp), engine.vault_balance()
+
+    tx = vault.mint(shares, second_lp, sender=second_lp)
+
+    assert vault.balanceOf(second_lp) == shares
+    assert token.balanceOf(second_lp) == tokens_before - expected_assets
+    assert engine.vault_balance() == balance + expected_assets * scale
+    [log] = tx.events.filter(vault.Deposit)
+    assert event_args(log) == {
+        "sender": second_lp.address,
+        "owner": second_lp.address,
+        "assets": expected_assets,
+        "shares": shares,
+    }
+
+
+def test_withdraw_burns_previewed_shares_rounded_up_and_pays_receiver(
+    priced_vault, engine, token, lp, stranger, scale
+):
+    vault = priced_vault
+    assets = 4_321_987_654
+    supply, total = vault_state(vault)
+    expected_shares = to_shares(assets, supply, total, up=True)
+    assert expected_shares > to_shares(assets, supply, total, up=False)
+    assert vault.previewWithdraw(assets) == expected_shares
+    shares_before, balance = vault.balanceOf(lp), engine.vault_balance()
+
+    tx = vault.withdraw(assets, stranger, lp, sender=lp)
+
+    assert vault.balanceOf(lp) == shares_before - expected_shares
+    assert vault.totalSupply() == supply - expected_shares
+    assert token.balanceOf(stranger) == assets
+    assert engine.vault_balance() == balance - assets * scale
+    [log] = tx.events.filter(vault.Withdraw)
+    assert event_args(log) == {
+        "sender": lp.address,
+        "receiver": stranger.address,
+        "owner": lp.address,
+        "assets": assets,
+        "shares": expected_shares,
+    }
+    [paid] = tx.events.filter(engine.VaultWithdrawn)
+    assert paid.receiver == stranger.address and paid.amount == assets
+
+
+def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, lp, scale):
+    vault = priced_vault
+    shares = 3_141_592_653_589_793
+    supply, total = vault_state(vault)
+    expected_assets = to_assets(shares, supply, total)
+    assert vault.previewRedeem(shares) == expected_assets
+    assert vault.convertToAssets(shares) == expected_assets
+    shares_before, balance = vault.balanceOf(lp), engine.vault_balance()
+
+    tx = vault.redeem(shares, lp, lp, sender=lp)
+
+    assert vault.balanceOf(lp) == shares_before - shares
+    assert token.balanceOf(lp) == expected_assets
+    assert engine.vault_balance() == balance - expected_assets * scale
+    [log] = tx.events.filter(vault.Withdraw)
+    assert event_args(log) == {
+        "sender": lp.address,
+        "receiver": lp.address,
+        "owner": lp.address,
+        "assets": expected_assets,
+        "shares": shares,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Allowances
+# ---------------------------------------------------------------------------
+
+
+def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_vault, token, lp, stranger):
+    vault = priced_vault
+    shares = 5 * 10**15 + 3
+    vault.approve(stranger, shares + 11, sender=lp)
+    expected_assets = vault.previewRedeem(shares)
+    shares_before = vault.balanceOf(lp)
+
+    tx = vault.redeem(shares, stranger, lp, sender=stranger)
+
+    assert vault.allowance(lp, stranger) == 11
+    assert vault.balanceOf(lp) == shares_before - shares
+    assert vault.balanceOf(stranger) == 0
+    assert token.balanceOf(stranger) == expected_assets
+    assert token.balanceOf(lp) == 0
+    [log] = tx.events.filter(vault.Withdraw)
+    assert event_args(log) == {
+        "sender": stranger.address,
+        "receiver": stranger.address,
+        "owner": lp.address,
+        "assets": expected_assets,
+        "shares": shares,
+    }
+
+
+def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(priced_vault, token, lp, stranger):
+    vault = priced_vault
+    assets = 777_777_777
+    shares = vault.previewWithdraw(assets)
+    vault.approve(stranger, shares, sender=lp)
+
+    vault.withdraw(assets, stranger, lp, sender=stranger)
+
+    assert vault.allowance(lp, stranger) == 0
+    assert token.balanceOf(stranger) == assets
+
+
+def test_third_party_without_approval_cannot_redeem_or_withdraw(priced_vault, lp, stranger):
+    vault = priced_vault
+    with ape.reverts("erc20: insufficient allowance"):
+        vault.redeem(10**12, stranger, lp, sender=stranger)
+    with ape.reverts("erc20: insufficient allowance"):
+        vault.withdraw(1_000_000, stranger, lp, sender=stranger)
+
+
+def test_third_party_with_allowance_one_share_short_cannot_withdraw(priced_vault, lp, stranger):
+    vault = priced_vault
+    assets = 1_000_000
+    vault.approve(stranger, vault.previewWithdraw(assets) - 1, sender=lp)
+    with ape.reverts("erc20: insufficient allowance"):
+        vault.withdraw(assets, stranger, lp, sender=stranger)
+
+
+# ---------------------------------------------------------------------------
+# Vault revert reasons
+# ---------------------------------------------------------------------------
+
+
+def test_zero_deposit_and_zero_mint_revert(seeded_vault, fund, second_lp):
+    fund(second_lp, 10, seeded_vault)
+    with ape.reverts("vault: zero deposit"):
+        seeded_vault.deposit(0, second_lp, sender=second_lp)
+    with ape.reverts("vault: zero deposit"):
+        seeded_vault.mint(0, second_lp, sender=second_lp)
+
+
+def test_zero_withdraw_and_zero_redeem_revert(seeded_vault, lp):
+    with ape.reverts("vault: zero withdrawal"):
+        seeded_vault.withdraw(0, lp, lp, sender=lp)
+    with ape.reverts("vault: zero withdrawal"):
+        seeded_vault.redeem(0, lp, lp, sender=lp)
+
+
+def test_redeeming_dust_shares_worth_zero_assets_reverts(priced_vault, lp):
+    dust = priced_vault.previewWithdraw(1) - 1
+    assert dust > 0
+    assert priced_vault.previewRedeem(dust) == 0
+    with ape.reverts("vault: zero withdrawal"):
+        priced_vault.redeem(dust, lp, lp, sender=lp)
+
+
+def test_zero_receiver_reverts_on_every_entry_point(seeded_vault, fund, second_lp, lp):
+    fund(second_lp, 10, seeded_vault)
+    with ape.reverts("vault: receiver is zero"):
+        seeded_vault.deposit(1_000_000, ZERO, sender=second_lp)
+    with ape.reverts("vault: receiver is zero"):
+        seeded_vault.mint(10**12, ZERO, sender=second_lp)
+    with ape.reverts("vault: receiver is zero"):
+        seeded_vault.withdraw(1_000_000, ZERO, lp, sender=lp)
+    with ape.reverts("vault: receiver is zero"):
+        seeded_vault.redeem(10**12, ZERO, lp, sender=lp)
+
+
+# ---------------------------------------------------------------------------
+# Engine-side vault hooks
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("caller_role", ["stranger", "admin", "lp"])
+def test_only_the_vault_may_credit_or_withdraw_vault_assets(seeded_vault, engine, request, caller_role):
+    caller = request.getfixturevalue(caller_role)
+    with ape.reverts("engine: caller is not the vault"):
+        engine.credit_vault(1_000_000, sender=caller)
+    with ape.reverts("engine: caller is not the vault"):
+        engine.withdraw_for_vault(caller, 1_000_000, sender=caller)
+
+
+def test_vault_can_be_set_only_once(engine, vault, admin, stranger):
+    with ape.reverts("engine: vault already set"):
+        engine.set_vault(stranger, sender=admin)
+    with ape.reverts("engine: vault already set"):
+        engine.set_vault(vault, sender=admin)
+    assert engine.vault() == vault.address
+
+
+# ---------------------------------------------------------------------------
+# Utilization limit and what can leave
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def utilized_vault(vault, engine, flat_market, fund, deposit, lp, trader):
+    """2,000,000 of LP assets backing a 10 BTC long (1,500,000 notional, reserve 1,875,000)."""
+    vault.deposit(fund(lp, 2_000_000, vault), lp, sender=lp)
+    deposit(trader, 300_000)
+    engine.modify_position(flat_market, to_wad(10), BUY_LIMIT, sender=trader)
+    return vault
+
+
+def test_max_withdraw_is_all_owner_assets_without_open_interest(seeded_vault, lp):
+    assert seeded_vault.maxWithdraw(lp) == seeded_vault.convertToAssets(seeded_vault.balanceOf(lp))
+    assert seeded_vault.maxRedeem(lp) == seeded_vault.balanceOf(lp)
+
+
+def test_max_withdraw_is_equity_above_reserve(utilized_vault, engine, flat_market, lp, scale):
+    vault = utilized_vault
+    reserve = engine.vault_reserve()
+    assert reserve == expected_reserve(engine, all_markets(engine))
+    equity = engine.vault_equity()
+    assert equity == expected_vault_equity(engine, all_markets(engine))
+    assert equity - reserve < engine.vault_balance()
+    available = (equity - reserve) // scale
+    assert vault.maxWithdraw(lp) == available
+    assert available < vault.convertToAssets(vault.balanceOf(lp))
+    supply, total = vault_state(vault)
+    assert vault.maxRedeem(lp) == to_shares(available, supply, total)
+
+
+def test_withdrawing_one_unit_above_max_withdraw_breaks_utilization_limit(utilized_vault, lp):
+    vault = utilized_vault
+    over = vault.maxWithdraw(lp) + 1
+    with ape.reverts("engine: vault utilization limit"):
+        vault.withdraw(over, lp, lp, sender=lp)
+    with ape.reverts("engine: vault utilization limit"):
+        vault.redeem(vault.previewWithdraw(over), lp, lp, sender=lp)
+
+
+def test_withdrawing_exactly_max_withdraw_leaves_no_headroom(utilized_vault, engine, token, lp, scale):
+    vault = utilized_vault
+    available = vault.maxWithdraw(lp)
+
+    vault.withdraw(available, lp, lp, sender=lp)
+
+    assert token.balanceOf(lp) == available
+    headroom = engine.vault_equity() - engine.vault_reserve()
+    assert 0 <= headroom < scale
+    assert vault.maxWithdraw(lp) == 0
+    assert vault.maxRedeem(lp) == 0
+    with ape.reverts("engine: vault utilization limit"):
+        vault.withdraw(1, lp, lp, sender=lp)
+
+
+def exact_max_redeem(vault, available):
+    """The largest share count whose floor-rounded payout still fits in `available`."""
+    supply, total = vault_state(vault)
+    return ceil_div((available + 1) * (supply + VIRTUAL_SHARES), total + 1) - 1
+
+
+def test_redeem_limit_is_the_share_count_worth_max_withdraw(utilized_vault, token, lp):
+    vault = utilized_vault
+    available = vault.maxWithdraw(lp)
+    limit = exact_max_redeem(vault, available)
+    assert vault.previewRedeem(limit) == available
+    assert vault.previewRedeem(limit + 1) == available + 1
+    with ape.reverts("engine: vault utilization limit"):
+        vault.redeem(limit + 1, lp, lp, sender=lp)
+
+    vault.redeem(limit, lp, lp, sender=lp)
+
+    assert token.balanceOf(lp) == available
+    assert vault.maxWithdraw(lp) == 0
+
+
+def test_max_redeem_passes_and_undershoots_the_limit_by_less_than_one_unit(utilized_vault, token, lp):
+    vault = utilized_vault
+    available = vault.maxWithdraw(lp)
+    shares = vault.maxRedeem(lp)
+    limit = exact_max_redeem(vault, available)
+    assert shares <= limit
+    assert limit - shares < vault.previewWithdraw(1)
+    paid = vault.previewRedeem(shares)
+    assert available - 1 <= paid <= available
+
+    vault.redeem(shares, lp, lp, sender=lp)
+
+    assert token.balanceOf(lp) == paid
+
+
+def test_vault_balance_too_low_when_share_price_counts_unrealized_gains(
+    vault, engine, token, flat_market, fund, deposit, lp, trader, oracle, set_price, scale
+):
+    vault.deposit(fund(lp, 1_000_000, vault), lp, sender=lp)
+    deposit(trader, 1_000_000)
+    engine.modify_position(flat_market, to_wad(10), BUY_LIMIT, sender=trader)
+    # A fall over half the entry leaves the vault an unrealized gain above the reserve it must
+    # keep, so its equity is no longer the limit: its settled balance in the engine is.
+    set_price(oracle, 60_000)
+    balance = engine.vault_balance()
+    equity = engine.vault_equity()
+    assert equity == expected_vault_equity(engine, all_markets(engine))
+    assert equity - engine.vault_reserve() > balance
+    available = balance // scale
+    assert vault.maxWithdraw(lp) == available
+    assert vault.convertToAssets(vault.balanceOf(lp)) > available
+
+    with ape.reverts("engine: vault balance too low"):
+        vault.withdraw(available + 1, lp, lp, sender=lp)
+    with ape.reverts("engine: vault balance too low"):
+        vault.redeem(vault.balanceOf(lp), lp, lp, sender=lp)
+
+    vault.withdraw(available, lp, lp, sender=lp)
+    assert token.balanceOf(lp) == available
+    assert 0 <= engine.vault_balance() < scale
+    assert vault.maxWithdraw(lp) == 0
+
+
+# ---------------------------------------------------------------------------
+# Share price follows counterparty PnL and fees
+# ---------------------------------------------------------------------------
+
+
+ODD_SIZE = to_wad("3.333333333333333333")
+
+
+def test_price_rise_lowers_total_assets_by_long_pnl_rounded_against_vault(
+    seeded_vault, engine, market, deposit, trader, lp, oracle, set_price, scale
+):
+    vault = seeded_vault
+    deposit(trader, 200_000)
+    engine.modify_position(market, ODD_SIZE, BUY_LIMIT, sender=trader)
+    total_before = vault.totalAssets()
+    lp_value_before = vault.previewRedeem(vault.balanceOf(lp))
+
+    set_price(oracle, "165000.12345678")
+
+    trader_view = engine.position_value(trader, 0, market)
+    vault_pnl = traders_pnl_against_vault(engine, market)
+    assert ceil_div(ODD_SIZE * engine.mark_price(market), WAD) != ODD_SIZE * engine.mark_price(market) // WAD
+    assert vault_pnl == trader_view.unrealized_pnl + 1
+    owed = traders_funding_owed_to_vault(engine, market)
+    assert trader_view.funding_owed - 1 <= owed <= trader_view.funding_owed
+    equity = engine.vault_equity()
+    assert equity == engine.vault_balance() + owed - vault_pnl
+    assert vault.totalAssets() == equity // scale
+    drop = total_before - vault.totalAssets()
+    assert to_wad(49_000) // scale < drop < to_wad(51_000) // scale
+    assert vault.previewRedeem(vault.balanceOf(lp)) < lp_value_before
+
+
+def test_price_fall_raises_total_assets_by_long_loss_rounded_against_vault(
+    seeded_vault, engine, market, deposit, trader, lp, oracle, set_price, scale
+):
+    vault = seeded_vault
+    deposit(trader, 200_000)
+    engine.modify_position(market, ODD_SIZE, BUY_LIMIT, sender=trader)
+    total_before = vault.totalAssets()
+    lp_value_before = vault.previewRedeem(vault.balanceOf(lp))
+
+    set_price(oracle, "134999.87654321")
+
+    trader_view = engine.position_value(trader, 0, market)
+    vault_pnl = traders_pnl_against_vault(engine, market)
+    assert vault_pnl == trader_view.unrealized_pnl + 1
+    assert vault_pnl < 0
+    equity = engine.vault_equity()
+    assert equity == expected_vault_equity(engine, all_markets(engine))
+    assert equity > engine.vault_balance()
+    assert vault.totalAssets() == equity // scale
+    gain = vault.totalAssets() - total_before
+    assert to_wad(49_000) // scale < gain < to_wad(51_000) // scale
+    assert vault.previewRedeem(vault.balanceOf(lp)) > lp_value_before
+
+
+def test_short_side_pnl_moves_total_assets_the_other_way(
+    seeded_vault, engine, market, deposit, trader, oracle, set_price, scale
+):
+    vault = seeded_vault
+    deposit(trader, 200_000)
+    engine.modify_position(market, -ODD_SIZE, SELL_LIMIT, sender=trader)
+    total_before = vault.totalAssets()
+
+    set_price(oracle, "165000.12345678")
+
+    trader_view = engine.position_value(trader, 0, market)
+    assert traders_pnl_against_vault(engine, market) == trader_view.unrealized_pnl + 1
+    assert engine.vault_equity() == expected_vault_equity(engine, all_markets(engine))
+    assert vault.totalAssets() == engine.vault_equity() // scale
+    assert vault.totalAssets() - total_before > to_wad(49_000) // scale
+
+
+@pytest.mark.parametrize("vault_fee_share", [None, 0, WAD // 2, WAD], ids=["default", "none", "half", "all"])
+def test_trading_fees_credit_vault_its_share_and_raise_total_assets(
+    seeded_vault, engine, market, deposit, trader, admin, scale, vault_fee_share
+):
+    vault = seeded_vault
+    if vault_fee_share is None:
+        vault_fee_share = engine.vault_fee_share()
+        assert vault_fee_share == 8 * WAD // 10
+    else:
+        engine.set_fee_split(vault_fee_share, sender=admin)
+    deposit(trader, 300_000)
+    balance, insurance, total = engine.vault_balance(), engine.insurance_balance(), vault.totalAssets()
+
+    tx = engine.modify_position(market, to_wad("9.87654321"), BUY_LIMIT, sender=trader)
+
+    [trade] = position_events(tx, engine)
+    assert trade.fee > 0 and trade.realized_pnl == 0
+    to_vault = trade.fee * vault_fee_share // WAD
+    assert engine.vault_balance() == balance + to_vault
+    assert engine.insurance_balance() == insurance + trade.fee - to_vault
+    assert engine.vault_equity() == expected_vault_equity(engine, all_markets(engine))
+    assert vault.totalAssets() == engine.vault_equity() // scale
+    # The fill premium is an unrealized gain of the vault on top of its fee share.
+    assert vault.totalAssets() >= total + to_vault // scale
+
+
+def test_closed_round_trip_leaves_fees_and_realized_pnl_in_total_assets(
+    seeded_vault, engine, market, deposit, trader, scale
+):
+    vault = seeded_vault
+    deposit(trader, 300_000)
+    balance, total = engine.vault_balance(), vault.totalAssets()
+
+    open_tx = engine.modify_position(market, to_wad("4.5"), BUY_LIMIT, sender=trader)
+    close_tx = engine.close_position(market, SELL_LIMIT, sender=trader)
+
+    [opened] = position_events(open_tx, engine)
+    [closed] = position_events(close_tx, engine)
+    share = engine.vault_fee_share()
+    expected_balance = (
+        balance
+        + opened.fee * share // WAD
+        + closed.fee * share // WAD
+        - closed.realized_pnl
+        + closed.funding_paid
+    )
+    assert engine.vault_balance() == expected_balance
+    assert engine.vault_equity() == expected_balance
+    assert vault.totalAssets() == expected_balance // scale
+    assert vault.totalAssets() > total
+
+
+# ---------------------------------------------------------------------------
+# Round trips never gain
+# ---------------------------------------------------------------------------
+
+
+ROUND_TRIP_ASSETS = [1, 7, 999_999, 1_000_001, 31_415_926_535]
+
+
+@pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
+@pytest.mark.parametrize("with_other_lp", [False, True], ids=["alone", "with_other_lp"])
+def test_deposit_then_redeem_never_returns_more_than_deposited(
+    request, vault, token, admin, second_lp, lp, amount, with_other_lp
+):
+    if with_other_lp:
+        vault = request.getfixturevalue("priced_vault")
+    other_value_before = vault.previewRedeem(vault.balanceOf(lp))
+    token.mint(second_lp, amount, sender=admin)
+    token.approve(vault, amount, sender=second_lp)
+
+    vault.deposit(amount, second_lp, sender=second_lp)
+    shares = vault.balanceOf(second_lp)
+    payout = vault.previewRedeem(shares)
+    if payout == 0:
+        with ape.reverts("vault: zero withdrawal"):
+            vault.redeem(shares, second_lp, second_lp, sender=second_lp)
+    else:
+        vault.redeem(shares, second_lp, second_lp, sender=second_lp)
+
+    assert token.balanceOf(second_lp) == payout
+    assert payout <= amount
+    assert amount - payout <= 1
+    assert vault.previewRedeem(vault.balanceOf(lp)) >= other_value_before
+
+
+ROUND_TRIP_SHARES = [1, 999_999, 1_000_001, 10**12 + 7, 31_415_926_535_897_932]
+
+
+@pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
+@pytest.mark.parametrize("with_other_lp", [False, True], ids=["alone", "with_other_lp"])
+def test_mint_then_withdraw_never_returns_more_than_paid(
+    request, vault, token, admin, second_lp, lp, shares, with_other_lp
+):
+    if with_other_lp:
+        vault = request.getfixturevalue("priced_vault")
+    other_value_before = vault.previewRedeem(vault.balanceOf(lp))
+    cost = vault.previewMint(shares)
+    token.mint(second_lp, cost, sender=admin)
+    token.approve(vault, cost, sender=second_lp)
+
+    vault.mint(shares, second_lp, sender=second_lp)
+    assert token.balanceOf(second_lp) == 0
+    assert vault.previewWithdraw(cost) >= shares
+    withdrawable = vault.maxWithdraw(second_lp)
+    if withdrawable > 0:
+        burned = vault.previewWithdraw(withdrawable)
+        vault.withdraw(withdrawable, second_lp, second_lp, sender=second_lp)
+        assert burned <= shares
+        assert vault.balanceOf(second_lp) == shares - burned
+
+    assert token.balanceOf(second_lp) == withdrawable
+    assert withdrawable <= cost
+    assert vault.previewRedeem(vault.balanceOf(lp)) >= other_value_before
+
+
+# ---------------------------------------------------------------------------
+# First-depositor inflation attack
+# ---------------------------------------------------------------------------
+
+
+def test_donations_do_not_inflate_share_price_against_next_depositor(
+    vault, engine, token, admin, stranger, second_lp, units
+):
+    attacker, victim = stranger, second_lp
+    donation = units(10_000_000)
+    token.mint(attacker, 1 + 2 * donation, sender=admin)
+    token.approve(vault, 1, sender=attacker)
+    vault.deposit(1, attacker, sender=attacker)
+    token.transfer(vault, donation, sender=attacker)
+    token.transfer(engine, donation, sender=attacker)
+    assert vault.totalAssets() == 1
+
+    stake = units(1_000)
+    token.mint(victim, stake, sender=admin)
+    token.approve(vault, stake, sender=victim)
+    vault.deposit(stake, victim, sender=victim)
+
+    victim_shares = vault.balanceOf(victim)
+    assert vault.totalAssets() == 1 + stake
+    assert vault.previewRedeem(victim_shares) >= stake - 1
+    attacker_shares = vault.balanceOf(attacker)
+    attacker_payout = vault.previewRedeem(attacker_shares)
+    assert attacker_payout <= 1
+
+    vault.redeem(victim_shares, victim, victim, sender=victim)
+    assert token.balanceOf(victim) >= stake - 1
+    if attacker_payout > 0:
+        vault.redeem(attacker_shares, attacker, attacker, sender=attacker)
+    attacker_spent = 1 + 2 * donation
+    assert token.balanceOf(attacker) == attacker_payout
+    assert attacker_payout < attacker_spent
+
+
+# ---------------------------------------------------------------------------
+# Collateral decimals
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token_decimals", [6, 18])
+def test_vault_works_over_collateral_with_decimals(
+    deploy, admin, market_config, lp, trader, token_decimals
+):
+    protocol = deploy(token_decimals=token_decimals)
+    market_id = add_market(protocol, admin, market_config)
+    token, engine, vault = protocol.token, protocol.engine, protocol.vault
+    one = 10**token_decimals
+    scale = 10 ** (18 - token_decimals)
+    assert engine.collateral_scale() == scale
+    assert vault.decimals() == token_decimals + OFFSET
+
+    lp_assets = 1_000_000 * one + 123
+    token.mint(lp, lp_assets, sender=admin)
+    token.approve(vault, lp_assets, sender=lp)
+    shares = vault.previewDeposit(lp_assets)
+    assert shares == lp_assets * VIRTUAL_SHARES
+    vault.deposit(lp_assets, lp, sender=lp)
+    assert vault.balanceOf(lp) == shares
+    assert engine.vault_balance() == lp_assets * scale
+    assert vault.totalAssets() == lp_assets
+
+    collateral = 300_000 * one
+    token.mint(trader, collateral, sender=admin)
+    token.approve(engine, collateral, sender=trader)
+    engine.deposit(collateral, 0, sender=trader)
+    assert engine.collateral(trader, 0) == collateral * scale
+    open_tx = engine.modify_position(market_id, to_wad("2.5"), BUY_LIMIT, sender=trader)
+    close_tx = engine.close_position(market_id, SELL_LIMIT, sender=trader)
+    [opened] = position_events(open_tx, engine)
+    [closed] = position_events(close_tx, engine)
+    share = engine.vault_fee_share()
+    expected_equity = (
+        lp_assets * scale
+        + opened.fee * share // WAD
+        + closed.fee * share // WAD
+        - closed.realized_pnl
+        + closed.funding_paid
+    )
+    assert engine.vault_equity() == expected_equity
+    assert vault.totalAssets() == expected_equity // scale
+    assert vault.totalAssets() > lp_assets
+
+    payout = vault.previewRedeem(shares)
+    assert payout == to_assets(shares, shares, expected_equity // scale)
+    vault.redeem(shares, lp, lp, sender=lp)
+    assert token.balanceOf(lp) == payout
+    assert payout > lp_assets
+    assert vault.totalSupply() == 0
