@@ -1,0 +1,142 @@
+"""The funding accumulator in premium and dynamic mode, checkpoints and settlement."""
+
+from decimal import Decimal
+
+import ape
+import pytest
+
+from vyperp.deploy import add_market
+from vyperp.units import WAD, from_wad, to_wad
+
+BUY_LIMIT = to_wad(1_000_000)
+EIGHT_HOURS = 8 * 3600
+DAY = 86400
+
+
+def clamp(value, bound):
+    return max(-bound, min(bound, value))
+
+
+@pytest.fixture
+def checkpoint_after(engine, chain, keeper, oracle, set_price):
+    """Checkpoints exactly `seconds` after the market's last accrual, at a fresh unchanged index."""
+
+    def checkpoint(market_id, seconds):
+        at = engine.last_funding_time(market_id) + seconds
+        chain.pending_timestamp = at - 1
+        set_price(oracle, from_wad(engine.index_price(market_id)))
+        chain.pending_timestamp = at
+        return engine.checkpoint_funding([market_id], sender=keeper)
+
+    return checkpoint
+
+
+@pytest.fixture
+def funded_traders(deposit, trader, other_trader, seeded_vault):
+    deposit(trader, 1_000_000)
+    deposit(other_trader, 1_000_000)
+
+
+def test_premium_mode_rate_is_clamped_premium_plus_interest(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+    config = market_config.with_(skew_scale=to_wad(1_000), max_premium=WAD // 100, max_funding_rate=3 * WAD // 1000)
+    market_id = add_market(protocol, admin, config)
+    engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
+    receipt = checkpoint_after(market_id, 60)
+    expected = clamp(to_wad(2) * WAD // to_wad(1_000) + config.interest_rate, config.max_funding_rate)
+    assert engine.funding_rate(market_id) == expected == 21 * WAD // 10_000
+    event = receipt.events.filter(engine.FundingCheckpoint)[0]
+    assert (event.funding_rate, event.skew, event.index_price) == (expected, to_wad(2), to_wad(150_000))
+    engine.modify_position(market_id, to_wad(8), BUY_LIMIT, sender=trader)
+    checkpoint_after(market_id, 60)
+    assert engine.funding_rate(market_id) == config.max_funding_rate
+
+
+def test_index_grows_by_rate_times_elapsed_times_index(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+    market_id = add_market(protocol, admin, market_config.with_(max_premium=0))
+    engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+    before = engine.funding_index(market_id)
+    checkpoint_after(market_id, EIGHT_HOURS)
+    expected_increment = market_config.interest_rate * EIGHT_HOURS * to_wad(150_000) // (EIGHT_HOURS * WAD)
+    assert engine.funding_index(market_id) - before == expected_increment == to_wad(15)
+
+
+def test_second_checkpoint_in_the_same_block_changes_nothing(engine, market, funded_traders, trader, chain, keeper):
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    chain.mine(deltatime=100)
+    receipt = engine.checkpoint_funding([market, market], sender=keeper)
+    assert len(receipt.events.filter(engine.FundingCheckpoint)) == 1
+
+
+def test_checkpoint_of_unknown_market_reverts(engine, market, keeper):
+    with ape.reverts("markets: unknown market"):
+        engine.checkpoint_funding([market, 7], sender=keeper)
+
+
+def test_trade_settles_owed_funding_into_collateral(engine, market, funded_traders, trader, chain, oracle, set_price):
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    collateral_before = engine.collateral(trader, 0)
+    vault_before = engine.vault_balance()
+    chain.pending_timestamp = engine.last_funding_time(market) + EIGHT_HOURS - 1
+    set_price(oracle, 150_000)
+    receipt = engine.modify_position(market, to_wad("0.5"), BUY_LIMIT, sender=trader)
+    settled = receipt.events.filter(engine.FundingSettled)[0].amount
+    trade = receipt.events.filter(engine.PositionModified)[0]
+    assert settled > 0
+    assert trade.funding_paid == settled
+    assert engine.collateral(trader, 0) == collateral_before - settled - trade.fee
+    fee_to_vault = trade.fee * engine.vault_fee_share() // WAD
+    assert engine.vault_balance() == vault_before + settled + fee_to_vault
+    assert engine.position_value(trader, 0, market).funding_owed == 0
+
+
+def test_balanced_book_funding_is_zero_sum_with_dust_to_the_system(engine, protocol, admin, market_config, funded_traders, trader, other_trader, checkpoint_after):
+    market_id = add_market(protocol, admin, market_config.with_(max_premium=0, interest_rate=WAD // 1000, max_funding_rate=WAD // 1000))
+    engine.modify_position(market_id, to_wad("1.333333333333333333"), BUY_LIMIT, sender=trader)
+    engine.modify_position(market_id, -to_wad("1.333333333333333333"), 0, sender=other_trader)
+    checkpoint_after(market_id, 12_345)
+    long_owes = engine.position_value(trader, 0, market_id).funding_owed
+    short_owes = engine.position_value(other_trader, 0, market_id).funding_owed
+    assert long_owes > 0 > short_owes
+    assert 0 <= long_owes + short_owes <= 2
+
+
+def test_vault_receives_what_the_net_skew_pays(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+    market_id = add_market(protocol, admin, market_config.with_(max_premium=0))
+    engine.modify_position(market_id, to_wad(3), BUY_LIMIT, sender=trader)
+    equity_before = engine.vault_equity()
+    balance_before = engine.vault_balance()
+    checkpoint_after(market_id, DAY)
+    owed = engine.position_value(trader, 0, market_id).funding_owed
+    assert owed == 3 * market_config.interest_rate * 3 * 150_000
+    assert engine.vault_equity() - equity_before == owed
+    assert engine.vault_balance() == balance_before
+
+
+def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+    config = market_config.with_(dynamic_funding=True, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
+    market_id = add_market(protocol, admin, config)
+    engine.modify_position(market_id, to_wad(50), BUY_LIMIT, sender=trader)
+    assert engine.funding_rate(market_id) == 0
+    index_before = engine.funding_index(market_id)
+    checkpoint_after(market_id, DAY // 4)
+    # proportional skew 0.5 at 10 %/day for a quarter day
+    expected_rate = to_wad("0.0125")
+    expected_rate = clamp(expected_rate, config.max_funding_rate)
+    assert engine.funding_rate(market_id) == expected_rate == config.max_funding_rate
+    average = (0 + expected_rate) // 2
+    assert engine.funding_index(market_id) - index_before == average * (DAY // 4) * to_wad(150_000) // (EIGHT_HOURS * WAD)
+
+
+def test_dynamic_mode_rate_drifts_back_when_skew_flips(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+    config = market_config.with_(dynamic_funding=True, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
+    market_id = add_market(protocol, admin, config)
+    engine.modify_position(market_id, to_wad(10), BUY_LIMIT, sender=trader)
+    checkpoint_after(market_id, DAY // 8)
+    up = engine.funding_rate(market_id)
+    assert up == to_wad("0.1") * to_wad("0.1") // WAD * (DAY // 8) // DAY
+    engine.modify_position(market_id, -to_wad(20), 0, sender=trader)
+    checkpoint_after(market_id, DAY // 8)
+    assert engine.funding_rate(market_id) < up
+    current_index, current_rate = engine.current_funding(market_id)
+    assert current_rate == engine.funding_rate(market_id)
+    assert current_index == engine.funding_index(market_id)
