@@ -1,11 +1,12 @@
-# vyperp: the two commands are `make devnet` and `make test`; both install what is missing.
+# vyperp: the two commands are `make devnet` (with the tooling work) and `make test`; both install what is missing.
+# npm install (not npm ci): the lock records only the anvil binary package of the platform it was made on.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test test-fast bench clean
+.PHONY: deps test bench clean
 
 deps: $(STAMPS)/python $(STAMPS)/node
 
@@ -20,7 +21,7 @@ $(STAMPS)/python: pyproject.toml requirements.lock
 
 $(STAMPS)/node: package.json package-lock.json
 	@mkdir -p $(STAMPS)
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## Whole suite: Ape on a real anvil (unit, e2e) plus in-process titanoboa property tests.

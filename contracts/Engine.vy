@@ -644,6 +644,8 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
+    # a position opened from flat starts owing funding from now, not from the market's listing
+    new.funding_snapshot = funding.funding_index[market_id]
     adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))
     if adds_risk:
         self._check_new_risk(market_id, new.size)

@@ -84,7 +84,8 @@ def free_collateral(owner: address, subaccount: uint256 = 0) -> uint256:
     """
     health: margin.AccountHealth = staticcall engine.account_health(owner, subaccount)
     withdrawable: int256 = health.collateral + min(0, health.unrealized_pnl) - health.funding_owed
-    free: int256 = min(withdrawable, health.collateral) - convert(health.initial_margin, int256)
+    # a withdrawal settles funding first, so the collateral it can take is net of what is owed
+    free: int256 = min(withdrawable, health.collateral - health.funding_owed) - convert(health.initial_margin, int256)
     if free <= 0:
         return 0
     return convert(free, uint256) // staticcall engine.collateral_scale()

@@ -106,8 +106,10 @@ def _fill_price(market_id: uint256, index_price: uint256, skew: int256, size_del
 @internal
 def _update_breaker(market_id: uint256, index_price: uint256):
     """
-    @dev Trips the breaker when the index moved more than breaker_move from a
-         reference at most one breaker window old; then rolls the reference.
+    @dev Trips the breaker when the index moved more than breaker_move from
+         the reference; then rolls the reference if it is a window old. The
+         reference rolls only when the market is touched (funding keepers
+         touch it every minute), so in an idle market it can be older.
     """
     reference: uint256 = self.breaker_reference_price[market_id]
     window: uint256 = markets.params[market_id].breaker_window

@@ -140,3 +140,16 @@ def test_dynamic_mode_rate_drifts_back_when_skew_flips(engine, protocol, admin, 
     current_index, current_rate = engine.current_funding(market_id)
     assert current_rate == engine.funding_rate(market_id)
     assert current_index == engine.funding_index(market_id)
+
+
+def test_new_position_snapshots_the_current_funding_index(engine, market, funded_traders, trader, other_trader, chain, checkpoint_after):
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=other_trader)
+    checkpoint_after(market, DAY // 2)
+    assert engine.funding_index(market) != 0
+    engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
+    assert engine.open_positions(trader, 0, market).funding_snapshot == engine.funding_index(market)
+    assert engine.position_value(trader, 0, market).funding_owed == 0
+    engine.close_position(market, 0, sender=trader)
+    checkpoint_after(market, DAY // 2)
+    engine.modify_position(market, -to_wad(1), 0, sender=trader)
+    assert engine.position_value(trader, 0, market).funding_owed == 0
