@@ -64,6 +64,19 @@ def oracle(project, admin, reporters):
     return feed
 
 
+@pytest.fixture(autouse=True)
+def fresh_index(request, chain):
+    """Re-reports the base price when a test uses the oracle.
+
+    Ape reverts state between tests, but anvil's clock keeps the time other
+    tests moved it by, so the session's first report would read as stale.
+    """
+    if "oracle" in request.fixturenames:
+        feed = request.getfixturevalue("oracle")
+        reporter = request.getfixturevalue("reporters")[0]
+        feed.report(BTC_PRICE * 10**ORACLE_DECIMALS, sender=reporter)
+
+
 @pytest.fixture(scope="session")
 def set_price(reporters):
     """Pushes a new index price (human units) through the oracle's reporter."""
