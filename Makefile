@@ -19,17 +19,25 @@ $(STAMPS)/python: pyproject.toml requirements.lock
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+# Ape recompiles a contract when its own file changes, not when a module it
+# imports does: any change under contracts/ clears the build cache.
+CONTRACT_SOURCES := $(shell find contracts -name '*.vy' -o -name '*.vyi')
+$(STAMPS)/contracts: $(CONTRACT_SOURCES)
+	@mkdir -p $(STAMPS)
+	rm -rf .build
+	@touch $@
+
 $(STAMPS)/node: package.json package-lock.json
 	@mkdir -p $(STAMPS)
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## Whole suite: Ape on a real anvil (unit, e2e) plus in-process titanoboa property tests.
-test: deps
+test: deps $(STAMPS)/contracts
 	ape test tests
 
 ## Gas per operation on anvil, written to docs/benchmarks.md.
-bench: deps
+bench: deps $(STAMPS)/contracts
 	ape run gas_benchmark
 
 clean:

@@ -61,8 +61,9 @@ exports: (
     markets.params,
     markets.price_scale,
     markets.market_count,
-    pricing.breaker_reference_price,
-    pricing.breaker_reference_time,
+    pricing.breaker_low,
+    pricing.breaker_high,
+    pricing.breaker_window_start,
     pricing.breaker_tripped_at,
     # funding
     funding.funding_index,
@@ -308,15 +309,14 @@ def credit_vault(amount: uint256):
 @nonreentrant
 def withdraw_for_vault(receiver: address, amount: uint256):
     """
-    @notice Pays vault assets out to an LP, keeping the utilization limit.
-    @dev Only the vault.
+    @notice Pays vault assets out to an LP.
+    @dev Only the vault, which keeps its own utilization limit first.
     @param receiver Token recipient.
     @param amount Token units.
     """
     assert msg.sender == self.vault, "engine: caller is not the vault"
     debit: int256 = convert(amount * collateral_scale, int256)
     assert debit <= treasury.vault_balance, "engine: vault balance too low"
-    assert self._vault_equity() - debit >= self._vault_reserve(), "engine: vault utilization limit"
     treasury.vault_balance -= debit
     assert extcall collateral_token.transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
     log VaultWithdrawn(receiver=receiver, amount=amount)
@@ -551,27 +551,6 @@ def is_reduce_only(market_id: uint256) -> bool:
     return pricing._is_reduce_only(market_id)
 
 
-@external
-@view
-def vault_equity() -> int256:
-    """
-    @notice The vault's settled balance plus its unrealized counterparty PnL
-            and unsettled funding, 18 decimals, rounded down.
-    @return Vault equity.
-    """
-    return self._vault_equity()
-
-
-@external
-@view
-def vault_reserve() -> int256:
-    """
-    @notice Vault equity that must stay to back net open notional.
-    @return Reserve, 18 decimals.
-    """
-    return self._vault_reserve()
-
-
 # ---------------------------------------------------------------------------
 # Internals
 # ---------------------------------------------------------------------------
@@ -698,46 +677,3 @@ def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
     if ratio != 0:
         vault_capacity: int256 = fixed_point._mul_floor(max(treasury.vault_balance, 0), convert(ratio, int256))
         assert convert(fixed_point._umul_up(side_interest, index), int256) <= vault_capacity, "engine: open interest above vault capacity"
-
-
-@internal
-@view
-def _vault_equity() -> int256:
-    """
-    @dev Settled balance minus traders' unrealized PnL plus traders' unsettled
-         funding, each market valued from its aggregates, rounded against the vault.
-    """
-    equity: int256 = treasury.vault_balance
-    for market_id: uint256 in range(markets.MAX_MARKETS):
-        if market_id >= markets.market_count:
-            break
-        current_skew: int256 = positions._skew(market_id)
-        if positions.long_open_interest[market_id] == 0 and positions.short_open_interest[market_id] == 0:
-            continue
-        index: uint256 = pricing._index_price(market_id)
-        mark: uint256 = pricing._mark_price(market_id, index)
-        funding_index: int256 = 0
-        _: int256 = 0
-        funding_index, _ = funding._pending(market_id, index, current_skew)
-        traders_pnl: int256 = fixed_point._mul_ceil(current_skew, convert(mark, int256)) - positions.cost_sum[market_id]
-        traders_owed: int256 = fixed_point._floor_div(funding_index * current_skew - positions.snapshot_sum[market_id], fixed_point.SWAD)
-        equity += traders_owed - traders_pnl
-    return equity
-
-
-@internal
-@view
-def _vault_reserve() -> int256:
-    """
-    @dev Net open notional over the utilization limit.
-    """
-    exposure: uint256 = 0
-    for market_id: uint256 in range(markets.MAX_MARKETS):
-        if market_id >= markets.market_count:
-            break
-        current_skew: int256 = positions._skew(market_id)
-        if current_skew == 0:
-            continue
-        mark: uint256 = pricing._mark_price(market_id, pricing._index_price(market_id))
-        exposure += fixed_point._umul_up(convert(abs(current_skew), uint256), mark)
-    return convert(exposure * WAD // self.max_vault_utilization, int256)

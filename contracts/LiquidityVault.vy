@@ -5,8 +5,9 @@
 @notice ERC-4626 vault over the engine's collateral token. LP assets sit in
         the engine as the vault's balance there; the vault is counterparty
         to the net skew, so its share price counts its unrealized PnL, the
-        funding it is owed and its share of fees (`Engine.vault_equity`).
-        Withdrawals keep the engine's utilization limit.
+        funding it is owed and its share of fees, valued here from the
+        engine's per-market aggregates (`equity`). Withdrawals keep enough
+        equity to back net open notional (`reserve`).
 @custom:security Total assets come from engine accounting, not from a token
                  balance, so tokens donated to the vault or the engine do not
                  move the share price; virtual shares (a decimals offset)
@@ -21,6 +22,8 @@ from ethereum.ercs import IERC4626
 from snekmate.auth import ownable
 from snekmate.tokens import erc20
 from snekmate.utils import math
+
+from .modules import fixed_point
 
 implements: IERC4626
 
@@ -47,13 +50,23 @@ exports: (
 interface IEngine:
     def collateral_token() -> address: view
     def collateral_scale() -> uint256: view
-    def vault_equity() -> int256: view
-    def vault_reserve() -> int256: view
     def vault_balance() -> int256: view
+    def max_vault_utilization() -> uint256: view
+    def market_count() -> uint256: view
+    def long_open_interest(market_id: uint256) -> uint256: view
+    def short_open_interest(market_id: uint256) -> uint256: view
+    def cost_sum(market_id: uint256) -> int256: view
+    def snapshot_sum(market_id: uint256) -> int256: view
+    def mark_price(market_id: uint256) -> uint256: view
+    def current_funding(market_id: uint256) -> (int256, int256): view
     def credit_vault(amount: uint256): nonpayable
     def withdraw_for_vault(receiver: address, amount: uint256): nonpayable
 
 
+SWAD: constant(int256) = 10**18
+WAD: constant(uint256) = 10**18
+# @dev Bound on the markets the vault values (the engine lists at most 64).
+MAX_MARKETS: constant(uint256) = 64
 # @dev Virtual shares: share decimals are the asset's plus this offset.
 DECIMALS_OFFSET: public(constant(uint8)) = 6
 
@@ -218,6 +231,29 @@ def previewRedeem(shares: uint256) -> uint256:
     return self._to_assets(shares, False)
 
 
+@external
+@view
+def equity() -> int256:
+    """
+    @notice The vault's settled balance in the engine, minus traders'
+            unrealized PnL, plus traders' unsettled funding (18 decimals),
+            each rounded against the vault.
+    @return Vault equity.
+    """
+    return self._equity()
+
+
+@external
+@view
+def reserve() -> int256:
+    """
+    @notice Equity that must stay to back net open notional: the sum over
+            markets of |skew| * mark, divided by the engine's max utilization.
+    @return Reserve, 18 decimals.
+    """
+    return self._reserve()
+
+
 # ---------------------------------------------------------------------------
 # ERC-4626 actions
 # ---------------------------------------------------------------------------
@@ -288,8 +324,53 @@ def redeem(shares: uint256, receiver: address, owner: address) -> uint256:
 
 @internal
 @view
+def _equity() -> int256:
+    """
+    @dev Each market valued from the engine's aggregates: traders' PnL is
+         skew * mark - sum of cost bases (rounded up), their unsettled funding
+         index * skew - sum of size * snapshot (rounded down).
+    """
+    total: int256 = staticcall engine.vault_balance()
+    market_count: uint256 = staticcall engine.market_count()
+    for market_id: uint256 in range(MAX_MARKETS):
+        if market_id >= market_count:
+            break
+        longs: uint256 = staticcall engine.long_open_interest(market_id)
+        shorts: uint256 = staticcall engine.short_open_interest(market_id)
+        if longs == 0 and shorts == 0:
+            continue
+        skew: int256 = convert(longs, int256) - convert(shorts, int256)
+        mark: int256 = convert(staticcall engine.mark_price(market_id), int256)
+        funding_index: int256 = 0
+        rate: int256 = 0
+        funding_index, rate = staticcall engine.current_funding(market_id)
+        traders_pnl: int256 = fixed_point._mul_ceil(skew, mark) - staticcall engine.cost_sum(market_id)
+        traders_owed: int256 = fixed_point._floor_div(funding_index * skew - staticcall engine.snapshot_sum(market_id), SWAD)
+        total += traders_owed - traders_pnl
+    return total
+
+
+@internal
+@view
+def _reserve() -> int256:
+    exposure: uint256 = 0
+    market_count: uint256 = staticcall engine.market_count()
+    for market_id: uint256 in range(MAX_MARKETS):
+        if market_id >= market_count:
+            break
+        longs: uint256 = staticcall engine.long_open_interest(market_id)
+        shorts: uint256 = staticcall engine.short_open_interest(market_id)
+        if longs == shorts:
+            continue
+        mark: uint256 = staticcall engine.mark_price(market_id)
+        exposure += fixed_point._umul_up(max(longs, shorts) - min(longs, shorts), mark)
+    return convert(exposure * WAD // staticcall engine.max_vault_utilization(), int256)
+
+
+@internal
+@view
 def _total_assets() -> uint256:
-    equity: int256 = staticcall engine.vault_equity()
+    equity: int256 = self._equity()
     if equity <= 0:
         return 0
     return convert(equity, uint256) // _SCALE
@@ -301,7 +382,7 @@ def _available_assets() -> uint256:
     """
     @dev Assets the utilization limit lets leave now.
     """
-    free: int256 = min(staticcall engine.vault_equity() - staticcall engine.vault_reserve(), staticcall engine.vault_balance())
+    free: int256 = min(self._equity() - self._reserve(), staticcall engine.vault_balance())
     if free <= 0:
         return 0
     return convert(free, uint256) // _SCALE
@@ -337,6 +418,7 @@ def _withdraw(receiver: address, owner: address, assets: uint256, shares: uint25
     assert receiver != empty(address), "vault: receiver is zero"
     if msg.sender != owner:
         erc20._spend_allowance(owner, msg.sender, shares)
+    assert self._equity() - convert(assets * _SCALE, int256) >= self._reserve(), "vault: utilization limit"
     erc20._burn(owner, shares)
     log IERC4626.Withdraw(sender=msg.sender, receiver=receiver, owner=owner, assets=assets, shares=shares)
     extcall engine.withdraw_for_vault(receiver, assets)

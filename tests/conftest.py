@@ -65,16 +65,13 @@ def oracle(project, admin, reporters):
 
 
 @pytest.fixture(autouse=True)
-def fresh_index(request, chain):
-    """Re-reports the base price when a test uses the oracle.
+def rewind_clock(chain):
+    """Starts every test one second after the head block.
 
-    Ape reverts state between tests, but anvil's clock keeps the time other
-    tests moved it by, so the session's first report would read as stale.
+    Ape reverts state between tests, but anvil's clock keeps any time a test
+    moved it forward, which would leave the session's oracle reports stale.
     """
-    if "oracle" in request.fixturenames:
-        feed = request.getfixturevalue("oracle")
-        reporter = request.getfixturevalue("reporters")[0]
-        feed.report(BTC_PRICE * 10**ORACLE_DECIMALS, sender=reporter)
+    chain.provider.make_request("evm_setTime", [chain.blocks.head.timestamp + 1])
 
 
 @pytest.fixture(scope="session")
@@ -152,6 +149,15 @@ def seeded_vault(vault, lp, fund, market):
     units = fund(lp, 10_000_000, vault)
     vault.deposit(units, lp, sender=lp)
     return vault
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_state(seeded_vault, market):
+    """Builds the shared session state before any test takes its snapshot.
+
+    A session fixture first created inside a test would be undone by that
+    test's revert while pytest keeps serving the cached object.
+    """
 
 
 @pytest.fixture(scope="session")

@@ -37,10 +37,12 @@ event BreakerCleared:
     index_price: uint256
 
 
-# @dev Index price the breaker measures moves against, by market.
-breaker_reference_price: public(HashMap[uint256, uint256])
-# @dev When the breaker reference was taken, by market.
-breaker_reference_time: public(HashMap[uint256, uint256])
+# @dev Lowest index seen in the breaker's current window, by market.
+breaker_low: public(HashMap[uint256, uint256])
+# @dev Highest index seen in the breaker's current window, by market.
+breaker_high: public(HashMap[uint256, uint256])
+# @dev When the breaker's current window opened, by market.
+breaker_window_start: public(HashMap[uint256, uint256])
 # @dev When the breaker last tripped (0: not tripped), by market.
 breaker_tripped_at: public(HashMap[uint256, uint256])
 
@@ -106,22 +108,44 @@ def _fill_price(market_id: uint256, index_price: uint256, skew: int256, size_del
 @internal
 def _update_breaker(market_id: uint256, index_price: uint256):
     """
-    @dev Trips the breaker when the index moved more than breaker_move from
-         the reference; then rolls the reference if it is a window old. The
-         reference rolls only when the market is touched (funding keepers
-         touch it every minute), so in an idle market it can be older.
+    @dev Trips the breaker when the index is more than breaker_move above the
+         lowest or below the highest index seen in the current window. The
+         comparison runs before an expired window rolls over, so a move across
+         the roll is still caught. A trip restarts the window at the new
+         price, so one move holds the market reduce-only for one window.
+         Windows open only when the market is touched (the funding keeper
+         touches it every minute); an idle market's window is older.
     """
-    reference: uint256 = self.breaker_reference_price[market_id]
-    window: uint256 = markets.params[market_id].breaker_window
-    if reference != 0:
-        move: uint256 = max(index_price, reference) - min(index_price, reference)
-        if move * WAD > markets.params[market_id].breaker_move * reference:
-            if self.breaker_tripped_at[market_id] != block.timestamp:
-                self.breaker_tripped_at[market_id] = block.timestamp
-                log BreakerTripped(market_id=market_id, reference_price=reference, index_price=index_price)
-    if reference == 0 or block.timestamp - self.breaker_reference_time[market_id] >= window:
-        self.breaker_reference_price[market_id] = index_price
-        self.breaker_reference_time[market_id] = block.timestamp
+    low: uint256 = self.breaker_low[market_id]
+    high: uint256 = self.breaker_high[market_id]
+    move: uint256 = markets.params[market_id].breaker_move
+    if high != 0:
+        if index_price * WAD > low * (WAD + move):
+            self._trip(market_id, low, index_price)
+            return
+        if index_price * WAD < high * (WAD - move):
+            self._trip(market_id, high, index_price)
+            return
+    if high == 0 or block.timestamp - self.breaker_window_start[market_id] >= markets.params[market_id].breaker_window:
+        self._open_window(market_id, index_price)
+    elif index_price < low:
+        self.breaker_low[market_id] = index_price
+    elif index_price > high:
+        self.breaker_high[market_id] = index_price
+
+
+@internal
+def _trip(market_id: uint256, reference_price: uint256, index_price: uint256):
+    self.breaker_tripped_at[market_id] = block.timestamp
+    self._open_window(market_id, index_price)
+    log BreakerTripped(market_id=market_id, reference_price=reference_price, index_price=index_price)
+
+
+@internal
+def _open_window(market_id: uint256, index_price: uint256):
+    self.breaker_low[market_id] = index_price
+    self.breaker_high[market_id] = index_price
+    self.breaker_window_start[market_id] = block.timestamp
 
 
 @internal
@@ -137,9 +161,8 @@ def _is_reduce_only(market_id: uint256) -> bool:
 @internal
 def _clear_breaker(market_id: uint256, index_price: uint256):
     """
-    @dev Guardian override: lifts reduce-only and restarts the reference.
+    @dev Guardian override: lifts reduce-only and opens a new window.
     """
     self.breaker_tripped_at[market_id] = 0
-    self.breaker_reference_price[market_id] = index_price
-    self.breaker_reference_time[market_id] = block.timestamp
+    self._open_window(market_id, index_price)
     log BreakerCleared(market_id=market_id, index_price=index_price)

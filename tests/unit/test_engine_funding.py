@@ -89,10 +89,18 @@ def test_trade_settles_owed_funding_into_collateral(engine, market, funded_trade
     assert engine.position_value(trader, 0, market).funding_owed == 0
 
 
-def test_balanced_book_funding_is_zero_sum_with_dust_to_the_system(engine, protocol, admin, market_config, funded_traders, trader, other_trader, checkpoint_after):
+def test_balanced_book_funding_is_zero_sum_with_dust_to_the_system(engine, protocol, admin, market_config, funded_traders, trader, other_trader, checkpoint_after, chain):
     market_id = add_market(protocol, admin, market_config.with_(max_premium=0, interest_rate=WAD // 1000, max_funding_rate=WAD // 1000))
-    engine.modify_position(market_id, to_wad("1.333333333333333333"), BUY_LIMIT, sender=trader)
-    engine.modify_position(market_id, -to_wad("1.333333333333333333"), 0, sender=other_trader)
+    size = to_wad("1.333333333333333333")
+    # both sides open in one block, so they owe over the same interval
+    chain.provider.make_request("evm_setAutomine", [False])
+    try:
+        engine.modify_position(market_id, size, BUY_LIMIT, sender=trader, gas=1_000_000, required_confirmations=0)
+        engine.modify_position(market_id, -size, 0, sender=other_trader, gas=1_000_000, required_confirmations=0)
+        chain.provider.make_request("evm_mine", [])
+    finally:
+        chain.provider.make_request("evm_setAutomine", [True])
+    assert engine.open_positions(trader, 0, market_id).funding_snapshot == engine.open_positions(other_trader, 0, market_id).funding_snapshot
     checkpoint_after(market_id, 12_345)
     long_owes = engine.position_value(trader, 0, market_id).funding_owed
     short_owes = engine.position_value(other_trader, 0, market_id).funding_owed
@@ -100,15 +108,15 @@ def test_balanced_book_funding_is_zero_sum_with_dust_to_the_system(engine, proto
     assert 0 <= long_owes + short_owes <= 2
 
 
-def test_vault_receives_what_the_net_skew_pays(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+def test_vault_receives_what_the_net_skew_pays(engine, vault, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
     market_id = add_market(protocol, admin, market_config.with_(max_premium=0))
     engine.modify_position(market_id, to_wad(3), BUY_LIMIT, sender=trader)
-    equity_before = engine.vault_equity()
+    equity_before = vault.equity()
     balance_before = engine.vault_balance()
     checkpoint_after(market_id, DAY)
     owed = engine.position_value(trader, 0, market_id).funding_owed
     assert owed == 3 * market_config.interest_rate * 3 * 150_000
-    assert engine.vault_equity() - equity_before == owed
+    assert vault.equity() - equity_before == owed
     assert engine.vault_balance() == balance_before
 
 

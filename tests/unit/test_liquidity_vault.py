@@ -1,6 +1,6 @@
 """Unit tests of contracts/LiquidityVault.vy (ERC-4626 over the engine's collateral) on anvil (Ape).
 
-The vault's assets are the engine's accounting of the vault (`vault_equity`), never a token
+The vault's assets are its own valuation of the engine's accounting (`LiquidityVault.equity`), never a token
 balance, so expected figures here are rebuilt from the engine's public aggregates.
 """
 
@@ -18,6 +18,11 @@ ZERO = "0x0000000000000000000000000000000000000000"
 BTC = 150_000
 BUY_LIMIT = to_wad(10**9)
 SELL_LIMIT = 0
+
+
+def vault_of(engine):
+    """The LiquidityVault an engine is connected to."""
+    return ape.project.LiquidityVault.at(engine.vault())
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +100,7 @@ def fresh_index(oracle, set_price):
 
 @pytest.fixture
 def second_lp(accounts):
-    account = accounts.test_accounts.generate_test_account()
+    account = accounts.generate_test_account()
     account.balance = 10**21
     return account
 
@@ -114,9 +119,27 @@ def scale(engine):
 
 
 @pytest.fixture
-def flat_market(protocol, admin, market_config):
+def fresh(deploy):
+    """A protocol of its own: the session vault keeps the seeded deposit once any test seeded it."""
+    return deploy(token_decimals=6)
+
+
+@pytest.fixture
+def flat_market(fresh, admin, market_config):
     # Zero funding keeps vault equity constant between blocks, so limits can be probed to the unit.
-    return add_market(protocol, admin, market_config.with_(interest_rate=0, max_funding_rate=0))
+    return add_market(fresh, admin, market_config.with_(interest_rate=0, max_funding_rate=0))
+
+
+@pytest.fixture
+def give(admin):
+    """Mints token units to an account and approves a spender for them."""
+
+    def mint_and_approve(token, account, amount, spender):
+        token.mint(account, amount, sender=admin)
+        token.approve(spender, amount, sender=account)
+        return amount
+
+    return mint_and_approve
 
 
 @pytest.fixture
@@ -137,7 +160,8 @@ def priced_vault(seeded_vault, engine, market, deposit, trader):
 # ---------------------------------------------------------------------------
 
 
-def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(vault, engine, token):
+def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(fresh):
+    vault, engine, token = fresh.vault, fresh.engine, fresh.token
     assert vault.asset() == token.address
     assert engine.collateral_token() == token.address
     assert vault.engine() == engine.address
@@ -150,9 +174,9 @@ def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(vault, e
     assert vault.maxMint(ZERO) == 2**256 - 1
 
 
-def test_total_assets_is_engine_vault_equity_in_token_units(priced_vault, engine, scale):
-    assert priced_vault.totalAssets() == engine.vault_equity() // scale
-    assert engine.vault_equity() == engine.vault_balance()
+def test_total_assets_is_vault_equity_in_token_units(priced_vault, engine, scale):
+    assert priced_vault.totalAssets() == vault_of(engine).equity() // scale
+    assert vault_of(engine).equity() == engine.vault_balance()
 
 
 # ---------------------------------------------------------------------------
@@ -372,8 +396,8 @@ def test_zero_receiver_reverts_on_every_entry_point(seeded_vault, fund, second_l
 
 
 @pytest.mark.parametrize("caller_role", ["stranger", "admin", "lp"])
-def test_only_the_vault_may_credit_or_withdraw_vault_assets(seeded_vault, engine, request, caller_role):
-    caller = request.getfixturevalue(caller_role)
+def test_only_the_vault_may_credit_or_withdraw_vault_assets(seeded_vault, engine, stranger, admin, lp, caller_role):
+    caller = {"stranger": stranger, "admin": admin, "lp": lp}[caller_role]
     with ape.reverts("engine: caller is not the vault"):
         engine.credit_vault(1_000_000, sender=caller)
     with ape.reverts("engine: caller is not the vault"):
@@ -394,10 +418,11 @@ def test_vault_can_be_set_only_once(engine, vault, admin, stranger):
 
 
 @pytest.fixture
-def utilized_vault(vault, engine, flat_market, fund, deposit, lp, trader):
+def utilized_vault(fresh, flat_market, give, lp, trader):
     """2,000,000 of LP assets backing a 10 BTC long (1,500,000 notional, reserve 1,875,000)."""
-    vault.deposit(fund(lp, 2_000_000, vault), lp, sender=lp)
-    deposit(trader, 300_000)
+    vault, engine, token = fresh.vault, fresh.engine, fresh.token
+    vault.deposit(give(token, lp, 2_000_000 * 10**6, vault), lp, sender=lp)
+    engine.deposit(give(token, trader, 300_000 * 10**6, engine), 0, sender=trader)
     engine.modify_position(flat_market, to_wad(10), BUY_LIMIT, sender=trader)
     return vault
 
@@ -407,11 +432,11 @@ def test_max_withdraw_is_all_owner_assets_without_open_interest(seeded_vault, lp
     assert seeded_vault.maxRedeem(lp) == seeded_vault.balanceOf(lp)
 
 
-def test_max_withdraw_is_equity_above_reserve(utilized_vault, engine, flat_market, lp, scale):
-    vault = utilized_vault
-    reserve = engine.vault_reserve()
+def test_max_withdraw_is_equity_above_reserve(utilized_vault, fresh, flat_market, lp, scale):
+    vault, engine, token = utilized_vault, fresh.engine, fresh.token
+    reserve = vault_of(engine).reserve()
     assert reserve == expected_reserve(engine, all_markets(engine))
-    equity = engine.vault_equity()
+    equity = vault_of(engine).equity()
     assert equity == expected_vault_equity(engine, all_markets(engine))
     assert equity - reserve < engine.vault_balance()
     available = (equity - reserve) // scale
@@ -424,24 +449,24 @@ def test_max_withdraw_is_equity_above_reserve(utilized_vault, engine, flat_marke
 def test_withdrawing_one_unit_above_max_withdraw_breaks_utilization_limit(utilized_vault, lp):
     vault = utilized_vault
     over = vault.maxWithdraw(lp) + 1
-    with ape.reverts("engine: vault utilization limit"):
+    with ape.reverts("vault: utilization limit"):
         vault.withdraw(over, lp, lp, sender=lp)
-    with ape.reverts("engine: vault utilization limit"):
+    with ape.reverts("vault: utilization limit"):
         vault.redeem(vault.previewWithdraw(over), lp, lp, sender=lp)
 
 
-def test_withdrawing_exactly_max_withdraw_leaves_no_headroom(utilized_vault, engine, token, lp, scale):
-    vault = utilized_vault
+def test_withdrawing_exactly_max_withdraw_leaves_no_headroom(utilized_vault, fresh, lp, scale):
+    vault, engine, token = utilized_vault, fresh.engine, fresh.token
     available = vault.maxWithdraw(lp)
 
     vault.withdraw(available, lp, lp, sender=lp)
 
     assert token.balanceOf(lp) == available
-    headroom = engine.vault_equity() - engine.vault_reserve()
+    headroom = vault_of(engine).equity() - vault_of(engine).reserve()
     assert 0 <= headroom < scale
     assert vault.maxWithdraw(lp) == 0
     assert vault.maxRedeem(lp) == 0
-    with ape.reverts("engine: vault utilization limit"):
+    with ape.reverts("vault: utilization limit"):
         vault.withdraw(1, lp, lp, sender=lp)
 
 
@@ -451,13 +476,13 @@ def exact_max_redeem(vault, available):
     return ceil_div((available + 1) * (supply + VIRTUAL_SHARES), total + 1) - 1
 
 
-def test_redeem_limit_is_the_share_count_worth_max_withdraw(utilized_vault, token, lp):
-    vault = utilized_vault
+def test_redeem_limit_is_the_share_count_worth_max_withdraw(utilized_vault, fresh, lp):
+    vault, engine, token = utilized_vault, fresh.engine, fresh.token
     available = vault.maxWithdraw(lp)
     limit = exact_max_redeem(vault, available)
     assert vault.previewRedeem(limit) == available
     assert vault.previewRedeem(limit + 1) == available + 1
-    with ape.reverts("engine: vault utilization limit"):
+    with ape.reverts("vault: utilization limit"):
         vault.redeem(limit + 1, lp, lp, sender=lp)
 
     vault.redeem(limit, lp, lp, sender=lp)
@@ -466,8 +491,8 @@ def test_redeem_limit_is_the_share_count_worth_max_withdraw(utilized_vault, toke
     assert vault.maxWithdraw(lp) == 0
 
 
-def test_max_redeem_passes_and_undershoots_the_limit_by_less_than_one_unit(utilized_vault, token, lp):
-    vault = utilized_vault
+def test_max_redeem_passes_and_undershoots_the_limit_by_less_than_one_unit(utilized_vault, fresh, lp):
+    vault, engine, token = utilized_vault, fresh.engine, fresh.token
     available = vault.maxWithdraw(lp)
     shares = vault.maxRedeem(lp)
     limit = exact_max_redeem(vault, available)
@@ -482,18 +507,19 @@ def test_max_redeem_passes_and_undershoots_the_limit_by_less_than_one_unit(utili
 
 
 def test_vault_balance_too_low_when_share_price_counts_unrealized_gains(
-    vault, engine, token, flat_market, fund, deposit, lp, trader, oracle, set_price, scale
+    fresh, flat_market, give, lp, trader, oracle, set_price, scale
 ):
-    vault.deposit(fund(lp, 1_000_000, vault), lp, sender=lp)
-    deposit(trader, 1_000_000)
+    vault, engine, token = fresh.vault, fresh.engine, fresh.token
+    vault.deposit(give(token, lp, 1_000_000 * 10**6, vault), lp, sender=lp)
+    engine.deposit(give(token, trader, 1_000_000 * 10**6, engine), 0, sender=trader)
     engine.modify_position(flat_market, to_wad(10), BUY_LIMIT, sender=trader)
     # A fall over half the entry leaves the vault an unrealized gain above the reserve it must
     # keep, so its equity is no longer the limit: its settled balance in the engine is.
     set_price(oracle, 60_000)
     balance = engine.vault_balance()
-    equity = engine.vault_equity()
+    equity = vault_of(engine).equity()
     assert equity == expected_vault_equity(engine, all_markets(engine))
-    assert equity - engine.vault_reserve() > balance
+    assert equity - vault_of(engine).reserve() > balance
     available = balance // scale
     assert vault.maxWithdraw(lp) == available
     assert vault.convertToAssets(vault.balanceOf(lp)) > available
@@ -534,7 +560,7 @@ def test_price_rise_lowers_total_assets_by_long_pnl_rounded_against_vault(
     assert vault_pnl == trader_view.unrealized_pnl + 1
     owed = traders_funding_owed_to_vault(engine, market)
     assert trader_view.funding_owed - 1 <= owed <= trader_view.funding_owed
-    equity = engine.vault_equity()
+    equity = vault_of(engine).equity()
     assert equity == engine.vault_balance() + owed - vault_pnl
     assert vault.totalAssets() == equity // scale
     drop = total_before - vault.totalAssets()
@@ -557,7 +583,7 @@ def test_price_fall_raises_total_assets_by_long_loss_rounded_against_vault(
     vault_pnl = traders_pnl_against_vault(engine, market)
     assert vault_pnl == trader_view.unrealized_pnl + 1
     assert vault_pnl < 0
-    equity = engine.vault_equity()
+    equity = vault_of(engine).equity()
     assert equity == expected_vault_equity(engine, all_markets(engine))
     assert equity > engine.vault_balance()
     assert vault.totalAssets() == equity // scale
@@ -578,8 +604,8 @@ def test_short_side_pnl_moves_total_assets_the_other_way(
 
     trader_view = engine.position_value(trader, 0, market)
     assert traders_pnl_against_vault(engine, market) == trader_view.unrealized_pnl + 1
-    assert engine.vault_equity() == expected_vault_equity(engine, all_markets(engine))
-    assert vault.totalAssets() == engine.vault_equity() // scale
+    assert vault_of(engine).equity() == expected_vault_equity(engine, all_markets(engine))
+    assert vault.totalAssets() == vault_of(engine).equity() // scale
     assert vault.totalAssets() - total_before > to_wad(49_000) // scale
 
 
@@ -603,8 +629,8 @@ def test_trading_fees_credit_vault_its_share_and_raise_total_assets(
     to_vault = trade.fee * vault_fee_share // WAD
     assert engine.vault_balance() == balance + to_vault
     assert engine.insurance_balance() == insurance + trade.fee - to_vault
-    assert engine.vault_equity() == expected_vault_equity(engine, all_markets(engine))
-    assert vault.totalAssets() == engine.vault_equity() // scale
+    assert vault_of(engine).equity() == expected_vault_equity(engine, all_markets(engine))
+    assert vault.totalAssets() == vault_of(engine).equity() // scale
     # The fill premium is an unrealized gain of the vault on top of its fee share.
     assert vault.totalAssets() >= total + to_vault // scale
 
@@ -630,7 +656,7 @@ def test_closed_round_trip_leaves_fees_and_realized_pnl_in_total_assets(
         + closed.funding_paid
     )
     assert engine.vault_balance() == expected_balance
-    assert engine.vault_equity() == expected_balance
+    assert vault_of(engine).equity() == expected_balance
     assert vault.totalAssets() == expected_balance // scale
     assert vault.totalAssets() > total
 
@@ -641,62 +667,72 @@ def test_closed_round_trip_leaves_fees_and_realized_pnl_in_total_assets(
 
 
 ROUND_TRIP_ASSETS = [1, 7, 999_999, 1_000_001, 31_415_926_535]
-
-
-@pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
-@pytest.mark.parametrize("with_other_lp", [False, True], ids=["alone", "with_other_lp"])
-def test_deposit_then_redeem_never_returns_more_than_deposited(
-    request, vault, token, admin, second_lp, lp, amount, with_other_lp
-):
-    if with_other_lp:
-        vault = request.getfixturevalue("priced_vault")
-    other_value_before = vault.previewRedeem(vault.balanceOf(lp))
-    token.mint(second_lp, amount, sender=admin)
-    token.approve(vault, amount, sender=second_lp)
-
-    vault.deposit(amount, second_lp, sender=second_lp)
-    shares = vault.balanceOf(second_lp)
-    payout = vault.previewRedeem(shares)
-    if payout == 0:
-        with ape.reverts("vault: zero withdrawal"):
-            vault.redeem(shares, second_lp, second_lp, sender=second_lp)
-    else:
-        vault.redeem(shares, second_lp, second_lp, sender=second_lp)
-
-    assert token.balanceOf(second_lp) == payout
-    assert payout <= amount
-    assert amount - payout <= 1
-    assert vault.previewRedeem(vault.balanceOf(lp)) >= other_value_before
-
-
 ROUND_TRIP_SHARES = [1, 999_999, 1_000_001, 10**12 + 7, 31_415_926_535_897_932]
 
 
-@pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
-@pytest.mark.parametrize("with_other_lp", [False, True], ids=["alone", "with_other_lp"])
-def test_mint_then_withdraw_never_returns_more_than_paid(
-    request, vault, token, admin, second_lp, lp, shares, with_other_lp
-):
-    if with_other_lp:
-        vault = request.getfixturevalue("priced_vault")
-    other_value_before = vault.previewRedeem(vault.balanceOf(lp))
-    cost = vault.previewMint(shares)
-    token.mint(second_lp, cost, sender=admin)
-    token.approve(vault, cost, sender=second_lp)
+def deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
+    other_value_before = vault.previewRedeem(vault.balanceOf(other_lp))
+    token.mint(depositor, amount, sender=admin)
+    token.approve(vault, amount, sender=depositor)
 
-    vault.mint(shares, second_lp, sender=second_lp)
-    assert token.balanceOf(second_lp) == 0
+    vault.deposit(amount, depositor, sender=depositor)
+    shares = vault.balanceOf(depositor)
+    payout = vault.previewRedeem(shares)
+    if payout == 0:
+        with ape.reverts("vault: zero withdrawal"):
+            vault.redeem(shares, depositor, depositor, sender=depositor)
+    else:
+        vault.redeem(shares, depositor, depositor, sender=depositor)
+
+    assert token.balanceOf(depositor) == payout
+    assert payout <= amount
+    assert amount - payout <= 1
+    assert vault.previewRedeem(vault.balanceOf(other_lp)) >= other_value_before
+
+
+def mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
+    other_value_before = vault.previewRedeem(vault.balanceOf(other_lp))
+    cost = vault.previewMint(shares)
+    token.mint(depositor, cost, sender=admin)
+    token.approve(vault, cost, sender=depositor)
+
+    vault.mint(shares, depositor, sender=depositor)
+    assert token.balanceOf(depositor) == 0
     assert vault.previewWithdraw(cost) >= shares
-    withdrawable = vault.maxWithdraw(second_lp)
+    withdrawable = vault.maxWithdraw(depositor)
     if withdrawable > 0:
         burned = vault.previewWithdraw(withdrawable)
-        vault.withdraw(withdrawable, second_lp, second_lp, sender=second_lp)
+        vault.withdraw(withdrawable, depositor, depositor, sender=depositor)
         assert burned <= shares
-        assert vault.balanceOf(second_lp) == shares - burned
+        assert vault.balanceOf(depositor) == shares - burned
 
-    assert token.balanceOf(second_lp) == withdrawable
+    assert token.balanceOf(depositor) == withdrawable
     assert withdrawable <= cost
-    assert vault.previewRedeem(vault.balanceOf(lp)) >= other_value_before
+    assert vault.previewRedeem(vault.balanceOf(other_lp)) >= other_value_before
+
+
+@pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
+def test_deposit_then_redeem_alone_never_returns_more_than_deposited(fresh, admin, second_lp, lp, amount):
+    deposit_then_redeem(fresh.vault, fresh.token, admin, second_lp, lp, amount)
+
+
+@pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
+def test_deposit_then_redeem_beside_other_lp_never_returns_more_than_deposited(
+    priced_vault, token, admin, second_lp, lp, amount
+):
+    deposit_then_redeem(priced_vault, token, admin, second_lp, lp, amount)
+
+
+@pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
+def test_mint_then_withdraw_alone_never_returns_more_than_paid(fresh, admin, second_lp, lp, shares):
+    mint_then_withdraw(fresh.vault, fresh.token, admin, second_lp, lp, shares)
+
+
+@pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
+def test_mint_then_withdraw_beside_other_lp_never_returns_more_than_paid(
+    priced_vault, token, admin, second_lp, lp, shares
+):
+    mint_then_withdraw(priced_vault, token, admin, second_lp, lp, shares)
 
 
 # ---------------------------------------------------------------------------
@@ -704,9 +740,8 @@ def test_mint_then_withdraw_never_returns_more_than_paid(
 # ---------------------------------------------------------------------------
 
 
-def test_donations_do_not_inflate_share_price_against_next_depositor(
-    vault, engine, token, admin, stranger, second_lp, units
-):
+def test_donations_do_not_inflate_share_price_against_next_depositor(fresh, admin, stranger, second_lp, units):
+    vault, engine, token = fresh.vault, fresh.engine, fresh.token
     attacker, victim = stranger, second_lp
     donation = units(10_000_000)
     token.mint(attacker, 1 + 2 * donation, sender=admin)
@@ -781,7 +816,7 @@ def test_vault_works_over_collateral_with_decimals(
         - closed.realized_pnl
         + closed.funding_paid
     )
-    assert engine.vault_equity() == expected_equity
+    assert vault_of(engine).equity() == expected_equity
     assert vault.totalAssets() == expected_equity // scale
     assert vault.totalAssets() > lp_assets
 

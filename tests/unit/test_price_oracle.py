@@ -27,7 +27,7 @@ def oracle_type(project):
 
 
 @pytest.fixture(scope="module")
-def oracle(oracle_type, admin, reporters):
+def feed(oracle_type, admin, reporters):
     return oracle_type.deploy(
         DECIMALS, DESCRIPTION, reporters, QUORUM, MAX_DEV_BPS, MAX_AGE, sender=admin
     )
@@ -39,9 +39,9 @@ def t0(chain):
     return chain.pending_timestamp + 1_000
 
 
-def report_at(oracle, reporter, price, ts, chain):
+def report_at(feed, reporter, price, ts, chain):
     chain.pending_timestamp = ts
-    tx = oracle.report(price, sender=reporter)
+    tx = feed.report(price, sender=reporter)
     assert tx.timestamp == ts
     return tx
 
@@ -76,21 +76,21 @@ def twap_reference(path, now, window):
 # ---- Deployment ----
 
 
-def test_constructor_state(oracle, admin, reporters, stranger):
-    assert oracle.owner() == admin
-    assert oracle.decimals() == DECIMALS
-    assert oracle.description() == DESCRIPTION
-    assert oracle.version() == 1
-    assert oracle.reporters() == [r.address for r in reporters]
-    assert all(oracle.is_reporter(r) for r in reporters)
-    assert not oracle.is_reporter(stranger)
-    assert oracle.quorum() == QUORUM
-    assert oracle.max_deviation_bps() == MAX_DEV_BPS
-    assert oracle.max_report_age() == MAX_AGE
-    assert oracle.latestRound() == 0
-    assert oracle.latestAnswer() == 0
-    assert oracle.latestTimestamp() == 0
-    addrs, prices, stamps = oracle.latest_reports()
+def test_constructor_state(feed, admin, reporters, stranger):
+    assert feed.owner() == admin
+    assert feed.decimals() == DECIMALS
+    assert feed.description() == DESCRIPTION
+    assert feed.version() == 1
+    assert feed.reporters() == [r.address for r in reporters]
+    assert all(feed.is_reporter(r) for r in reporters)
+    assert not feed.is_reporter(stranger)
+    assert feed.quorum() == QUORUM
+    assert feed.max_deviation_bps() == MAX_DEV_BPS
+    assert feed.max_report_age() == MAX_AGE
+    assert feed.latestRound() == 0
+    assert feed.latestAnswer() == 0
+    assert feed.latestTimestamp() == 0
+    addrs, prices, stamps = feed.latest_reports()
     assert addrs == [r.address for r in reporters]
     assert list(prices) == [0, 0, 0] and list(stamps) == [0, 0, 0]
 
@@ -132,146 +132,146 @@ def test_constructor_accepts_bounds(oracle_type, admin, reporters):
 # ---- Reporting ----
 
 
-def test_views_without_data_revert(oracle):
+def test_views_without_data_revert(feed):
     with ape.reverts("oracle: no data"):
-        oracle.latestRoundData()
+        feed.latestRoundData()
     with ape.reverts("oracle: no data"):
-        oracle.twap(0)
+        feed.twap(0)
     with ape.reverts("oracle: no data"):
-        oracle.twap(3600)
+        feed.twap(3600)
     with ape.reverts("oracle: unknown round"):
-        oracle.getRoundData(0)
+        feed.getRoundData(0)
     with ape.reverts("oracle: unknown round"):
-        oracle.getRoundData(1)
+        feed.getRoundData(1)
 
 
-def test_report_reverts(oracle, reporters, stranger, admin):
+def test_report_reverts(feed, reporters, stranger, admin):
     with ape.reverts("oracle: not a reporter"):
-        oracle.report(100, sender=stranger)
+        feed.report(100, sender=stranger)
     with ape.reverts("oracle: not a reporter"):
-        oracle.report(100, sender=admin)
+        feed.report(100, sender=admin)
     with ape.reverts("oracle: price not positive"):
-        oracle.report(0, sender=reporters[0])
+        feed.report(0, sender=reporters[0])
     with ape.reverts("oracle: price not positive"):
-        oracle.report(-5, sender=reporters[0])
+        feed.report(-5, sender=reporters[0])
     with ape.reverts("oracle: answer too large"):
-        oracle.report(MAX_ANSWER + 1, sender=reporters[0])
+        feed.report(MAX_ANSWER + 1, sender=reporters[0])
 
 
-def test_largest_answer_fits(oracle, admin, reporters, chain, t0):
-    oracle.set_quorum(1, sender=admin)
-    report_at(oracle, reporters[0], MAX_ANSWER, t0, chain)
-    assert oracle.latestAnswer() == MAX_ANSWER
-    report_at(oracle, reporters[0], MAX_ANSWER, t0 + 100, chain)
+def test_largest_answer_fits(feed, admin, reporters, chain, t0):
+    feed.set_quorum(1, sender=admin)
+    report_at(feed, reporters[0], MAX_ANSWER, t0, chain)
+    assert feed.latestAnswer() == MAX_ANSWER
+    report_at(feed, reporters[0], MAX_ANSWER, t0 + 100, chain)
     view_at(chain, t0 + 300)
     # Cumulative = MAX_ANSWER * 100 survives the packing.
-    assert oracle.twap(300) == MAX_ANSWER
-    assert oracle.twap(250) == MAX_ANSWER
+    assert feed.twap(300) == MAX_ANSWER
+    assert feed.twap(250) == MAX_ANSWER
 
 
-def test_quorum_and_events(oracle, reporters, chain, t0):
+def test_quorum_and_events(feed, reporters, chain, t0):
     r0, r1, _ = reporters
-    tx = report_at(oracle, r0, 100_000, t0, chain)
+    tx = report_at(feed, r0, 100_000, t0, chain)
     assert [e.event_name for e in tx.events] == ["ReportSubmitted"]
     ev = tx.events[0]
     assert (ev.reporter, ev.price, ev.timestamp) == (r0.address, 100_000, t0)
-    assert oracle.latestRound() == 0
+    assert feed.latestRound() == 0
     with ape.reverts("oracle: no data"):
-        oracle.latestRoundData()
+        feed.latestRoundData()
 
-    tx = report_at(oracle, r1, 100_001, t0 + 5, chain)
+    tx = report_at(feed, r1, 100_001, t0 + 5, chain)
     assert [e.event_name for e in tx.events] == ["ReportSubmitted", "NewRound", "AnswerUpdated"]
     (new_round,) = events_named(tx, "NewRound")
     assert (new_round.roundId, new_round.startedBy, new_round.startedAt) == (1, r1.address, t0 + 5)
     (answer,) = events_named(tx, "AnswerUpdated")
     # Even count: average of the two middle values, rounded down.
     assert (answer.current, answer.roundId, answer.updatedAt) == (100_000, 1, t0 + 5)
-    assert oracle.latestRoundData() == (1, 100_000, t0 + 5, t0 + 5, 1)
+    assert feed.latestRoundData() == (1, 100_000, t0 + 5, t0 + 5, 1)
     # Ape's typed filter sees the same log.
-    (log,) = tx.events.filter(oracle.AnswerUpdated)
+    (log,) = tx.events.filter(feed.AnswerUpdated)
     assert log.current == 100_000 and log.roundId == 1
 
 
-def test_median_odd_and_even(oracle, reporters, chain, t0):
+def test_median_odd_and_even(feed, reporters, chain, t0):
     r0, r1, r2 = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
-    report_at(oracle, r1, 105_001, t0 + 1, chain)
-    assert oracle.latestAnswer() == 102_500  # (100_000 + 105_001) // 2
-    report_at(oracle, r2, 103_000, t0 + 2, chain)
-    assert oracle.latestAnswer() == 103_000  # median of 3
-    report_at(oracle, r0, 110_000, t0 + 3, chain)
-    assert oracle.latestAnswer() == 105_001  # median of {110_000, 105_001, 103_000}
-    assert oracle.latestRound() == 3
-    assert oracle.latest_reports() == (
+    report_at(feed, r0, 100_000, t0, chain)
+    report_at(feed, r1, 105_001, t0 + 1, chain)
+    assert feed.latestAnswer() == 102_500  # (100_000 + 105_001) // 2
+    report_at(feed, r2, 103_000, t0 + 2, chain)
+    assert feed.latestAnswer() == 103_000  # median of 3
+    report_at(feed, r0, 110_000, t0 + 3, chain)
+    assert feed.latestAnswer() == 105_001  # median of {110_000, 105_001, 103_000}
+    assert feed.latestRound() == 3
+    assert feed.latest_reports() == (
         [r.address for r in reporters],
         [110_000, 105_001, 103_000],
         [t0 + 3, t0 + 1, t0 + 2],
     )
 
 
-def test_stale_reports_excluded(oracle, reporters, chain, t0):
+def test_stale_reports_excluded(feed, reporters, chain, t0):
     r0, r1, r2 = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
+    report_at(feed, r0, 100_000, t0, chain)
     # r0's report is exactly MAX_AGE old: still fresh, so the quorum is met.
-    report_at(oracle, r1, 100_000, t0 + MAX_AGE, chain)
-    assert oracle.latestRound() == 1
+    report_at(feed, r1, 100_000, t0 + MAX_AGE, chain)
+    assert feed.latestRound() == 1
     # One second later r0 is stale: median of r1 and r2 only (not 100_000).
-    report_at(oracle, r2, 104_000, t0 + MAX_AGE + 1, chain)
-    assert oracle.latestRound() == 2
-    assert oracle.latestAnswer() == 102_000
+    report_at(feed, r2, 104_000, t0 + MAX_AGE + 1, chain)
+    assert feed.latestRound() == 2
+    assert feed.latestAnswer() == 102_000
     # Later only r2 is fresh: below quorum, no new round.
-    tx = report_at(oracle, r2, 104_100, t0 + 2 * MAX_AGE + 1, chain)
+    tx = report_at(feed, r2, 104_100, t0 + 2 * MAX_AGE + 1, chain)
     assert [e.event_name for e in tx.events] == ["ReportSubmitted"]
-    assert oracle.latestRound() == 2 and oracle.latestAnswer() == 102_000
+    assert feed.latestRound() == 2 and feed.latestAnswer() == 102_000
 
 
-def test_deviation_bound(oracle, reporters, chain, t0):
+def test_deviation_bound(feed, reporters, chain, t0):
     r0, r1, r2 = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
-    report_at(oracle, r1, 100_000, t0 + 1, chain)
-    assert oracle.latestAnswer() == 100_000
+    report_at(feed, r0, 100_000, t0, chain)
+    report_at(feed, r1, 100_000, t0 + 1, chain)
+    assert feed.latestAnswer() == 100_000
     chain.pending_timestamp = t0 + 2
     with ape.reverts("oracle: deviation too large"):
-        oracle.report(110_001, sender=r2)
+        feed.report(110_001, sender=r2)
     with ape.reverts("oracle: deviation too large"):
-        oracle.report(89_999, sender=r2)
+        feed.report(89_999, sender=r2)
     # Exactly 10 % either way is accepted; the median stays 100_000.
-    report_at(oracle, r2, 110_000, t0 + 3, chain)
-    report_at(oracle, r2, 90_000, t0 + 4, chain)
-    assert oracle.latestAnswer() == 100_000
+    report_at(feed, r2, 110_000, t0 + 3, chain)
+    report_at(feed, r2, 90_000, t0 + 4, chain)
+    assert feed.latestAnswer() == 100_000
     # The answer is still fresh MAX_AGE after its update.
     chain.pending_timestamp = t0 + 4 + MAX_AGE
     with ape.reverts("oracle: deviation too large"):
-        oracle.report(200_000, sender=r0)
+        feed.report(200_000, sender=r0)
 
 
-def test_deviation_skipped_when_answer_stale(oracle, reporters, chain, t0):
+def test_deviation_skipped_when_answer_stale(feed, reporters, chain, t0):
     r0, r1, _ = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
-    report_at(oracle, r1, 100_000, t0 + 1, chain)
+    report_at(feed, r0, 100_000, t0, chain)
+    report_at(feed, r1, 100_000, t0 + 1, chain)
     # Stale answer (older than MAX_AGE): a 2x move is accepted.
-    report_at(oracle, r0, 200_000, t0 + 2 + MAX_AGE, chain)
-    assert oracle.latestRound() == 1  # r1's report is stale too: no quorum yet
-    report_at(oracle, r1, 210_000, t0 + 3 + MAX_AGE, chain)
-    assert oracle.latestRoundData() == (2, 205_000, t0 + 3 + MAX_AGE, t0 + 3 + MAX_AGE, 2)
+    report_at(feed, r0, 200_000, t0 + 2 + MAX_AGE, chain)
+    assert feed.latestRound() == 1  # r1's report is stale too: no quorum yet
+    report_at(feed, r1, 210_000, t0 + 3 + MAX_AGE, chain)
+    assert feed.latestRoundData() == (2, 205_000, t0 + 3 + MAX_AGE, t0 + 3 + MAX_AGE, 2)
     # The new answer is fresh again: the bound applies.
     chain.pending_timestamp = t0 + 4 + MAX_AGE
     with ape.reverts("oracle: deviation too large"):
-        oracle.report(100_000, sender=r0)
+        feed.report(100_000, sender=r0)
 
 
-def test_one_round_per_block(oracle, reporters, chain, t0):
+def test_one_round_per_block(feed, reporters, chain, t0):
     r0, r1, r2 = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
-    report_at(oracle, r1, 100_000, t0 + 1, chain)
+    report_at(feed, r0, 100_000, t0, chain)
+    report_at(feed, r1, 100_000, t0 + 1, chain)
     rpc = chain.provider.web3.provider.make_request
     # Two reports in one block: automine off, explicit gas limits (Ape's default
     # gas limit is the block gas limit, so a second tx would not fit the block).
     rpc("evm_setAutomine", [False])
     try:
         chain.pending_timestamp = t0 + 10
-        tx1 = oracle.report(104_000, sender=r0, gas=300_000, required_confirmations=0)
-        tx2 = oracle.report(108_000, sender=r2, gas=300_000, required_confirmations=0)
+        tx1 = feed.report(104_000, sender=r0, gas=300_000, required_confirmations=0)
+        tx2 = feed.report(108_000, sender=r2, gas=300_000, required_confirmations=0)
         rpc("evm_mine", [])
     finally:
         rpc("evm_setAutomine", [True])
@@ -287,47 +287,47 @@ def test_one_round_per_block(oracle, reporters, chain, t0):
     assert [e.event_name for e in rc2.events] == ["ReportSubmitted", "AnswerUpdated"]
     (upd,) = events_named(rc2, "AnswerUpdated")
     assert (upd.current, upd.roundId, upd.updatedAt) == (104_000, 2, t0 + 10)
-    assert oracle.latestRound() == 2
-    assert oracle.latestRoundData() == (2, 104_000, t0 + 10, t0 + 10, 2)
-    assert oracle.getRoundData(1) == (1, 100_000, t0 + 1, t0 + 1, 1)
+    assert feed.latestRound() == 2
+    assert feed.latestRoundData() == (2, 104_000, t0 + 10, t0 + 10, 2)
+    assert feed.getRoundData(1) == (1, 100_000, t0 + 1, t0 + 1, 1)
     # The cumulative of round 2 is unchanged by the in-place update.
     view_at(chain, t0 + 20)
-    assert oracle.twap(19) == (100_000 * 9 + 104_000 * 10) // 19
+    assert feed.twap(19) == (100_000 * 9 + 104_000 * 10) // 19
 
 
-def test_round_data_views(oracle, admin, reporters, chain, t0):
-    oracle.set_quorum(1, sender=admin)
+def test_round_data_views(feed, admin, reporters, chain, t0):
+    feed.set_quorum(1, sender=admin)
     r0 = reporters[0]
     for i, price in enumerate([100_000, 101_000, 99_000]):
-        report_at(oracle, r0, price, t0 + 10 * i, chain)
-    assert oracle.latestRound() == 3
-    assert oracle.latestAnswer() == 99_000
-    assert oracle.latestTimestamp() == t0 + 20
-    assert oracle.latestRoundData() == (3, 99_000, t0 + 20, t0 + 20, 3)
-    assert oracle.getRoundData(1) == (1, 100_000, t0, t0, 1)
-    assert oracle.getRoundData(2) == (2, 101_000, t0 + 10, t0 + 10, 2)
-    assert oracle.getRoundData(3) == (3, 99_000, t0 + 20, t0 + 20, 3)
+        report_at(feed, r0, price, t0 + 10 * i, chain)
+    assert feed.latestRound() == 3
+    assert feed.latestAnswer() == 99_000
+    assert feed.latestTimestamp() == t0 + 20
+    assert feed.latestRoundData() == (3, 99_000, t0 + 20, t0 + 20, 3)
+    assert feed.getRoundData(1) == (1, 100_000, t0, t0, 1)
+    assert feed.getRoundData(2) == (2, 101_000, t0 + 10, t0 + 10, 2)
+    assert feed.getRoundData(3) == (3, 99_000, t0 + 20, t0 + 20, 3)
     with ape.reverts("oracle: unknown round"):
-        oracle.getRoundData(4)
+        feed.getRoundData(4)
     with ape.reverts("oracle: unknown round"):
-        oracle.getRoundData(2**80 - 1)
+        feed.getRoundData(2**80 - 1)
 
 
 # ---- TWAP ----
 
 
-def test_twap_single_round(oracle, admin, reporters, chain, t0):
-    oracle.set_quorum(1, sender=admin)
-    report_at(oracle, reporters[0], 123_456, t0, chain)
+def test_twap_single_round(feed, admin, reporters, chain, t0):
+    feed.set_quorum(1, sender=admin)
+    report_at(feed, reporters[0], 123_456, t0, chain)
     # now == first updated_at: the history span is 0.
-    assert oracle.twap(0) == oracle.twap(1) == oracle.twap(10**9) == 123_456
+    assert feed.twap(0) == feed.twap(1) == feed.twap(10**9) == 123_456
     view_at(chain, t0 + 50)
-    assert oracle.twap(10) == oracle.twap(50) == oracle.twap(10**12) == 123_456
+    assert feed.twap(10) == feed.twap(50) == feed.twap(10**12) == 123_456
 
 
-def test_twap_matches_reference(oracle, admin, reporters, chain, t0):
-    oracle.set_quorum(1, sender=admin)
-    oracle.set_max_deviation_bps(10_000, sender=admin)
+def test_twap_matches_reference(feed, admin, reporters, chain, t0):
+    feed.set_quorum(1, sender=admin)
+    feed.set_max_deviation_bps(10_000, sender=admin)
     r0 = reporters[0]
     gaps = [0, 1, 3, 7, 2, 15, 30, 1, 5, 60, 4, 11, 2, 90, 6, 20, 1, 45, 3, 8]
     prices = [
@@ -338,13 +338,13 @@ def test_twap_matches_reference(oracle, admin, reporters, chain, t0):
     path, ts = [], t0
     for gap, price in zip(gaps, prices):
         ts += gap
-        report_at(oracle, r0, price, ts, chain)
+        report_at(feed, r0, price, ts, chain)
         path.append((ts, price))
-    assert oracle.latestRound() == len(path)
+    assert feed.latestRound() == len(path)
     # twap at now == latest updated_at
     span = ts - t0
     for w in [0, 1, 2, 8, 45, 46, 100, span, span + 1, 10**9]:
-        assert oracle.twap(w) == twap_reference(path, ts, w), w
+        assert feed.twap(w) == twap_reference(path, ts, w), w
     now = ts + 13
     view_at(chain, now)
     windows = [0, 1, 5, 13, 14, 15, 21, 22, 40, 66, 67, 68, 100, 150, 200, 250, 299]
@@ -352,56 +352,56 @@ def test_twap_matches_reference(oracle, admin, reporters, chain, t0):
     windows += [now - t + 1 for t, _ in path] + [now - t - 1 for t, _ in path]
     windows += [span + 13, span + 14, 10**6, now, now + 1, 2**64]
     for w in windows:
-        assert oracle.twap(w) == twap_reference(path, now, w), w
+        assert feed.twap(w) == twap_reference(path, now, w), w
     # Spot checks against hand-computed values.
-    assert oracle.twap(13) == 6_999_999  # inside the latest round
-    assert oracle.twap(21) == (7_000_000 * 8 + 6_999_999 * 13) // 21
+    assert feed.twap(13) == 6_999_999  # inside the latest round
+    assert feed.twap(21) == (7_000_000 * 8 + 6_999_999 * 13) // 21
 
 
 # ---- Administration ----
 
 
-def test_add_and_remove_reporter(oracle, admin, reporters, stranger, chain, t0):
+def test_add_and_remove_reporter(feed, admin, reporters, stranger, chain, t0):
     r0, r1, r2 = reporters
-    tx = oracle.add_reporter(stranger, sender=admin)
+    tx = feed.add_reporter(stranger, sender=admin)
     assert [(e.event_name, e.reporter) for e in tx.events] == [("ReporterAdded", stranger.address)]
-    assert oracle.is_reporter(stranger)
-    assert oracle.reporters() == [r0.address, r1.address, r2.address, stranger.address]
-    report_at(oracle, stranger, 100_000, t0, chain)
-    report_at(oracle, r0, 100_000, t0 + 1, chain)
-    assert oracle.latestRound() == 1
+    assert feed.is_reporter(stranger)
+    assert feed.reporters() == [r0.address, r1.address, r2.address, stranger.address]
+    report_at(feed, stranger, 100_000, t0, chain)
+    report_at(feed, r0, 100_000, t0 + 1, chain)
+    assert feed.latestRound() == 1
 
-    tx = oracle.remove_reporter(r0, sender=admin)
+    tx = feed.remove_reporter(r0, sender=admin)
     assert [(e.event_name, e.reporter) for e in tx.events] == [("ReporterRemoved", r0.address)]
-    assert not oracle.is_reporter(r0)
+    assert not feed.is_reporter(r0)
     # Removal swaps the last reporter into the gap.
-    assert oracle.reporters() == [stranger.address, r1.address, r2.address]
+    assert feed.reporters() == [stranger.address, r1.address, r2.address]
     with ape.reverts("oracle: not a reporter"):
-        oracle.report(100_000, sender=r0)
+        feed.report(100_000, sender=r0)
     # The removed reporter's report is forgotten, even after re-adding it:
     # stranger's fresh report alone does not meet the quorum of 2.
-    oracle.add_reporter(r0, sender=admin)
-    addrs, prices, stamps = oracle.latest_reports()
+    feed.add_reporter(r0, sender=admin)
+    addrs, prices, stamps = feed.latest_reports()
     assert addrs[-1] == r0.address and prices[-1] == 0 and stamps[-1] == 0
-    tx = report_at(oracle, stranger, 100_500, t0 + 2, chain)
-    assert oracle.latestRound() == 1
+    tx = report_at(feed, stranger, 100_500, t0 + 2, chain)
+    assert feed.latestRound() == 1
 
 
-def test_reporter_admin_reverts(oracle, oracle_type, admin, reporters, stranger):
+def test_reporter_admin_reverts(feed, oracle_type, admin, reporters, stranger):
     with ape.reverts(NOT_OWNER):
-        oracle.add_reporter(stranger, sender=stranger)
+        feed.add_reporter(stranger, sender=stranger)
     with ape.reverts(NOT_OWNER):
-        oracle.remove_reporter(reporters[0], sender=reporters[0])
+        feed.remove_reporter(reporters[0], sender=reporters[0])
     with ape.reverts("oracle: zero address"):
-        oracle.add_reporter(ZERO, sender=admin)
+        feed.add_reporter(ZERO, sender=admin)
     with ape.reverts("oracle: already a reporter"):
-        oracle.add_reporter(reporters[1], sender=admin)
+        feed.add_reporter(reporters[1], sender=admin)
     with ape.reverts("oracle: unknown reporter"):
-        oracle.remove_reporter(stranger, sender=admin)
-    oracle.remove_reporter(reporters[2], sender=admin)
+        feed.remove_reporter(stranger, sender=admin)
+    feed.remove_reporter(reporters[2], sender=admin)
     # quorum 2 with 2 reporters left: removing one more would break the quorum.
     with ape.reverts("oracle: quorum above reporters"):
-        oracle.remove_reporter(reporters[0], sender=admin)
+        feed.remove_reporter(reporters[0], sender=admin)
     # At most 16 reporters.
     many = [f"0x{i:040x}" for i in range(1, 17)]
     full = oracle_type.deploy(8, "X", many, 1, 100, 60, sender=admin)
@@ -413,86 +413,86 @@ def test_reporter_admin_reverts(oracle, oracle_type, admin, reporters, stranger)
     assert full.reporters()[0] == many[-1] and full.reporters()[-1] == stranger.address
 
 
-def test_parameter_setters(oracle, admin, stranger):
-    tx = oracle.set_quorum(3, sender=admin)
+def test_parameter_setters(feed, admin, stranger):
+    tx = feed.set_quorum(3, sender=admin)
     assert [(e.event_name, e.old_quorum, e.new_quorum) for e in tx.events] == [
         ("QuorumUpdated", 2, 3)
     ]
-    assert oracle.quorum() == 3
-    tx = oracle.set_max_deviation_bps(10_000, sender=admin)
+    assert feed.quorum() == 3
+    tx = feed.set_max_deviation_bps(10_000, sender=admin)
     (ev,) = tx.events
     assert (ev.event_name, ev.old_max_deviation_bps, ev.new_max_deviation_bps) == (
         "MaxDeviationBpsUpdated", MAX_DEV_BPS, 10_000,
     )
-    assert oracle.max_deviation_bps() == 10_000
-    tx = oracle.set_max_report_age(86_400, sender=admin)
+    assert feed.max_deviation_bps() == 10_000
+    tx = feed.set_max_report_age(86_400, sender=admin)
     (ev,) = tx.events
     assert (ev.event_name, ev.old_max_report_age, ev.new_max_report_age) == (
         "MaxReportAgeUpdated", MAX_AGE, 86_400,
     )
-    assert oracle.max_report_age() == 86_400
+    assert feed.max_report_age() == 86_400
 
     for fn, value in [
-        (oracle.set_quorum, 1),
-        (oracle.set_max_deviation_bps, 1),
-        (oracle.set_max_report_age, 1),
+        (feed.set_quorum, 1),
+        (feed.set_max_deviation_bps, 1),
+        (feed.set_max_report_age, 1),
     ]:
         with ape.reverts(NOT_OWNER):
             fn(value, sender=stranger)
     with ape.reverts("oracle: quorum is zero"):
-        oracle.set_quorum(0, sender=admin)
+        feed.set_quorum(0, sender=admin)
     with ape.reverts("oracle: quorum above reporters"):
-        oracle.set_quorum(4, sender=admin)
+        feed.set_quorum(4, sender=admin)
     for bad in (0, 10_001):
         with ape.reverts("oracle: bad max deviation"):
-            oracle.set_max_deviation_bps(bad, sender=admin)
+            feed.set_max_deviation_bps(bad, sender=admin)
     for bad in (0, 86_401):
         with ape.reverts("oracle: bad max report age"):
-            oracle.set_max_report_age(bad, sender=admin)
+            feed.set_max_report_age(bad, sender=admin)
 
 
-def test_max_report_age_setter_changes_freshness(oracle, admin, reporters, chain, t0):
+def test_max_report_age_setter_changes_freshness(feed, admin, reporters, chain, t0):
     r0, r1, _ = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
-    oracle.set_max_report_age(200, sender=admin)
-    report_at(oracle, r1, 100_000, t0 + 150, chain)  # r0 is 150 s old: fresh under 200
-    assert oracle.latestRound() == 1
+    report_at(feed, r0, 100_000, t0, chain)
+    feed.set_max_report_age(200, sender=admin)
+    report_at(feed, r1, 100_000, t0 + 150, chain)  # r0 is 150 s old: fresh under 200
+    assert feed.latestRound() == 1
 
 
-def test_ownership(oracle, admin, stranger):
+def test_ownership(feed, admin, stranger):
     with ape.reverts(NOT_OWNER):
-        oracle.transfer_ownership(stranger, sender=stranger)
-    oracle.transfer_ownership(stranger, sender=admin)
-    assert oracle.owner() == stranger
+        feed.transfer_ownership(stranger, sender=stranger)
+    feed.transfer_ownership(stranger, sender=admin)
+    assert feed.owner() == stranger
     with ape.reverts(NOT_OWNER):
-        oracle.set_quorum(1, sender=admin)
-    oracle.set_quorum(1, sender=stranger)
-    oracle.renounce_ownership(sender=stranger)
-    assert oracle.owner() == ZERO
+        feed.set_quorum(1, sender=admin)
+    feed.set_quorum(1, sender=stranger)
+    feed.renounce_ownership(sender=stranger)
+    assert feed.owner() == ZERO
     with ape.reverts(NOT_OWNER):
-        oracle.set_quorum(2, sender=stranger)
+        feed.set_quorum(2, sender=stranger)
 
 
 # ---- Gas ----
 
 
-def test_gas(oracle, admin, reporters, chain, t0):
+def test_gas(feed, admin, reporters, chain, t0):
     r0, r1, r2 = reporters
-    report_at(oracle, r0, 100_000, t0, chain)
-    first_round = report_at(oracle, r1, 100_000, t0 + 1, chain).gas_used
-    report_at(oracle, r2, 100_100, t0 + 2, chain)
+    report_at(feed, r0, 100_000, t0, chain)
+    first_round = report_at(feed, r1, 100_000, t0 + 1, chain).gas_used
+    report_at(feed, r2, 100_100, t0 + 2, chain)
     # Build a longer history (quorum 2, every report publishes a round).
     ts, steady = t0 + 2, []
     for i in range(62):
         ts += 7
-        tx = report_at(oracle, reporters[i % 3], 100_000 + (i % 5) * 10, ts, chain)
+        tx = report_at(feed, reporters[i % 3], 100_000 + (i % 5) * 10, ts, chain)
         steady.append(tx.gas_used)
-    assert oracle.latestRound() == 64
-    no_quorum = report_at(oracle, r0, 100_000, ts + 1000, chain).gas_used
+    assert feed.latestRound() == 64
+    no_quorum = report_at(feed, r0, 100_000, ts + 1000, chain).gas_used
     view_at(chain, ts + 1001)
     # Windows reaching back 0, ~0, 1, 15 and 57 rounds.
     twap_cost = {
-        w: oracle.twap.estimate_gas_cost(w, sender=admin) for w in (0, 500, 1005, 1100, 1400)
+        w: feed.twap.estimate_gas_cost(w, sender=admin) for w in (0, 500, 1005, 1100, 1400)
     }
     print(
         f"\nGAS report(): first round {first_round}, steady new round {max(steady)}, "

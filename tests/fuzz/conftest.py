@@ -1,0 +1,138 @@
+"""Fixtures of the titanoboa property suite (tests/fuzz): one in-process protocol per module.
+
+These tests run on titanoboa's embedded EVM, not on anvil. They use no Ape fixture, so they
+run the same under `ape test tests/fuzz` and under `pytest tests/fuzz -p no:ape_test`. Each
+deployment is made once per module; tests isolate every Hypothesis example with
+`boa.env.anchor()`, which rolls back state and the block clock in microseconds.
+"""
+
+from dataclasses import dataclass, field
+
+import boa
+import pytest
+from eth_abi import decode as abi_decode
+
+from vyperp.params import MarketConfig
+from vyperp.units import WAD
+
+TOKEN_DECIMALS = 6
+ORACLE_DECIMALS = 8
+START_PRICE = 150_000
+# Python-side funding of every actor: far more than any example spends.
+ACTOR_TOKENS = 10**12 * 10**TOKEN_DECIMALS
+MAX_UINT256 = 2**256 - 1
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+
+
+def oracle_answer(price) -> int:
+    """A human price as the oracle's 8-decimal answer."""
+    return int(price * 10**ORACLE_DECIMALS)
+
+
+@dataclass
+class BoaProtocol:
+    """A deployed protocol with one BTC market and funded actors (all titanoboa)."""
+
+    token: object
+    oracle: object
+    engine: object
+    vault: object
+    config: MarketConfig
+    admin: str
+    guardian: str
+    reporter: str
+    lp: str
+    other_lp: str
+    traders: list = field(default_factory=list)
+
+    @property
+    def scale(self) -> int:
+        return 10 ** (18 - TOKEN_DECIMALS)
+
+    @staticmethod
+    def revert_reason(call):
+        """Runs `call`; None when it succeeds, else its revert reason ("" when it has none)."""
+        try:
+            call()
+        except boa.BoaError as error:
+            vm_error = error.stack_trace.last_frame.vm_error
+            data = vm_error.args[0] if vm_error.args else b""
+            if isinstance(data, bytes) and data[:4] == ERROR_SELECTOR:
+                return abi_decode(["string"], data[4:])[0]
+            return ""
+        return None
+
+    @staticmethod
+    def events(contract, name):
+        """Decoded events named `name` that `contract` emitted in its last call."""
+        return [log for log in contract.get_logs() if type(log).__name__ == name]
+
+    def now(self) -> int:
+        return boa.env.evm.patch.timestamp
+
+    def push_price(self, answer: int):
+        self.oracle.report(answer, sender=self.reporter)
+
+    def set_market(self, **changes) -> MarketConfig:
+        """Replaces market 0's parameters with the fixture config plus `changes`."""
+        config = self.config.with_(**changes)
+        self.engine.set_market_params(0, config.as_tuple(), sender=self.admin)
+        return config
+
+    def seed_vault(self, units: int) -> int:
+        """LP deposit into the vault; returns the shares minted."""
+        return self.vault.deposit(units, self.lp, sender=self.lp)
+
+    def deposit(self, trader, units: int):
+        self.engine.deposit(units, sender=trader)
+
+
+@pytest.fixture(autouse=True)
+def fresh_index():
+    """Overrides tests/conftest.py's anvil oracle refresh: nothing here runs on anvil."""
+
+
+@pytest.fixture(scope="module")
+def boa_protocol():
+    """Token, oracle, engine, vault and market 0, deployed once per module inside an anchor."""
+    with boa.env.anchor():
+        admin = boa.env.generate_address("admin")
+        guardian = boa.env.generate_address("guardian")
+        reporter = boa.env.generate_address("reporter")
+        lp = boa.env.generate_address("lp")
+        other_lp = boa.env.generate_address("other_lp")
+        traders = [boa.env.generate_address(f"trader{i}") for i in range(4)]
+
+        with boa.env.prank(admin):
+            token = boa.load("contracts/DevnetUSD.vy", "Devnet USD", "dUSD", TOKEN_DECIMALS)
+            oracle = boa.load(
+                "contracts/PriceOracle.vy", ORACLE_DECIMALS, "BTC / USD", [reporter], 1, 10_000, 86_400
+            )
+            engine = boa.load("contracts/Engine.vy", token, admin, guardian)
+            vault = boa.load("contracts/LiquidityVault.vy", engine, "vyperp LP", "vpLP")
+            engine.set_vault(vault)
+        oracle.report(oracle_answer(START_PRICE), sender=reporter)
+
+        # Mark = index so a test prices at the index it pushes; a 100 % breaker move cannot
+        # trip while tests keep the price inside a band narrower than 2x.
+        config = MarketConfig(oracle=oracle.address, mark_window=0, max_price_age=3600, breaker_move=WAD)
+        engine.add_market(config.as_tuple(), sender=admin)
+
+        for actor in [lp, other_lp, *traders]:
+            token.mint(actor, ACTOR_TOKENS, sender=admin)
+            token.approve(engine, MAX_UINT256, sender=actor)
+            token.approve(vault, MAX_UINT256, sender=actor)
+
+        yield BoaProtocol(
+            token=token,
+            oracle=oracle,
+            engine=engine,
+            vault=vault,
+            config=config,
+            admin=admin,
+            guardian=guardian,
+            reporter=reporter,
+            lp=lp,
+            other_lp=other_lp,
+            traders=traders,
+        )
