@@ -54,8 +54,6 @@ exports: (
     access_control.grantRole,
     access_control.revokeRole,
     access_control.renounceRole,
-    access_control.set_role_admin,
-    access_control.supportsInterface,
     pausable.paused,
     # markets
     markets.params,

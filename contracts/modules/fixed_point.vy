@@ -18,7 +18,7 @@ SWAD: constant(int256) = 10**18
 @pure
 def _floor_div(x: int256, y: int256) -> int256:
     """
-    @dev Signed division rounded toward negative infinity (y > 0).
+    @dev Signed division rounded toward negative infinity; y must be positive.
     """
     q: int256 = x // y
     if x % y != 0 and x < 0:
@@ -30,7 +30,7 @@ def _floor_div(x: int256, y: int256) -> int256:
 @pure
 def _ceil_div(x: int256, y: int256) -> int256:
     """
-    @dev Signed division rounded toward positive infinity (y > 0).
+    @dev Signed division rounded toward positive infinity; y must be positive.
     """
     q: int256 = x // y
     if x % y != 0 and x > 0:

@@ -64,7 +64,8 @@ def _apply_fill(position: Position, size_delta: int256, fill_price: uint256) -> 
     if size == 0 or fixed_point._sign(size) == fixed_point._sign(size_delta):
         new_cost = position.cost + fixed_point._mul_ceil(size_delta, price)
     elif fixed_point._sign(new_size) == fixed_point._sign(size) or new_size == 0:
-        new_cost = fixed_point._ceil_div(position.cost * new_size, size)
+        # same sign, so cost * new / size == cost * |new| / |size|, with a positive divisor
+        new_cost = fixed_point._ceil_div(position.cost * abs(new_size), abs(size))
         closed: int256 = -size_delta
         realized = fixed_point._mul_floor(closed, price) - (position.cost - new_cost)
     else:

@@ -81,28 +81,45 @@ def _mark_price(market_id: uint256, index_price: uint256) -> uint256:
 
 @internal
 @view
-def _premium(market_id: uint256, skew: int256) -> int256:
+def _premium_integral(market_id: uint256, skew: int256, round_up: bool) -> int256:
     """
-    @dev clamp(skew / skew_scale, +-max_premium), 18 decimals.
+    @dev G(x) = integral from 0 to x of p(t) dt, with p(t) = clamp(t / skew_scale,
+         +-max_premium) (18 decimals): x^2 / (2 k) below the clamp,
+         m |x| - m^2 k / 2 beyond it. Even in x.
     """
-    p: int256 = skew * SWAD // convert(markets.params[market_id].skew_scale, int256)
-    return fixed_point._clamp(p, convert(markets.params[market_id].max_premium, int256))
+    k: int256 = convert(markets.params[market_id].skew_scale, int256)
+    m: int256 = convert(markets.params[market_id].max_premium, int256)
+    x: int256 = abs(skew)
+    numerator: int256 = 0
+    denominator: int256 = 0
+    if x * SWAD <= m * k:
+        numerator = x * x * SWAD
+        denominator = 2 * k
+    else:
+        numerator = 2 * SWAD * m * x - m * m * k
+        denominator = 2 * SWAD
+    if round_up:
+        return fixed_point._ceil_div(numerator, denominator)
+    return fixed_point._floor_div(numerator, denominator)
 
 
 @internal
 @view
 def _fill_price(market_id: uint256, index_price: uint256, skew: int256, size_delta: int256) -> uint256:
     """
-    @dev I * (1 + (p(S) + p(S + delta)) / 2), rounded against the trader:
-         up for a buy, down for a sell.
+    @dev I * (1 + average premium over the skew the trade moves through),
+         the average being (G(S + delta) - G(S)) / delta. Below the premium
+         clamp this is PROTOCOL.md's (p(S) + p(S + delta)) / 2 exactly; at the
+         clamp it keeps a trade split in pieces from filling better than one
+         trade, so no round trip gains. Rounded against the trader: up for a
+         buy, down for a sell.
     """
-    premium_sum: int256 = self._premium(market_id, skew) + self._premium(market_id, skew + size_delta)
-    impact: int256 = convert(index_price, int256) * premium_sum
+    index: int256 = convert(index_price, int256)
     if size_delta > 0:
-        impact = fixed_point._ceil_div(impact, 2 * SWAD)
-    else:
-        impact = fixed_point._floor_div(impact, 2 * SWAD)
-    return convert(convert(index_price, int256) + impact, uint256)
+        moved: int256 = self._premium_integral(market_id, skew + size_delta, True) - self._premium_integral(market_id, skew, False)
+        return convert(index + fixed_point._ceil_div(index * moved, size_delta * SWAD), uint256)
+    moved_down: int256 = self._premium_integral(market_id, skew, False) - self._premium_integral(market_id, skew + size_delta, True)
+    return convert(index + fixed_point._floor_div(index * moved_down, -size_delta * SWAD), uint256)
 
 
 @internal

@@ -87,9 +87,16 @@ class BoaProtocol:
         self.engine.deposit(units, sender=trader)
 
 
+# tests/conftest.py's autouse fixtures prepare anvil; these tests never touch it, so the
+# same names are overridden here (which also lets plain pytest run without Ape's fixtures).
 @pytest.fixture(autouse=True)
-def fresh_index():
-    """Overrides tests/conftest.py's anvil oracle refresh: nothing here runs on anvil."""
+def rewind_clock():
+    """No anvil clock to rewind: titanoboa's clock is rolled back by each anchor."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_state():
+    """No shared anvil deployment: each module deploys its own in titanoboa."""
 
 
 @pytest.fixture(scope="module")
