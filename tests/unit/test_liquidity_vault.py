@@ -671,7 +671,7 @@ ROUND_TRIP_ASSETS = [1, 7, 999_999, 1_000_001, 31_415_926_535]
 ROUND_TRIP_SHARES = [1, 999_999, 1_000_001, 10**12 + 7, 31_415_926_535_897_932]
 
 
-def deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
+def check_deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
     other_value_before = vault.previewRedeem(vault.balanceOf(other_lp))
     token.mint(depositor, amount, sender=admin)
     token.approve(vault, amount, sender=depositor)
@@ -691,7 +691,7 @@ def deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
     assert vault.previewRedeem(vault.balanceOf(other_lp)) >= other_value_before
 
 
-def mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
+def check_mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
     other_value_before = vault.previewRedeem(vault.balanceOf(other_lp))
     cost = vault.previewMint(shares)
     token.mint(depositor, cost, sender=admin)
@@ -714,26 +714,26 @@ def mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
 
 @pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
 def test_deposit_then_redeem_alone_never_returns_more_than_deposited(fresh, admin, second_lp, lp, amount):
-    deposit_then_redeem(fresh.vault, fresh.token, admin, second_lp, lp, amount)
+    check_deposit_then_redeem(fresh.vault, fresh.token, admin, second_lp, lp, amount)
 
 
 @pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
 def test_deposit_then_redeem_beside_other_lp_never_returns_more_than_deposited(
     priced_vault, token, admin, second_lp, lp, amount
 ):
-    deposit_then_redeem(priced_vault, token, admin, second_lp, lp, amount)
+    check_deposit_then_redeem(priced_vault, token, admin, second_lp, lp, amount)
 
 
 @pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
 def test_mint_then_withdraw_alone_never_returns_more_than_paid(fresh, admin, second_lp, lp, shares):
-    mint_then_withdraw(fresh.vault, fresh.token, admin, second_lp, lp, shares)
+    check_mint_then_withdraw(fresh.vault, fresh.token, admin, second_lp, lp, shares)
 
 
 @pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
 def test_mint_then_withdraw_beside_other_lp_never_returns_more_than_paid(
     priced_vault, token, admin, second_lp, lp, shares
 ):
-    mint_then_withdraw(priced_vault, token, admin, second_lp, lp, shares)
+    check_mint_then_withdraw(priced_vault, token, admin, second_lp, lp, shares)
 
 
 # ---------------------------------------------------------------------------
