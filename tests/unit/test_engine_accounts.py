@@ -141,3 +141,23 @@ def test_reentrant_token_cannot_reenter_the_engine_hostile_token(hostile_protoco
         engine.deposit(5_000, sender=trader)
     assert engine.collateral(trader, 0) == 5_000 * SCALE
     assert token.balanceOf(engine) == 5_000
+
+
+def test_vault_refuses_fee_on_transfer_token_hostile_token(hostile_protocol, lp):
+    token, vault = hostile_protocol.token, hostile_protocol.vault
+    token.configure(100, False, "0x0000000000000000000000000000000000000000", sender=lp)
+    token.mint(lp, 10_000, sender=lp)
+    token.approve(vault, 10_000, sender=lp)
+    with ape.reverts("vault: fee-on-transfer token"):
+        vault.deposit(10_000, lp, sender=lp)
+    assert vault.balanceOf(lp) == 0
+
+
+def test_vault_deposit_reverts_when_token_returns_false_hostile_token(hostile_protocol, lp):
+    token, vault = hostile_protocol.token, hostile_protocol.vault
+    token.configure(0, True, "0x0000000000000000000000000000000000000000", sender=lp)
+    token.mint(lp, 10_000, sender=lp)
+    token.approve(vault, 10_000, sender=lp)
+    with ape.reverts("vault: transfer failed"):
+        vault.deposit(10_000, lp, sender=lp)
+    assert vault.totalSupply() == 0
