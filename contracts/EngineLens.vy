@@ -110,6 +110,25 @@ def leverage(owner: address, subaccount: uint256 = 0) -> uint256:
 
 @external
 @view
+def health(owner: address, subaccount: uint256 = 0) -> uint256:
+    """
+    @notice Equity / maintenance margin (18 decimals): below 1 the account
+            is liquidatable; max uint256 without positions, 0 at or below
+            zero equity.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return Health ratio.
+    """
+    account: margin.AccountHealth = staticcall engine.account_health(owner, subaccount)
+    if account.maintenance_margin == 0:
+        return max_value(uint256)
+    if account.equity <= 0:
+        return 0
+    return convert(account.equity, uint256) * WAD // account.maintenance_margin
+
+
+@external
+@view
 def liquidation_price(owner: address, subaccount: uint256, market_id: uint256) -> uint256:
     """
     @notice Mark price of the market at which equity meets maintenance

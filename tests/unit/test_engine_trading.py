@@ -197,3 +197,36 @@ def test_mark_price_is_the_oracle_twap_over_the_mark_window(engine, protocol, ad
     assert mark == oracle.twap(180) * 10**10
     assert to_wad(150_000) < mark < to_wad(165_000)
     assert engine.index_price(market_id) == to_wad(165_000)
+
+
+def test_lens_reports_leverage_equity_and_health_ratio(engine, lens, exact_market, deposit, trader, oracle, set_price):
+    assert lens.health(trader, 0) == 2**256 - 1
+    assert lens.leverage(trader, 0) == 0
+    deposit(trader, 30_000)
+    engine.modify_position(exact_market, to_wad(1), BUY_LIMIT, sender=trader)
+    assert lens.equity(trader, 0) == to_wad(30_000)
+    assert lens.leverage(trader, 0) == 5 * WAD
+    assert lens.health(trader, 0) == 4 * WAD  # 30,000 over 5 % of 150,000
+    set_price(oracle, 120_000)
+    assert lens.equity(trader, 0) == 0
+    assert lens.health(trader, 0) == 0
+    assert lens.leverage(trader, 0) == 2**256 - 1
+
+
+def test_lens_quotes_the_fee_a_trade_then_pays(engine, lens, market, seeded_vault, deposit, trader):
+    deposit(trader, 100_000)
+    quoted = lens.trade_fee(market, to_wad(2))
+    receipt = engine.modify_position(market, to_wad(2), BUY_LIMIT, sender=trader)
+    assert receipt.events.filter(engine.PositionModified)[0].fee == quoted > 0
+
+
+def test_lens_batches_account_statuses_for_keepers(engine, lens, exact_market, deposit, trader, other_trader, stranger, oracle, set_price):
+    deposit(trader, 15_000)
+    deposit(other_trader, 100_000)
+    engine.modify_position(exact_market, to_wad(1), BUY_LIMIT, sender=trader)
+    engine.modify_position(exact_market, to_wad(1), BUY_LIMIT, sender=other_trader)
+    set_price(oracle, 141_000)
+    statuses = lens.account_statuses([(trader.address, 0), (other_trader.address, 0), (stranger.address, 0)])
+    assert [status.liquidatable for status in statuses] == [True, False, False]
+    assert statuses[0].equity == engine.account_health(trader, 0).equity
+    assert statuses[2].notional == 0
