@@ -120,9 +120,11 @@ def test_vault_receives_what_the_net_skew_pays(engine, vault, protocol, admin, m
     assert engine.vault_balance() == balance_before
 
 
-def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, protocol, admin, market_config, funded_traders, trader, deposit, checkpoint_after):
     config = market_config.with_(dynamic_funding=True, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
     market_id = add_market(protocol, admin, config)
+    # 50 units against a 100 scale fill about 4.75 % above the index: margin for that premium
+    deposit(trader, 1_000_000)
     engine.modify_position(market_id, to_wad(50), BUY_LIMIT, sender=trader)
     assert engine.funding_rate(market_id) == 0
     index_before = engine.funding_index(market_id)
