@@ -101,6 +101,16 @@ def test_unrealized_profit_is_not_withdrawable(engine, lens, market, seeded_vaul
         engine.withdraw(units + 1, sender=trader)
 
 
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def arm(token, account, spender, fee_bps=0, return_false=False, reenter=ZERO_ADDRESS, amount=10_000):
+    """Funds an account with the hostile token, approves a spender, then sets the misbehaviour."""
+    token.mint(account, amount, sender=account)
+    token.approve(spender, amount, sender=account)
+    token.configure(fee_bps, return_false, reenter, sender=account)
+
+
 @pytest.fixture
 def hostile_protocol(project, admin, guardian, reporters):
     from vyperp.deploy import deploy_protocol
@@ -111,19 +121,16 @@ def hostile_protocol(project, admin, guardian, reporters):
 
 def test_fee_on_transfer_token_deposit_credits_what_arrived_hostile_token(hostile_protocol, trader):
     token, engine = hostile_protocol.token, hostile_protocol.engine
-    token.configure(100, False, "0x0000000000000000000000000000000000000000", sender=trader)
-    token.mint(trader, 10_000, sender=trader)
-    token.approve(engine, 10_000, sender=trader)
+    arm(token, trader, engine, fee_bps=100)
     engine.deposit(10_000, sender=trader)
     assert engine.collateral(trader, 0) == 9_900 * SCALE
 
 
 def test_token_returning_false_reverts_deposit_and_withdraw_hostile_token(hostile_protocol, trader):
     token, engine = hostile_protocol.token, hostile_protocol.engine
-    token.mint(trader, 10_000, sender=trader)
-    token.approve(engine, 10_000, sender=trader)
+    arm(token, trader, engine)
     engine.deposit(10_000, sender=trader)
-    token.configure(0, True, "0x0000000000000000000000000000000000000000", sender=trader)
+    token.configure(0, True, ZERO_ADDRESS, sender=trader)
     with ape.reverts("engine: transfer failed"):
         engine.deposit(1, sender=trader)
     with ape.reverts("engine: transfer failed"):
@@ -133,8 +140,7 @@ def test_token_returning_false_reverts_deposit_and_withdraw_hostile_token(hostil
 
 def test_reentrant_token_cannot_reenter_the_engine_hostile_token(hostile_protocol, trader):
     token, engine = hostile_protocol.token, hostile_protocol.engine
-    token.mint(trader, 10_000, sender=trader)
-    token.approve(engine, 10_000, sender=trader)
+    arm(token, trader, engine)
     engine.deposit(5_000, sender=trader)
     token.configure(0, False, engine.address, sender=trader)
     with ape.reverts():
@@ -145,9 +151,7 @@ def test_reentrant_token_cannot_reenter_the_engine_hostile_token(hostile_protoco
 
 def test_vault_refuses_fee_on_transfer_token_hostile_token(hostile_protocol, lp):
     token, vault = hostile_protocol.token, hostile_protocol.vault
-    token.configure(100, False, "0x0000000000000000000000000000000000000000", sender=lp)
-    token.mint(lp, 10_000, sender=lp)
-    token.approve(vault, 10_000, sender=lp)
+    arm(token, lp, vault, fee_bps=100)
     with ape.reverts("vault: fee-on-transfer token"):
         vault.deposit(10_000, lp, sender=lp)
     assert vault.balanceOf(lp) == 0
@@ -155,9 +159,7 @@ def test_vault_refuses_fee_on_transfer_token_hostile_token(hostile_protocol, lp)
 
 def test_vault_deposit_reverts_when_token_returns_false_hostile_token(hostile_protocol, lp):
     token, vault = hostile_protocol.token, hostile_protocol.vault
-    token.configure(0, True, "0x0000000000000000000000000000000000000000", sender=lp)
-    token.mint(lp, 10_000, sender=lp)
-    token.approve(vault, 10_000, sender=lp)
+    arm(token, lp, vault, return_false=True)
     with ape.reverts("vault: transfer failed"):
         vault.deposit(10_000, lp, sender=lp)
     assert vault.totalSupply() == 0
