@@ -202,15 +202,16 @@ def deposit(amount: uint256, subaccount: uint256 = 0, owner: address = msg.sende
 @nonreentrant
 def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.sender):
     """
-    @notice Withdraws collateral to the owner. Afterwards collateral +
-            min(0, unrealized PnL) - funding owed must cover initial margin.
+    @notice Withdraws collateral to the owner after settling funding in every
+            market it holds. Afterwards collateral + min(0, unrealized PnL) -
+            funding owed must cover initial margin.
     @param amount Token units to send to the owner.
     @param subaccount Subaccount id.
     @param owner Account owner (default: the caller); operators may withdraw for it.
     """
     assert amount > 0, "engine: zero amount"
     accounts._check_authorized(owner, msg.sender)
-    self._settle_account(owner, subaccount, max_value(uint256))
+    self._settle_account(owner, subaccount)
     debit: int256 = convert(amount * collateral_scale, int256)
     assert accounts.collateral[owner][subaccount] >= debit, "engine: insufficient collateral"
     accounts.collateral[owner][subaccount] -= debit
@@ -588,7 +589,7 @@ def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> 
 
 
 @internal
-def _settle_account(owner: address, subaccount: uint256, skip_market: uint256):
+def _settle_account(owner: address, subaccount: uint256):
     """
     @dev Accrues and settles funding in every market the account holds.
     """
@@ -596,7 +597,7 @@ def _settle_account(owner: address, subaccount: uint256, skip_market: uint256):
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break
-        if mask & 1 == 1 and market_id != skip_market:
+        if mask & 1 == 1:
             self._refresh_market(market_id)
             self._settle_funding(owner, subaccount, market_id)
         mask >>= 1
@@ -607,8 +608,9 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     accounts._check_authorized(owner, msg.sender)
     markets._check_exists(market_id)
     index: uint256 = self._refresh_market(market_id)
+    # only the traded market settles: the margin check below counts the other
+    # markets' pending funding exactly, and settling them all would cost ~50k gas each
     funding_paid: int256 = self._settle_funding(owner, subaccount, market_id)
-    self._settle_account(owner, subaccount, market_id)
 
     old: positions.Position = positions.open_positions[owner][subaccount][market_id]
     skew_before: int256 = positions._skew(market_id)

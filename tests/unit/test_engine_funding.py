@@ -163,3 +163,24 @@ def test_new_position_snapshots_the_current_funding_index(engine, market, funded
     checkpoint_after(market, DAY // 2)
     engine.modify_position(market, -to_wad(1), 0, sender=trader)
     assert engine.position_value(trader, 0, market).funding_owed == 0
+
+
+def test_trade_settles_its_own_market_and_withdrawal_settles_every_market(engine, protocol, admin, market_config, funded_traders, trader, token, chain, oracle, set_price):
+    first = add_market(protocol, admin, market_config.with_(max_premium=0))
+    second = add_market(protocol, admin, market_config.with_(max_premium=0))
+    engine.modify_position(first, to_wad(1), BUY_LIMIT, sender=trader)
+    engine.modify_position(second, to_wad(1), BUY_LIMIT, sender=trader)
+    chain.pending_timestamp = chain.pending_timestamp + EIGHT_HOURS
+    set_price(oracle, 150_000)
+    owed_second = engine.position_value(trader, 0, second).funding_owed
+    assert owed_second > 0
+    health_before = engine.account_health(trader, 0)
+    assert health_before.funding_owed >= 2 * owed_second - 2
+
+    receipt = engine.modify_position(first, to_wad("0.1"), BUY_LIMIT, sender=trader)
+    assert {event.market_id for event in receipt.events.filter(engine.FundingSettled)} == {first}
+    assert engine.position_value(trader, 0, second).funding_owed >= owed_second
+
+    receipt = engine.withdraw(1, sender=trader)
+    assert {event.market_id for event in receipt.events.filter(engine.FundingSettled)} == {second}
+    assert engine.account_health(trader, 0).funding_owed == 0
