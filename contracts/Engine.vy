@@ -343,13 +343,17 @@ def add_market(params: markets.MarketParams) -> uint256:
 @nonreentrant
 def set_market_params(market_id: uint256, params: markets.MarketParams):
     """
-    @notice Replaces a market's parameters; funding accrues under the old ones first.
+    @notice Replaces a market's parameters; funding accrues under the old ones
+            first. Replacing the oracle skips that accrual, so a dead feed can
+            be swapped out: the elapsed time then accrues at the new feed's
+            first price.
     @param market_id Market to change.
     @param params New parameters (checked against hard bounds).
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     markets._check_exists(market_id)
-    self._refresh_market(market_id)
+    if params.oracle == markets.params[market_id].oracle:
+        self._refresh_market(market_id)
     markets._set(market_id, params)
 
 

@@ -230,3 +230,19 @@ def test_lens_batches_account_statuses_for_keepers(engine, lens, exact_market, d
     assert [status.liquidatable for status in statuses] == [True, False, False]
     assert statuses[0].equity == engine.account_health(trader, 0).equity
     assert statuses[2].notional == 0
+
+
+def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader, chain, oracle):
+    dead = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
+    config = market_config.with_(oracle=dead.address, max_price_age=60)
+    market_id = add_market(protocol, admin, config)
+    deposit(trader, 100_000)
+    engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+    dead.set_answer(150_000 * 10**8, chain.pending_timestamp - 61, sender=admin)
+    with ape.reverts("pricing: stale price"):
+        engine.close_position(market_id, 0, sender=trader)
+    with ape.reverts("pricing: stale price"):
+        engine.set_market_params(market_id, config.with_(taker_fee=0).as_tuple(), sender=admin)
+    engine.set_market_params(market_id, config.with_(oracle=oracle.address).as_tuple(), sender=admin)
+    engine.close_position(market_id, 0, sender=trader)
+    assert engine.open_positions(trader, 0, market_id).size == 0
