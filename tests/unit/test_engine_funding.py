@@ -182,5 +182,6 @@ def test_trade_settles_its_own_market_and_withdrawal_settles_every_market(engine
     assert engine.position_value(trader, 0, second).funding_owed >= owed_second
 
     receipt = engine.withdraw(1, sender=trader)
-    assert {event.market_id for event in receipt.events.filter(engine.FundingSettled)} == {second}
+    # the first market may have accrued again since the trade, a block earlier
+    assert second in {event.market_id for event in receipt.events.filter(engine.FundingSettled)}
     assert engine.account_health(trader, 0).funding_owed == 0
