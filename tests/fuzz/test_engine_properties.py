@@ -326,6 +326,8 @@ class EngineMachine(RuleBasedStateMachine):
     mirrored in EngineModel and the books are checked against it and against each other."""
 
     protocol = None
+    # Steps whose books were checked against the model, over all examples of a run.
+    checked_steps = 0
 
     def __init__(self):
         super().__init__()
@@ -491,6 +493,7 @@ class EngineMachine(RuleBasedStateMachine):
         model, engine, now = self.model, self.engine, self.p.now()
         if model is None:
             return
+        type(self).checked_steps += 1
 
         # Model agreement: accounts, positions and the funding accumulator.
         for i, trader in enumerate(self.traders):
@@ -562,8 +565,10 @@ MACHINE_SETTINGS = settings(
 
 
 def test_engine_books_stay_zero_sum_solvent_and_consistent_under_random_trading_boa(boa_protocol):
-    machine = type("EngineMachineBoa", (EngineMachine,), {"protocol": boa_protocol})
+    machine = type("EngineMachineBoa", (EngineMachine,), {"protocol": boa_protocol, "checked_steps": 0})
     run_state_machine_as_test(machine, settings=MACHINE_SETTINGS)
+    # the invariants raise on any mismatch; this guards against a run that never reached them
+    assert machine.checked_steps >= MACHINE_SETTINGS.max_examples
 
 
 # ---------------------------------------------------------------------------
