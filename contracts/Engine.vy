@@ -29,6 +29,7 @@ from .modules import fees
 from .modules import accounts
 from .modules import treasury
 from .modules import margin
+from .modules import accrual
 
 initializes: access_control
 initializes: pausable
@@ -45,15 +46,13 @@ initializes: margin[
     positions := positions,
     accounts := accounts,
 ]
+initializes: accrual[pricing := pricing, funding := funding, positions := positions]
 
 exports: (
     # roles
     access_control.DEFAULT_ADMIN_ROLE,
     access_control.hasRole,
     access_control.getRoleAdmin,
-    access_control.grantRole,
-    access_control.revokeRole,
-    access_control.renounceRole,
     pausable.paused,
     # markets
     markets.params,
@@ -83,6 +82,8 @@ exports: (
     treasury.vault_balance,
     treasury.insurance_balance,
     treasury.vault_fee_share,
+    treasury.vault,
+    treasury.max_vault_utilization,
 )
 
 # @dev Role that may pause, unpause and clear price breakers.
@@ -125,10 +126,6 @@ event FundingSettled:
     amount: int256
 
 
-event VaultSet:
-    vault: address
-
-
 event VaultFunded:
     amount: uint256
 
@@ -138,25 +135,20 @@ event VaultWithdrawn:
     amount: uint256
 
 
-event VaultUtilizationSet:
-    max_vault_utilization: uint256
-
-
 # @dev The collateral token (any ERC-20 stablecoin).
 collateral_token: public(immutable(IERC20))
 # @dev Multiplier from token units to 18 decimals.
 collateral_scale: public(immutable(uint256))
-# @dev The LP vault, counterparty to the net skew; set once.
-vault: public(address)
-# @dev Largest share of vault equity that net open notional may use (18 decimals).
-max_vault_utilization: public(uint256)
+# @dev EngineAdmin, whose code the fallback runs in this engine's storage.
+admin_facet: public(immutable(address))
 
 
 @deploy
-def __init__(collateral_token_: IERC20, admin: address, guardian: address):
+def __init__(collateral_token_: IERC20, admin_facet_: address, admin: address, guardian: address):
     """
     @notice Deploys the engine over a collateral token.
     @param collateral_token_ ERC-20 collateral (at most 18 decimals).
+    @param admin_facet_ The EngineAdmin contract (admin and guardian entry points).
     @param admin Receives the admin role (parameters, markets, roles).
     @param guardian Receives the guardian role (pause, breaker override).
     """
@@ -164,10 +156,11 @@ def __init__(collateral_token_: IERC20, admin: address, guardian: address):
     assert decimals <= 18, "engine: token decimals above 18"
     collateral_token = collateral_token_
     collateral_scale = 10 ** (18 - decimals)
+    assert admin_facet_.is_contract, "engine: admin facet is not a contract"
+    admin_facet = admin_facet_
     access_control.__init__()
     pausable.__init__()
     treasury.__init__()
-    self.max_vault_utilization = 8 * WAD // 10
     if admin != msg.sender:
         access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin)
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
@@ -283,7 +276,7 @@ def checkpoint_funding(market_ids: DynArray[uint256, MAX_CHECKPOINT_MARKETS]):
     """
     for market_id: uint256 in market_ids:
         markets._check_exists(market_id)
-        self._refresh_market(market_id)
+        accrual._refresh(market_id)
 
 
 # ---------------------------------------------------------------------------
@@ -299,7 +292,7 @@ def credit_vault(amount: uint256):
     @dev Only the vault; it measures what the engine received.
     @param amount Token units received.
     """
-    assert msg.sender == self.vault, "engine: caller is not the vault"
+    treasury._check_vault(msg.sender)
     treasury.vault_balance += convert(amount * collateral_scale, int256)
     log VaultFunded(amount=amount)
 
@@ -313,7 +306,7 @@ def withdraw_for_vault(receiver: address, amount: uint256):
     @param receiver Token recipient.
     @param amount Token units.
     """
-    assert msg.sender == self.vault, "engine: caller is not the vault"
+    treasury._check_vault(msg.sender)
     debit: int256 = convert(amount * collateral_scale, int256)
     assert debit <= treasury.vault_balance, "engine: vault balance too low"
     treasury.vault_balance -= debit
@@ -322,126 +315,17 @@ def withdraw_for_vault(receiver: address, amount: uint256):
 
 
 # ---------------------------------------------------------------------------
-# Admin and guardian
+# Admin and guardian (EngineAdmin, run in this engine's storage)
 # ---------------------------------------------------------------------------
 
 
 @external
-def add_market(params: markets.MarketParams) -> uint256:
+def __default__():
     """
-    @notice Lists a market.
-    @param params Its parameters (checked against hard bounds).
-    @return The new market id.
+    @notice Runs the admin and guardian entry points of EngineAdmin in this
+            engine's storage; their reverts come back unchanged.
     """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    market_id: uint256 = markets._add(params)
-    funding._start(market_id)
-    return market_id
-
-
-@external
-@nonreentrant
-def set_market_params(market_id: uint256, params: markets.MarketParams):
-    """
-    @notice Replaces a market's parameters; funding accrues under the old ones
-            first. Replacing the oracle skips that accrual, so a dead feed can
-            be swapped out: the elapsed time then accrues at the new feed's
-            first price.
-    @param market_id Market to change.
-    @param params New parameters (checked against hard bounds).
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    markets._check_exists(market_id)
-    if params.oracle == markets.params[market_id].oracle:
-        self._refresh_market(market_id)
-    markets._set(market_id, params)
-
-
-@external
-def set_fee_split(vault_fee_share: uint256):
-    """
-    @notice Sets the vault's share of trading fees; the insurance fund gets the rest.
-    @param vault_fee_share 18-decimal fraction, at most 1.
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    treasury._set_fee_split(vault_fee_share)
-
-
-@external
-def set_max_vault_utilization(max_vault_utilization: uint256):
-    """
-    @notice Sets how much of vault equity net open notional may use.
-    @param max_vault_utilization 18-decimal fraction in [0.1, 1].
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert max_vault_utilization >= WAD // 10 and max_vault_utilization <= WAD, "engine: utilization out of bounds"
-    self.max_vault_utilization = max_vault_utilization
-    log VaultUtilizationSet(max_vault_utilization=max_vault_utilization)
-
-
-@external
-def set_tier(owner: address, tier: uint256):
-    """
-    @notice Puts an owner (all its subaccounts) in an account tier.
-    @param owner Account owner.
-    @param tier Tier id (0 is the default).
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    accounts._set_tier(owner, tier)
-
-
-@external
-def set_tier_leverage(tier: uint256, max_leverage: uint256):
-    """
-    @notice Caps the leverage of a tier below the markets' own limits.
-    @param tier Tier id.
-    @param max_leverage 18 decimals in [1, 100]; 0 removes the cap.
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    accounts._set_tier_leverage(tier, max_leverage)
-
-
-@external
-def set_vault(vault_: address):
-    """
-    @notice Connects the LP vault; only once.
-    @param vault_ The LiquidityVault deployed over this engine.
-    """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert self.vault == empty(address), "engine: vault already set"
-    assert vault_ != empty(address), "engine: vault is zero"
-    self.vault = vault_
-    log VaultSet(vault=vault_)
-
-
-@external
-def pause():
-    """
-    @notice Stops new risk; closing, withdrawing free collateral and funding go on.
-    """
-    access_control._check_role(GUARDIAN_ROLE, msg.sender)
-    pausable._pause()
-
-
-@external
-def unpause():
-    """
-    @notice Lifts the pause.
-    """
-    access_control._check_role(GUARDIAN_ROLE, msg.sender)
-    pausable._unpause()
-
-
-@external
-@nonreentrant
-def clear_breaker(market_id: uint256):
-    """
-    @notice Lifts a market's reduce-only state after a price-move breaker trip.
-    @param market_id Market to clear.
-    """
-    access_control._check_role(GUARDIAN_ROLE, msg.sender)
-    markets._check_exists(market_id)
-    pricing._clear_breaker(market_id, pricing._index_price(market_id))
+    raw_call(admin_facet, msg.data, is_delegate_call=True)
 
 
 # ---------------------------------------------------------------------------
@@ -560,17 +444,6 @@ def is_reduce_only(market_id: uint256) -> bool:
 
 
 @internal
-def _refresh_market(market_id: uint256) -> uint256:
-    """
-    @dev Reads the index, feeds the breaker and accrues funding; returns the index.
-    """
-    index: uint256 = pricing._index_price(market_id)
-    pricing._update_breaker(market_id, index)
-    funding._accrue(market_id, index, positions._skew(market_id))
-    return index
-
-
-@internal
 def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> int256:
     """
     @dev Moves a position's owed funding between its collateral and the vault
@@ -602,7 +475,7 @@ def _settle_account(owner: address, subaccount: uint256):
         if mask == 0:
             break
         if mask & 1 == 1:
-            self._refresh_market(market_id)
+            accrual._refresh(market_id)
             self._settle_funding(owner, subaccount, market_id)
         mask >>= 1
 
@@ -611,7 +484,7 @@ def _settle_account(owner: address, subaccount: uint256):
 def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256):
     accounts._check_authorized(owner, msg.sender)
     markets._check_exists(market_id)
-    index: uint256 = self._refresh_market(market_id)
+    index: uint256 = accrual._refresh(market_id)
     # only the traded market settles: the margin check below counts the other
     # markets' pending funding exactly, and settling them all would cost ~50k gas each
     funding_paid: int256 = self._settle_funding(owner, subaccount, market_id)

@@ -105,6 +105,18 @@ def engine(protocol):
 
 
 @pytest.fixture(scope="session")
+def admin_facet(project, admin):
+    """An EngineAdmin for tests that deploy their own Engine."""
+    return project.EngineAdmin.deploy(sender=admin)
+
+
+@pytest.fixture(scope="session")
+def engine_admin(protocol):
+    """The engine's admin and guardian entry points (EngineAdmin's ABI at the engine)."""
+    return protocol.admin
+
+
+@pytest.fixture(scope="session")
 def vault(protocol):
     return protocol.vault
 

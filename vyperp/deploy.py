@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from ape.contracts import ContractInstance
+
 from vyperp.params import MarketConfig
 
 
@@ -11,6 +13,7 @@ class Protocol:
 
     token: object
     engine: object
+    admin: object  # EngineAdmin's ABI at the engine's address
     vault: object
     lens: object
     oracles: list = field(default_factory=list)
@@ -28,15 +31,26 @@ def deploy_protocol(project, deployer, *, token=None, token_decimals=6, guardian
     """Engine, LP vault and lens over a collateral token (a new DevnetUSD when none is given)."""
     if token is None:
         token = project.DevnetUSD.deploy("Devnet USD", "dUSD", token_decimals, sender=deployer)
-    engine = project.Engine.deploy(token, deployer, guardian or deployer, sender=deployer)
+    facet = project.EngineAdmin.deploy(sender=deployer)
+    engine = project.Engine.deploy(token, facet, deployer, guardian or deployer, sender=deployer)
+    admin = engine_admin(project, engine)
     vault = project.LiquidityVault.deploy(engine, "vyperp LP", "vpLP", sender=deployer)
-    engine.set_vault(vault, sender=deployer)
+    admin.set_vault(vault, sender=deployer)
     lens = project.EngineLens.deploy(engine, sender=deployer)
-    return Protocol(token=token, engine=engine, vault=vault, lens=lens)
+    return Protocol(token=token, engine=engine, admin=admin, vault=vault, lens=lens)
+
+
+def engine_admin(project, engine):
+    """The engine's admin and guardian entry points: EngineAdmin's ABI at the engine's address.
+
+    Built directly: `project.EngineAdmin.at(...)` would return the Engine type Ape cached
+    for that address.
+    """
+    return ContractInstance(engine.address, project.EngineAdmin.contract_type)
 
 
 def add_market(protocol: Protocol, admin, config: MarketConfig) -> int:
     """Lists a market; returns its id."""
     market_id = protocol.engine.market_count()
-    protocol.engine.add_market(config.as_tuple(), sender=admin)
+    protocol.admin.add_market(config.as_tuple(), sender=admin)
     return market_id

@@ -36,6 +36,7 @@ class BoaProtocol:
     token: object
     oracle: object
     engine: object
+    engine_admin: object
     vault: object
     config: MarketConfig
     admin: str
@@ -76,7 +77,7 @@ class BoaProtocol:
     def set_market(self, **changes) -> MarketConfig:
         """Replaces market 0's parameters with the fixture config plus `changes`."""
         config = self.config.with_(**changes)
-        self.engine.set_market_params(0, config.as_tuple(), sender=self.admin)
+        self.engine_admin.set_market_params(0, config.as_tuple(), sender=self.admin)
         return config
 
     def seed_vault(self, units: int) -> int:
@@ -115,15 +116,19 @@ def boa_protocol():
             oracle = boa.load(
                 "contracts/PriceOracle.vy", ORACLE_DECIMALS, "BTC / USD", [reporter], 1, 10_000, 86_400
             )
-            engine = boa.load("contracts/Engine.vy", token, admin, guardian)
+            facet = boa.load("contracts/EngineAdmin.vy")
+            engine = boa.load("contracts/Engine.vy", token, facet, admin, guardian)
+            engine_admin = boa.load_partial("contracts/EngineAdmin.vy").at(engine.address)
+            # boa decodes an address's logs with the ABI registered last: the Engine's
+            engine = boa.load_partial("contracts/Engine.vy").at(engine.address)
             vault = boa.load("contracts/LiquidityVault.vy", engine, "vyperp LP", "vpLP")
-            engine.set_vault(vault)
+            engine_admin.set_vault(vault)
         oracle.report(oracle_answer(START_PRICE), sender=reporter)
 
         # Mark = index so a test prices at the index it pushes; a 100 % breaker move cannot
         # trip while tests keep the price inside a band narrower than 2x.
         config = MarketConfig(oracle=oracle.address, mark_window=0, max_price_age=3600, breaker_move=WAD)
-        engine.add_market(config.as_tuple(), sender=admin)
+        engine_admin.add_market(config.as_tuple(), sender=admin)
 
         for actor in [lp, other_lp, *traders]:
             token.mint(actor, ACTOR_TOKENS, sender=admin)
@@ -134,6 +139,7 @@ def boa_protocol():
             token=token,
             oracle=oracle,
             engine=engine,
+            engine_admin=engine_admin,
             vault=vault,
             config=config,
             admin=admin,

@@ -5,10 +5,15 @@ Timestamps are driven explicitly (`chain.pending_timestamp`), so funding and
 breaker expectations are computed from the timestamps the transactions carry.
 """
 
+import json
+import subprocess
+
 import ape
 import pytest
+from eth_abi import encode
 
 from vyperp.deploy import add_market, deploy_oracle
+from vyperp.deploy import engine_admin as engine_admin_at
 from vyperp.units import WAD, to_wad
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -38,7 +43,8 @@ def long_position(engine, market, seeded_vault, deposit, trader):
 
 
 def single(tx, event_type):
-    logs = list(tx.events.filter(event_type))
+    # from_receipt decodes by the event's own ABI: facet events are unknown to the Engine's
+    logs = list(event_type.from_receipt(tx))
     assert len(logs) == 1, [log.event_name for log in tx.events]
     return logs[0]
 
@@ -49,8 +55,9 @@ def same_params(actual, expected):
     return actual[0].lower() == expected[0].lower() and actual[1:] == tuple(expected[1:])
 
 
-def names(tx):
-    return [log.event_name for log in tx.events]
+def names(tx, *facet_events):
+    """Names of the events the engine's ABI knows, plus those of `facet_events` that tx logged."""
+    return [log.event_name for log in tx.events] + [log.event_name for log in tx.decode_logs(list(facet_events))]
 
 
 # ---------------------------------------------------------------------------
@@ -58,8 +65,9 @@ def names(tx):
 # ---------------------------------------------------------------------------
 
 
-def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, token, admin, guardian, stranger):
-    engine = project.Engine.deploy(token, admin, guardian, sender=stranger)
+def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, token, admin, guardian, stranger, admin_facet):
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=stranger)
+    engine_admin = engine_admin_at(project, engine)
     admin_role, guardian_role = engine.DEFAULT_ADMIN_ROLE(), engine.GUARDIAN_ROLE()
     assert engine.hasRole(admin_role, admin)
     assert engine.hasRole(guardian_role, guardian)
@@ -68,20 +76,20 @@ def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, 
     assert not engine.hasRole(admin_role, guardian)
     assert not engine.hasRole(guardian_role, admin)
     with ape.reverts(MISSING_ROLE):
-        engine.set_fee_split(WAD // 2, sender=stranger)
-    engine.set_fee_split(WAD // 2, sender=admin)
+        engine_admin.set_fee_split(WAD // 2, sender=stranger)
+    engine_admin.set_fee_split(WAD // 2, sender=admin)
     assert engine.vault_fee_share() == WAD // 2
 
 
-def test_constructor_deployer_who_is_admin_keeps_admin_role(project, token, admin, guardian):
-    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+def test_constructor_deployer_who_is_admin_keeps_admin_role(project, token, admin, guardian, admin_facet):
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
     assert engine.hasRole(engine.DEFAULT_ADMIN_ROLE(), admin)
     assert engine.hasRole(engine.GUARDIAN_ROLE(), guardian)
     assert not engine.hasRole(engine.GUARDIAN_ROLE(), admin)
 
 
-def test_constructor_defaults(project, token, admin, guardian):
-    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+def test_constructor_defaults(project, token, admin, guardian, admin_facet):
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
     assert engine.collateral_token() == token.address
     assert engine.collateral_scale() == 10**12
     assert engine.max_vault_utilization() == 8 * WAD // 10
@@ -91,17 +99,59 @@ def test_constructor_defaults(project, token, admin, guardian):
 
 
 @pytest.mark.parametrize("decimals", [0, 18])
-def test_constructor_accepts_token_decimals_up_to_18(project, admin, guardian, decimals):
+def test_constructor_accepts_token_decimals_up_to_18(project, admin, guardian, decimals, admin_facet):
     token = project.DevnetUSD.deploy("Devnet USD", "dUSD", decimals, sender=admin)
-    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
     assert engine.collateral_scale() == 10 ** (18 - decimals)
 
 
-def test_constructor_rejects_token_with_19_decimals(project, admin, guardian):
+def test_constructor_rejects_token_with_19_decimals(project, admin, guardian, admin_facet):
     token = project.DevnetUSD.deploy("Devnet USD", "dUSD", 19, sender=admin)
     assert token.decimals() == 19
     with ape.reverts("engine: token decimals above 18"):
-        project.Engine.deploy(token, admin, guardian, sender=admin)
+        project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+
+
+# ---------------------------------------------------------------------------
+# The EngineAdmin facet
+# ---------------------------------------------------------------------------
+
+
+def compiler_layout(path):
+    out = subprocess.run(["vyper", "-f", "layout", path], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def test_admin_facet_has_the_engines_storage_layout():
+    """The facet runs in the engine's storage: every slot must mean the same in both."""
+    engine_layout = compiler_layout("contracts/Engine.vy")
+    facet_layout = compiler_layout("contracts/EngineAdmin.vy")
+    assert engine_layout["storage_layout"] == facet_layout["storage_layout"]
+    assert engine_layout["transient_storage_layout"] == facet_layout["transient_storage_layout"]
+    assert "collateral" in engine_layout["storage_layout"]["accounts"]
+
+
+def test_admin_facet_refuses_direct_calls(admin_facet, admin, market_config):
+    with ape.reverts("engine_admin: call through the engine"):
+        admin_facet.set_fee_split(WAD // 2, sender=admin)
+    with ape.reverts("engine_admin: call through the engine"):
+        admin_facet.add_market(market_config.as_tuple(), sender=admin)
+
+
+def test_constructor_rejects_an_admin_facet_without_code(project, chain, token, admin, guardian, stranger):
+    # Ape's revert enrichment fails to decode this deployment, so the creation is
+    # simulated with a plain eth_call and the node's revert message is read.
+    args = encode(["address"] * 4, [token.address, stranger.address, admin.address, guardian.address])
+    initcode = project.Engine.contract_type.deployment_bytecode.bytecode + args.hex()
+    with pytest.raises(Exception, match="engine: admin facet is not a contract"):
+        chain.provider.web3.eth.call({"from": admin.address, "data": initcode})
+
+
+def test_engine_fallback_rejects_unknown_selectors_and_ether(engine, stranger):
+    with ape.reverts():
+        stranger.transfer(engine, 0, data="0xdeadbeef")
+    with ape.reverts():
+        stranger.transfer(engine, 1)
 
 
 # ---------------------------------------------------------------------------
@@ -109,71 +159,71 @@ def test_constructor_rejects_token_with_19_decimals(project, admin, guardian):
 # ---------------------------------------------------------------------------
 
 ADMIN_CALLS = {
-    "add_market": lambda engine, cfg, market, who: engine.add_market(cfg.as_tuple(), sender=who),
-    "set_market_params": lambda engine, cfg, market, who: engine.set_market_params(market, cfg.as_tuple(), sender=who),
-    "set_fee_split": lambda engine, cfg, market, who: engine.set_fee_split(WAD // 2, sender=who),
-    "set_max_vault_utilization": lambda engine, cfg, market, who: engine.set_max_vault_utilization(WAD // 2, sender=who),
-    "set_tier": lambda engine, cfg, market, who: engine.set_tier(who, 1, sender=who),
-    "set_tier_leverage": lambda engine, cfg, market, who: engine.set_tier_leverage(1, 5 * WAD, sender=who),
-    "set_vault": lambda engine, cfg, market, who: engine.set_vault(who, sender=who),
+    "add_market": lambda engine_admin, cfg, market, who: engine_admin.add_market(cfg.as_tuple(), sender=who),
+    "set_market_params": lambda engine_admin, cfg, market, who: engine_admin.set_market_params(market, cfg.as_tuple(), sender=who),
+    "set_fee_split": lambda engine_admin, cfg, market, who: engine_admin.set_fee_split(WAD // 2, sender=who),
+    "set_max_vault_utilization": lambda engine_admin, cfg, market, who: engine_admin.set_max_vault_utilization(WAD // 2, sender=who),
+    "set_tier": lambda engine_admin, cfg, market, who: engine_admin.set_tier(who, 1, sender=who),
+    "set_tier_leverage": lambda engine_admin, cfg, market, who: engine_admin.set_tier_leverage(1, 5 * WAD, sender=who),
+    "set_vault": lambda engine_admin, cfg, market, who: engine_admin.set_vault(who, sender=who),
 }
 
 
 @pytest.mark.parametrize("caller", ["stranger", "guardian"])
 @pytest.mark.parametrize("entry_point", sorted(ADMIN_CALLS))
-def test_admin_entry_point_rejects_non_admin(engine, market_config, market, entry_point, caller, stranger, guardian):
+def test_admin_entry_point_rejects_non_admin(engine, market_config, market, entry_point, caller, stranger, guardian, engine_admin):
     who = {"stranger": stranger, "guardian": guardian}[caller]
     with ape.reverts(MISSING_ROLE):
-        ADMIN_CALLS[entry_point](engine, market_config, market, who)
+        ADMIN_CALLS[entry_point](engine_admin, market_config, market, who)
 
 
 GUARDIAN_CALLS = {
-    "pause": lambda engine, market, who: engine.pause(sender=who),
-    "unpause": lambda engine, market, who: engine.unpause(sender=who),
-    "clear_breaker": lambda engine, market, who: engine.clear_breaker(market, sender=who),
+    "pause": lambda engine_admin, market, who: engine_admin.pause(sender=who),
+    "unpause": lambda engine_admin, market, who: engine_admin.unpause(sender=who),
+    "clear_breaker": lambda engine_admin, market, who: engine_admin.clear_breaker(market, sender=who),
 }
 
 
 @pytest.mark.parametrize("caller", ["stranger", "admin"])
 @pytest.mark.parametrize("entry_point", sorted(GUARDIAN_CALLS))
-def test_guardian_entry_point_rejects_non_guardian(engine, market, guardian, entry_point, caller, stranger, admin):
+def test_guardian_entry_point_rejects_non_guardian(engine, market, guardian, entry_point, caller, stranger, admin, engine_admin):
     if entry_point == "unpause":
-        engine.pause(sender=guardian)
+        engine_admin.pause(sender=guardian)
     who = {"stranger": stranger, "admin": admin}[caller]
     with ape.reverts(MISSING_ROLE):
-        GUARDIAN_CALLS[entry_point](engine, market, who)
+        GUARDIAN_CALLS[entry_point](engine_admin, market, who)
 
 
-def test_admin_grants_and_revokes_guardian_role(engine, admin, stranger, guardian_role):
-    tx = engine.grantRole(guardian_role, stranger, sender=admin)
-    assert "RoleGranted" in names(tx)
+def test_admin_grants_and_revokes_guardian_role(engine, admin, stranger, guardian_role, engine_admin):
+    tx = engine_admin.grantRole(guardian_role, stranger, sender=admin)
+    assert "RoleGranted" in names(tx, engine_admin.RoleGranted)
     assert engine.hasRole(guardian_role, stranger)
-    engine.pause(sender=stranger)
+    engine_admin.pause(sender=stranger)
     assert engine.paused()
-    engine.unpause(sender=stranger)
-    tx = engine.revokeRole(guardian_role, stranger, sender=admin)
-    assert "RoleRevoked" in names(tx)
+    engine_admin.unpause(sender=stranger)
+    tx = engine_admin.revokeRole(guardian_role, stranger, sender=admin)
+    assert "RoleRevoked" in names(tx, engine_admin.RoleRevoked)
     assert not engine.hasRole(guardian_role, stranger)
     with ape.reverts(MISSING_ROLE):
-        engine.pause(sender=stranger)
+        engine_admin.pause(sender=stranger)
 
 
-def test_admin_grants_and_revokes_admin_role(engine, admin, stranger, admin_role):
-    engine.grantRole(admin_role, stranger, sender=admin)
-    engine.set_fee_split(WAD // 4, sender=stranger)
+def test_admin_grants_and_revokes_admin_role(engine, admin, stranger, admin_role, engine_admin):
+    engine_admin.grantRole(admin_role, stranger, sender=admin)
+    engine_admin.set_fee_split(WAD // 4, sender=stranger)
     assert engine.vault_fee_share() == WAD // 4
-    engine.revokeRole(admin_role, stranger, sender=admin)
+    engine_admin.revokeRole(admin_role, stranger, sender=admin)
     with ape.reverts(MISSING_ROLE):
-        engine.set_fee_split(WAD // 3, sender=stranger)
+        engine_admin.set_fee_split(WAD // 3, sender=stranger)
 
 
-def test_stranger_cannot_grant_or_revoke_roles(engine, guardian, stranger, admin_role, guardian_role):
+def test_stranger_cannot_grant_or_revoke_roles(engine, guardian, stranger, admin_role, guardian_role, engine_admin):
     with ape.reverts(MISSING_ROLE):
-        engine.grantRole(admin_role, stranger, sender=stranger)
+        engine_admin.grantRole(admin_role, stranger, sender=stranger)
     with ape.reverts(MISSING_ROLE):
-        engine.revokeRole(guardian_role, guardian, sender=stranger)
+        engine_admin.revokeRole(guardian_role, guardian, sender=stranger)
     with ape.reverts(MISSING_ROLE):
-        engine.grantRole(admin_role, stranger, sender=guardian)
+        engine_admin.grantRole(admin_role, stranger, sender=guardian)
     assert engine.hasRole(guardian_role, guardian)
     assert not engine.hasRole(admin_role, stranger)
 
@@ -183,13 +233,12 @@ def test_stranger_cannot_grant_or_revoke_roles(engine, guardian, stranger, admin
 # ---------------------------------------------------------------------------
 
 
-def test_add_market_returns_consecutive_ids_and_logs_params(project, token, admin, guardian, market_config):
-    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+def test_add_market_gives_consecutive_ids_and_logs_params(project, token, admin, guardian, market_config, admin_facet):
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+    engine_admin = engine_admin_at(project, engine)
     for expected_id in range(3):
-        assert engine.add_market.call(market_config.as_tuple(), sender=admin) == expected_id
-        tx = engine.add_market(market_config.as_tuple(), sender=admin)
-        assert tx.return_value == expected_id
-        log = single(tx, engine.MarketParamsSet)
+        tx = engine_admin.add_market(market_config.as_tuple(), sender=admin)
+        log = single(tx, engine_admin.MarketParamsSet)
         assert log.market_id == expected_id
         assert same_params(log.params, market_config.as_tuple())
         assert engine.market_count() == expected_id + 1
@@ -198,19 +247,20 @@ def test_add_market_returns_consecutive_ids_and_logs_params(project, token, admi
     assert engine.price_scale(2) == 10**10
 
 
-def test_add_market_refuses_a_65th_market(project, token, admin, guardian, market_config):
-    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+def test_add_market_refuses_a_65th_market(project, token, admin, guardian, market_config, admin_facet):
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+    engine_admin = engine_admin_at(project, engine)
     for _ in range(64):
-        engine.add_market(market_config.as_tuple(), sender=admin)
+        engine_admin.add_market(market_config.as_tuple(), sender=admin)
     assert engine.market_count() == 64
     with ape.reverts("markets: too many markets"):
-        engine.add_market(market_config.as_tuple(), sender=admin)
+        engine_admin.add_market(market_config.as_tuple(), sender=admin)
 
 
-def test_unknown_market_id_reverts(engine, admin, guardian, trader, market, market_config, deposit):
+def test_unknown_market_id_reverts(engine, admin, guardian, trader, market, market_config, deposit, engine_admin):
     unknown = market + 1
     with ape.reverts("markets: unknown market"):
-        engine.set_market_params(unknown, market_config.as_tuple(), sender=admin)
+        engine_admin.set_market_params(unknown, market_config.as_tuple(), sender=admin)
     with ape.reverts("markets: unknown market"):
         engine.checkpoint_funding([market, unknown], sender=trader)
     with ape.reverts("markets: unknown market"):
@@ -219,34 +269,34 @@ def test_unknown_market_id_reverts(engine, admin, guardian, trader, market, mark
     with ape.reverts("markets: unknown market"):
         engine.modify_position(unknown, to_wad(1), BUY_LIMIT, sender=trader)
     with ape.reverts("markets: unknown market"):
-        engine.clear_breaker(unknown, sender=guardian)
+        engine_admin.clear_breaker(unknown, sender=guardian)
 
 
-def test_add_market_rejects_zero_oracle(engine, admin, market_config):
+def test_add_market_rejects_zero_oracle(engine, admin, market_config, engine_admin):
     with ape.reverts("markets: oracle is zero"):
-        engine.add_market(market_config.with_(oracle=ZERO).as_tuple(), sender=admin)
+        engine_admin.add_market(market_config.with_(oracle=ZERO).as_tuple(), sender=admin)
 
 
-def test_add_market_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market_config):
+def test_add_market_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market_config, engine_admin):
     # PriceOracle stores any uint8 decimals, so a 19-decimal feed can be deployed.
     feed = deploy_oracle(project, admin, reporters[:1], decimals=19)
     assert feed.decimals() == 19
     with ape.reverts("markets: oracle decimals above 18"):
-        engine.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+        engine_admin.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
 
 
-def test_add_market_accepts_oracle_with_18_decimals(project, engine, admin, reporters, market_config):
+def test_add_market_accepts_oracle_with_18_decimals(project, engine, admin, reporters, market_config, engine_admin):
     feed = deploy_oracle(project, admin, reporters[:1], decimals=18)
-    tx = engine.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
-    assert engine.price_scale(tx.return_value) == 1
+    tx = engine_admin.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+    assert engine.price_scale(engine.market_count() - 1) == 1
 
 
-def test_set_market_params_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market, market_config):
+def test_set_market_params_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market, market_config, engine_admin):
     feed = deploy_oracle(project, admin, reporters[:1], decimals=19)
     with ape.reverts("markets: oracle decimals above 18"):
-        engine.set_market_params(market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+        engine_admin.set_market_params(market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
     with ape.reverts("markets: oracle is zero"):
-        engine.set_market_params(market, market_config.with_(oracle=ZERO).as_tuple(), sender=admin)
+        engine_admin.set_market_params(market, market_config.with_(oracle=ZERO).as_tuple(), sender=admin)
 
 
 # ---------------------------------------------------------------------------
@@ -294,35 +344,35 @@ def test_bounds_table_covers_every_bounded_numeric_field(market_config):
 @pytest.mark.parametrize("field, value", OUTSIDE, ids=[f"{f}={v}" for f, v in OUTSIDE])
 def test_add_market_and_set_market_params_reject_value_just_outside_bound(
     engine, admin, market, market_config, field, value
-):
+, engine_admin):
     config = market_config.with_(**{field: value})
     with ape.reverts(f"markets: {field} out of bounds"):
-        engine.add_market(config.as_tuple(), sender=admin)
+        engine_admin.add_market(config.as_tuple(), sender=admin)
     with ape.reverts(f"markets: {field} out of bounds"):
-        engine.set_market_params(market, config.as_tuple(), sender=admin)
+        engine_admin.set_market_params(market, config.as_tuple(), sender=admin)
     assert engine.market_count() == market + 1
     assert same_params(engine.params(market), market_config.as_tuple())
 
 
 @pytest.mark.parametrize("field, value", INSIDE, ids=[f"{f}={v}" for f, v in INSIDE])
-def test_add_market_accepts_bound_value(engine, admin, market_config, field, value):
+def test_add_market_accepts_bound_value(engine, admin, market_config, field, value, engine_admin):
     config = market_config.with_(**{field: value}, **COMPANIONS.get((field, value), {}))
-    tx = engine.add_market(config.as_tuple(), sender=admin)
-    assert getattr(engine.params(tx.return_value), field) == value
-    assert same_params(engine.params(tx.return_value), config.as_tuple())
+    tx = engine_admin.add_market(config.as_tuple(), sender=admin)
+    assert getattr(engine.params(engine.market_count() - 1), field) == value
+    assert same_params(engine.params(engine.market_count() - 1), config.as_tuple())
 
 
-def test_mmr_upper_bound_is_unreachable(engine, admin, market_config):
+def test_mmr_upper_bound_is_unreachable(engine, admin, market_config, engine_admin):
     with ape.reverts("markets: mmr not below imr"):
-        engine.add_market(market_config.with_(imr=WAD, mmr=WAD).as_tuple(), sender=admin)
-    tx = engine.add_market(market_config.with_(imr=WAD, mmr=WAD - 1).as_tuple(), sender=admin)
-    assert engine.params(tx.return_value).mmr == WAD - 1
+        engine_admin.add_market(market_config.with_(imr=WAD, mmr=WAD).as_tuple(), sender=admin)
+    tx = engine_admin.add_market(market_config.with_(imr=WAD, mmr=WAD - 1).as_tuple(), sender=admin)
+    assert engine.params(engine.market_count() - 1).mmr == WAD - 1
 
 
-def test_unbounded_fields_accept_max_uint(engine, admin, market_config):
+def test_unbounded_fields_accept_max_uint(engine, admin, market_config, engine_admin):
     config = market_config.with_(skew_scale=MAX_UINT, max_position_size=MAX_UINT, max_open_interest=MAX_UINT)
-    tx = engine.add_market(config.as_tuple(), sender=admin)
-    assert same_params(engine.params(tx.return_value), config.as_tuple())
+    tx = engine_admin.add_market(config.as_tuple(), sender=admin)
+    assert same_params(engine.params(engine.market_count() - 1), config.as_tuple())
 
 
 CROSS_RULES = [
@@ -350,14 +400,14 @@ CROSS_RULES = [
 
 
 @pytest.mark.parametrize("reason, rejected, accepted", CROSS_RULES, ids=[r[0].split(": ")[1] for r in CROSS_RULES])
-def test_cross_field_rule(engine, admin, market, market_config, reason, rejected, accepted):
+def test_cross_field_rule(engine, admin, market, market_config, reason, rejected, accepted, engine_admin):
     with ape.reverts(reason):
-        engine.add_market(market_config.with_(**rejected).as_tuple(), sender=admin)
+        engine_admin.add_market(market_config.with_(**rejected).as_tuple(), sender=admin)
     with ape.reverts(reason):
-        engine.set_market_params(market, market_config.with_(**rejected).as_tuple(), sender=admin)
+        engine_admin.set_market_params(market, market_config.with_(**rejected).as_tuple(), sender=admin)
     config = market_config.with_(**accepted)
-    tx = engine.set_market_params(market, config.as_tuple(), sender=admin)
-    assert single(tx, engine.MarketParamsSet).market_id == market
+    tx = engine_admin.set_market_params(market, config.as_tuple(), sender=admin)
+    assert single(tx, engine_admin.MarketParamsSet).market_id == market
     assert same_params(engine.params(market), config.as_tuple())
 
 
@@ -368,7 +418,7 @@ def test_cross_field_rule(engine, admin, market, market_config, reason, rejected
 
 def test_set_market_params_accrues_funding_under_old_params_first(
     engine, admin, market, market_config, long_position, oracle, set_price, chain
-):
+, engine_admin):
     opened_at = long_position.timestamp
     index_before = engine.funding_index(market)
     assert engine.last_funding_time(market) == opened_at
@@ -379,7 +429,7 @@ def test_set_market_params_accrues_funding_under_old_params_first(
     set_price(oracle, BTC)
     chain.pending_timestamp = opened_at + 3_000
     new_config = market_config.with_(interest_rate=WAD // 1_000)
-    tx = engine.set_market_params(market, new_config.as_tuple(), sender=admin)
+    tx = engine_admin.set_market_params(market, new_config.as_tuple(), sender=admin)
 
     elapsed = tx.timestamp - opened_at
     assert elapsed == 3_000
@@ -407,9 +457,9 @@ def test_set_market_params_accrues_funding_under_old_params_first(
 
 
 @pytest.mark.parametrize("share", [0, 37 * WAD // 100, WAD])
-def test_fee_split_routes_trade_fee(engine, admin, market, seeded_vault, deposit, trader, share):
-    tx = engine.set_fee_split(share, sender=admin)
-    assert single(tx, engine.FeeSplitSet).vault_fee_share == share
+def test_fee_split_routes_trade_fee(engine, admin, market, seeded_vault, deposit, trader, share, engine_admin):
+    tx = engine_admin.set_fee_split(share, sender=admin)
+    assert single(tx, engine_admin.FeeSplitSet).vault_fee_share == share
     assert engine.vault_fee_share() == share
     deposit(trader, 300_000)
     vault_before, insurance_before = engine.vault_balance(), engine.insurance_balance()
@@ -421,23 +471,23 @@ def test_fee_split_routes_trade_fee(engine, admin, market, seeded_vault, deposit
     assert engine.insurance_balance() - insurance_before == fee - to_vault
 
 
-def test_fee_split_rejects_share_above_100_percent(engine, admin):
+def test_fee_split_rejects_share_above_100_percent(engine, admin, engine_admin):
     with ape.reverts("treasury: fee share above 100%"):
-        engine.set_fee_split(WAD + 1, sender=admin)
+        engine_admin.set_fee_split(WAD + 1, sender=admin)
     assert engine.vault_fee_share() == 8 * WAD // 10
 
 
 @pytest.mark.parametrize("utilization", [WAD // 10, WAD])
-def test_max_vault_utilization_accepts_edges(engine, admin, utilization):
-    tx = engine.set_max_vault_utilization(utilization, sender=admin)
-    assert single(tx, engine.VaultUtilizationSet).max_vault_utilization == utilization
+def test_max_vault_utilization_accepts_edges(engine, admin, utilization, engine_admin):
+    tx = engine_admin.set_max_vault_utilization(utilization, sender=admin)
+    assert single(tx, engine_admin.VaultUtilizationSet).max_vault_utilization == utilization
     assert engine.max_vault_utilization() == utilization
 
 
 @pytest.mark.parametrize("utilization", [WAD // 10 - 1, WAD + 1, 0])
-def test_max_vault_utilization_rejects_outside_edges(engine, admin, utilization):
-    with ape.reverts("engine: utilization out of bounds"):
-        engine.set_max_vault_utilization(utilization, sender=admin)
+def test_max_vault_utilization_rejects_outside_edges(engine, admin, utilization, engine_admin):
+    with ape.reverts("treasury: utilization out of bounds"):
+        engine_admin.set_max_vault_utilization(utilization, sender=admin)
     assert engine.max_vault_utilization() == 8 * WAD // 10
 
 
@@ -446,54 +496,54 @@ def test_max_vault_utilization_rejects_outside_edges(engine, admin, utilization)
 # ---------------------------------------------------------------------------
 
 
-def test_set_tier_records_tier_and_rejects_unknown_tier(engine, admin, trader):
-    tx = engine.set_tier(trader, 7, sender=admin)
-    log = single(tx, engine.TierSet)
+def test_set_tier_records_tier_and_rejects_unknown_tier(engine, admin, trader, engine_admin):
+    tx = engine_admin.set_tier(trader, 7, sender=admin)
+    log = single(tx, engine_admin.TierSet)
     assert (log.owner, log.tier) == (trader.address, 7)
     assert engine.tier_of(trader) == 7
     with ape.reverts("accounts: unknown tier"):
-        engine.set_tier(trader, 8, sender=admin)
+        engine_admin.set_tier(trader, 8, sender=admin)
     assert engine.tier_of(trader) == 7
 
 
 @pytest.mark.parametrize("leverage", [0, WAD, 100 * WAD])
-def test_set_tier_leverage_accepts_edges(engine, admin, leverage):
-    tx = engine.set_tier_leverage(3, leverage, sender=admin)
-    log = single(tx, engine.TierLeverageSet)
+def test_set_tier_leverage_accepts_edges(engine, admin, leverage, engine_admin):
+    tx = engine_admin.set_tier_leverage(3, leverage, sender=admin)
+    log = single(tx, engine_admin.TierLeverageSet)
     assert (log.tier, log.max_leverage) == (3, leverage)
     assert engine.tier_max_leverage(3) == leverage
 
 
 @pytest.mark.parametrize("leverage", [1, WAD - 1, 100 * WAD + 1])
-def test_set_tier_leverage_rejects_out_of_bounds(engine, admin, leverage):
+def test_set_tier_leverage_rejects_out_of_bounds(engine, admin, leverage, engine_admin):
     with ape.reverts("accounts: leverage out of bounds"):
-        engine.set_tier_leverage(3, leverage, sender=admin)
+        engine_admin.set_tier_leverage(3, leverage, sender=admin)
 
 
-def test_set_tier_leverage_rejects_unknown_tier(engine, admin):
+def test_set_tier_leverage_rejects_unknown_tier(engine, admin, engine_admin):
     with ape.reverts("accounts: unknown tier"):
-        engine.set_tier_leverage(8, 5 * WAD, sender=admin)
+        engine_admin.set_tier_leverage(8, 5 * WAD, sender=admin)
 
 
-def test_tier_leverage_cap_lowers_leverage_below_market_limit(engine, admin, market, seeded_vault, deposit, trader):
+def test_tier_leverage_cap_lowers_leverage_below_market_limit(engine, admin, market, seeded_vault, deposit, trader, engine_admin):
     # 7.5x: inside the market's 10x, above the tier's 5x.
     deposit(trader, 200_000)
-    engine.set_tier_leverage(1, 5 * WAD, sender=admin)
-    engine.set_tier(trader, 1, sender=admin)
+    engine_admin.set_tier_leverage(1, 5 * WAD, sender=admin)
+    engine_admin.set_tier(trader, 1, sender=admin)
     with ape.reverts("engine: insufficient margin"):
         engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
 
-    engine.set_tier(trader, 0, sender=admin)
+    engine_admin.set_tier(trader, 0, sender=admin)
     engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
     health = engine.account_health(trader, 0)
     assert health.equity >= health.initial_margin
     assert health.equity < 2 * health.initial_margin
 
 
-def test_tier_cap_raises_initial_margin_of_open_position(engine, admin, market, long_position, trader):
+def test_tier_cap_raises_initial_margin_of_open_position(engine, admin, market, long_position, trader, engine_admin):
     market_margin = engine.account_health(trader, 0).initial_margin
-    engine.set_tier_leverage(2, 4 * WAD, sender=admin)
-    engine.set_tier(trader, 2, sender=admin)
+    engine_admin.set_tier_leverage(2, 4 * WAD, sender=admin)
+    engine_admin.set_tier(trader, 2, sender=admin)
     health = engine.account_health(trader, 0)
     assert health.initial_margin == -(-health.notional * (WAD // 4) // WAD)
     assert health.initial_margin > market_margin
@@ -504,25 +554,26 @@ def test_tier_cap_raises_initial_margin_of_open_position(engine, admin, market, 
 # ---------------------------------------------------------------------------
 
 
-def test_set_vault_on_fresh_engine_once(project, token, admin, guardian, stranger):
-    engine = project.Engine.deploy(token, admin, guardian, sender=admin)
+def test_set_vault_on_fresh_engine_once(project, token, admin, guardian, stranger, admin_facet):
+    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+    engine_admin = engine_admin_at(project, engine)
     assert engine.vault() == ZERO
-    with ape.reverts("engine: vault is zero"):
-        engine.set_vault(ZERO, sender=admin)
-    tx = engine.set_vault(stranger, sender=admin)
-    assert single(tx, engine.VaultSet).vault == stranger.address
+    with ape.reverts("treasury: vault is zero"):
+        engine_admin.set_vault(ZERO, sender=admin)
+    tx = engine_admin.set_vault(stranger, sender=admin)
+    assert single(tx, engine_admin.VaultSet).vault == stranger.address
     assert engine.vault() == stranger.address
-    with ape.reverts("engine: vault already set"):
-        engine.set_vault(admin, sender=admin)
+    with ape.reverts("treasury: vault already set"):
+        engine_admin.set_vault(admin, sender=admin)
     assert engine.vault() == stranger.address
 
 
-def test_set_vault_on_deployed_engine_reverts_already_set(engine, vault, admin):
+def test_set_vault_on_deployed_engine_reverts_already_set(engine, vault, admin, engine_admin):
     assert engine.vault() == vault.address
-    with ape.reverts("engine: vault already set"):
-        engine.set_vault(admin, sender=admin)
-    with ape.reverts("engine: vault already set"):
-        engine.set_vault(ZERO, sender=admin)
+    with ape.reverts("treasury: vault already set"):
+        engine_admin.set_vault(admin, sender=admin)
+    with ape.reverts("treasury: vault already set"):
+        engine_admin.set_vault(ZERO, sender=admin)
 
 
 # ---------------------------------------------------------------------------
@@ -530,9 +581,9 @@ def test_set_vault_on_deployed_engine_reverts_already_set(engine, vault, admin):
 # ---------------------------------------------------------------------------
 
 
-def test_pause_blocks_new_risk(engine, guardian, market, long_position, trader, other_trader, deposit):
-    tx = engine.pause(sender=guardian)
-    assert "Paused" in names(tx)
+def test_pause_blocks_new_risk(engine, guardian, market, long_position, trader, other_trader, deposit, engine_admin):
+    tx = engine_admin.pause(sender=guardian)
+    assert "Paused" in names(tx, engine_admin.Paused)
     assert engine.paused()
     with ape.reverts("engine: paused"):
         engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
@@ -545,8 +596,8 @@ def test_pause_blocks_new_risk(engine, guardian, market, long_position, trader, 
 
 def test_pause_lets_risk_reducing_actions_through(
     engine, guardian, market, long_position, trader, token, deposit, chain
-):
-    engine.pause(sender=guardian)
+, engine_admin):
+    engine_admin.pause(sender=guardian)
 
     units = deposit(trader, 1_000)
     assert units == 1_000 * 10**6
@@ -567,24 +618,24 @@ def test_pause_lets_risk_reducing_actions_through(
     assert engine.paused()
 
 
-def test_unpause_restores_trading(engine, guardian, market, seeded_vault, deposit, trader):
+def test_unpause_restores_trading(engine, guardian, market, seeded_vault, deposit, trader, engine_admin):
     deposit(trader, 300_000)
-    engine.pause(sender=guardian)
+    engine_admin.pause(sender=guardian)
     with ape.reverts("engine: paused"):
         engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
-    tx = engine.unpause(sender=guardian)
-    assert "Unpaused" in names(tx)
+    tx = engine_admin.unpause(sender=guardian)
+    assert "Unpaused" in names(tx, engine_admin.Unpaused)
     assert not engine.paused()
     engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
     assert engine.open_positions(trader, 0, market).size == to_wad(1)
 
 
-def test_pause_twice_and_unpause_twice_revert(engine, guardian):
+def test_pause_twice_and_unpause_twice_revert(engine, guardian, engine_admin):
     with ape.reverts("pausable: contract is not paused"):
-        engine.unpause(sender=guardian)
-    engine.pause(sender=guardian)
+        engine_admin.unpause(sender=guardian)
+    engine_admin.pause(sender=guardian)
     with ape.reverts("pausable: contract is paused"):
-        engine.pause(sender=guardian)
+        engine_admin.pause(sender=guardian)
 
 
 # ---------------------------------------------------------------------------
@@ -713,10 +764,10 @@ def test_idle_market_compares_move_against_reference_older_than_window(
     assert engine.is_reduce_only(market)
 
 
-def test_guardian_clears_breaker_immediately(engine, guardian, market, long_position, oracle, set_price, trader):
+def test_guardian_clears_breaker_immediately(engine, guardian, market, long_position, oracle, set_price, trader, engine_admin):
     trip(engine, market, oracle, set_price, trader)
-    tx = engine.clear_breaker(market, sender=guardian)
-    log = single(tx, engine.BreakerCleared)
+    tx = engine_admin.clear_breaker(market, sender=guardian)
+    log = single(tx, engine_admin.BreakerCleared)
     assert (log.market_id, log.index_price) == (market, to_wad(174_000))
     assert not engine.is_reduce_only(market)
     assert engine.breaker_tripped_at(market) == 0

@@ -109,13 +109,13 @@ def test_taker_pays_taker_rate_and_skew_reducer_pays_maker_rate(engine, market, 
     assert abs(from_wad(event.fee) - notional * blended) < Decimal("1e-15")
 
 
-def test_position_size_limit_blocks_new_risk_but_not_reductions(engine, protocol, admin, market_config, seeded_vault, deposit, trader):
+def test_position_size_limit_blocks_new_risk_but_not_reductions(engine, protocol, admin, market_config, seeded_vault, deposit, trader, engine_admin):
     market_id = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(2)))
     deposit(trader, 1_000_000)
     with ape.reverts("engine: position above size limit"):
         engine.modify_position(market_id, to_wad(3), BUY_LIMIT, sender=trader)
     engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
-    engine.set_market_params(market_id, market_config.with_(max_position_size=to_wad(1)).as_tuple(), sender=admin)
+    engine_admin.set_market_params(market_id, market_config.with_(max_position_size=to_wad(1)).as_tuple(), sender=admin)
     engine.modify_position(market_id, -to_wad("0.5"), 0, sender=trader)
     assert engine.open_positions(trader, 0, market_id).size == to_wad("1.5")
 
@@ -232,7 +232,7 @@ def test_lens_batches_account_statuses_for_keepers(engine, lens, exact_market, d
     assert statuses[2].notional == 0
 
 
-def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader, chain, oracle):
+def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader, chain, oracle, engine_admin):
     dead = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
     config = market_config.with_(oracle=dead.address, max_price_age=60)
     market_id = add_market(protocol, admin, config)
@@ -242,7 +242,7 @@ def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, projec
     with ape.reverts("pricing: stale price"):
         engine.close_position(market_id, 0, sender=trader)
     with ape.reverts("pricing: stale price"):
-        engine.set_market_params(market_id, config.with_(taker_fee=0).as_tuple(), sender=admin)
-    engine.set_market_params(market_id, config.with_(oracle=oracle.address).as_tuple(), sender=admin)
+        engine_admin.set_market_params(market_id, config.with_(taker_fee=0).as_tuple(), sender=admin)
+    engine_admin.set_market_params(market_id, config.with_(oracle=oracle.address).as_tuple(), sender=admin)
     engine.close_position(market_id, 0, sender=trader)
     assert engine.open_positions(trader, 0, market_id).size == 0

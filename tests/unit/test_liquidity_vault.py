@@ -398,17 +398,17 @@ def test_zero_receiver_reverts_on_every_entry_point(seeded_vault, fund, second_l
 @pytest.mark.parametrize("caller_role", ["stranger", "admin", "lp"])
 def test_only_the_vault_may_credit_or_withdraw_vault_assets(seeded_vault, engine, stranger, admin, lp, caller_role):
     caller = {"stranger": stranger, "admin": admin, "lp": lp}[caller_role]
-    with ape.reverts("engine: caller is not the vault"):
+    with ape.reverts("treasury: caller is not the vault"):
         engine.credit_vault(1_000_000, sender=caller)
-    with ape.reverts("engine: caller is not the vault"):
+    with ape.reverts("treasury: caller is not the vault"):
         engine.withdraw_for_vault(caller, 1_000_000, sender=caller)
 
 
-def test_vault_can_be_set_only_once(engine, vault, admin, stranger):
-    with ape.reverts("engine: vault already set"):
-        engine.set_vault(stranger, sender=admin)
-    with ape.reverts("engine: vault already set"):
-        engine.set_vault(vault, sender=admin)
+def test_vault_can_be_set_only_once(engine, vault, admin, stranger, engine_admin):
+    with ape.reverts("treasury: vault already set"):
+        engine_admin.set_vault(stranger, sender=admin)
+    with ape.reverts("treasury: vault already set"):
+        engine_admin.set_vault(vault, sender=admin)
     assert engine.vault() == vault.address
 
 
@@ -613,13 +613,13 @@ def test_short_side_pnl_moves_total_assets_the_other_way(
 @pytest.mark.parametrize("vault_fee_share", [None, 0, WAD // 2, WAD], ids=["default", "none", "half", "all"])
 def test_trading_fees_credit_vault_its_share_and_raise_total_assets(
     seeded_vault, engine, market, deposit, trader, admin, scale, vault_fee_share
-):
+, engine_admin):
     vault = seeded_vault
     if vault_fee_share is None:
         vault_fee_share = engine.vault_fee_share()
         assert vault_fee_share == 8 * WAD // 10
     else:
-        engine.set_fee_split(vault_fee_share, sender=admin)
+        engine_admin.set_fee_split(vault_fee_share, sender=admin)
     deposit(trader, 300_000)
     balance, insurance, total = engine.vault_balance(), engine.insurance_balance(), vault.totalAssets()
 

@@ -1,0 +1,203 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy off
+"""
+@title EngineAdmin
+@notice The admin and guardian entry points of the Engine: market listing
+        and parameters, fee split, vault connection, tiers, roles, pause and
+        breaker override. The Engine runs this code by delegatecall from its
+        fallback, in its own storage, so that its hot paths keep the code
+        space under EIP-170. Call these functions at the engine's address
+        (this contract's ABI over the engine); called directly, they refuse.
+@custom:security Its storage layout must equal the Engine's: both compose the
+                 same modules in the same order and declare no storage of
+                 their own (a test compares the compiler's layouts). Every
+                 function checks its role in the engine's storage. Calls go
+                 through the engine's fallback, so return data is dropped:
+                 results are in events.
+"""
+
+from snekmate.auth import access_control
+from snekmate.utils import pausable
+
+from .modules import fixed_point
+from .modules import markets
+from .modules import pricing
+from .modules import funding
+from .modules import positions
+from .modules import accounts
+from .modules import treasury
+from .modules import margin
+from .modules import accrual
+
+initializes: access_control
+initializes: pausable
+initializes: markets
+initializes: pricing[markets := markets]
+initializes: funding[markets := markets]
+initializes: positions
+initializes: accounts
+initializes: treasury
+initializes: margin[
+    markets := markets,
+    pricing := pricing,
+    funding := funding,
+    positions := positions,
+    accounts := accounts,
+]
+initializes: accrual[pricing := pricing, funding := funding, positions := positions]
+
+exports: (
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
+)
+
+# @dev Role that may pause, unpause and clear price breakers.
+GUARDIAN_ROLE: constant(bytes32) = keccak256("GUARDIAN_ROLE")
+# @dev This contract's own address: code running at any other address runs for an engine.
+SELF: immutable(address)
+
+
+@deploy
+def __init__():
+    """
+    @notice Deploys the facet; an Engine is then deployed over its address.
+    """
+    SELF = self
+    access_control.__init__()
+    pausable.__init__()
+    treasury.__init__()
+
+
+# ---------------------------------------------------------------------------
+# Markets
+# ---------------------------------------------------------------------------
+
+
+@external
+def add_market(params: markets.MarketParams):
+    """
+    @notice Lists a market; its id (the engine's market_count before the call)
+            is in the MarketParamsSet event.
+    @param params Its parameters (checked against hard bounds).
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    funding._start(markets._add(params))
+
+
+@external
+@nonreentrant
+def set_market_params(market_id: uint256, params: markets.MarketParams):
+    """
+    @notice Replaces a market's parameters; funding accrues under the old ones
+            first. Replacing the oracle skips that accrual, so a dead feed can
+            be swapped out: the elapsed time then accrues at the new feed's
+            first price.
+    @param market_id Market to change.
+    @param params New parameters (checked against hard bounds).
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    markets._check_exists(market_id)
+    if params.oracle == markets.params[market_id].oracle:
+        accrual._refresh(market_id)
+    markets._set(market_id, params)
+
+
+# ---------------------------------------------------------------------------
+# Vault, fees and tiers
+# ---------------------------------------------------------------------------
+
+
+@external
+def set_vault(vault: address):
+    """
+    @notice Connects the LP vault; only once.
+    @param vault The LiquidityVault deployed over this engine.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    treasury._set_vault(vault)
+
+
+@external
+def set_fee_split(vault_fee_share: uint256):
+    """
+    @notice Sets the vault's share of trading fees; the insurance fund gets the rest.
+    @param vault_fee_share 18-decimal fraction, at most 1.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    treasury._set_fee_split(vault_fee_share)
+
+
+@external
+def set_max_vault_utilization(max_vault_utilization: uint256):
+    """
+    @notice Sets how much of vault equity net open notional may use.
+    @param max_vault_utilization 18-decimal fraction in [0.1, 1].
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    treasury._set_max_vault_utilization(max_vault_utilization)
+
+
+@external
+def set_tier(owner: address, tier: uint256):
+    """
+    @notice Puts an owner (all its subaccounts) in an account tier.
+    @param owner Account owner.
+    @param tier Tier id (0 is the default).
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    accounts._set_tier(owner, tier)
+
+
+@external
+def set_tier_leverage(tier: uint256, max_leverage: uint256):
+    """
+    @notice Caps the leverage of a tier below the markets' own limits.
+    @param tier Tier id.
+    @param max_leverage 18 decimals in [1, 100]; 0 removes the cap.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    accounts._set_tier_leverage(tier, max_leverage)
+
+
+# ---------------------------------------------------------------------------
+# Guardian
+# ---------------------------------------------------------------------------
+
+
+@external
+def pause():
+    """
+    @notice Stops new risk; closing, withdrawing free collateral, funding and
+            liquidation go on.
+    """
+    self._check_role(GUARDIAN_ROLE)
+    pausable._pause()
+
+
+@external
+def unpause():
+    """
+    @notice Lifts the pause.
+    """
+    self._check_role(GUARDIAN_ROLE)
+    pausable._unpause()
+
+
+@external
+@nonreentrant
+def clear_breaker(market_id: uint256):
+    """
+    @notice Lifts a market's reduce-only state after a price-move breaker trip.
+    @param market_id Market to clear.
+    """
+    self._check_role(GUARDIAN_ROLE)
+    markets._check_exists(market_id)
+    pricing._clear_breaker(market_id, pricing._index_price(market_id))
+
+
+@internal
+@view
+def _check_role(role: bytes32):
+    assert self != SELF, "engine_admin: call through the engine"
+    access_control._check_role(role, msg.sender)
