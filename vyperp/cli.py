@@ -16,7 +16,7 @@ from ape.cli import ConnectedProviderCommand, account_option
 from rich.console import Console
 from rich.table import Table
 
-from vyperp.deployment import DEFAULT_ROOT
+from vyperp.deployment import DEFAULT_ROOT, ManifestError
 from vyperp.sdk import (
     DEFAULT_SLIPPAGE,
     AccountState,
@@ -55,17 +55,15 @@ def slippage_option(command):
 
 
 def _sdk(deployments_root: Path) -> Vyperp:
-    try:
-        return Vyperp.connect(project, root=deployments_root)
-    except VyperpError as error:
-        raise click.ClickException(str(error)) from error
+    return _run(lambda: Vyperp.connect(project, root=deployments_root))
 
 
 def _run(action):
-    """Runs an SDK call, turning the SDK's refusals into a clean CLI error."""
+    """Runs an SDK call, turning the SDK's refusals (bad input, unknown market, a missing
+    manifest) into a one-line CLI error instead of a traceback."""
     try:
         return action()
-    except VyperpError as error:
+    except (VyperpError, ManifestError) as error:
         raise click.ClickException(str(error)) from error
 
 
@@ -169,7 +167,7 @@ def markets_table(states: list[MarketState]) -> Table:
 
 
 def account_tables(state: AccountState) -> tuple[Table, Table]:
-    summary = Table(title=f"account {state.owner} / {state.subaccount}")
+    summary = Table()
     summary.add_column("figure")
     summary.add_column("value", justify="right")
     for label, value in (
@@ -223,6 +221,7 @@ def _print_account(state: AccountState, headline: str | None = None) -> None:
     console = _console()
     if headline:
         console.print(headline)
+    console.print(f"account {state.owner} / subaccount {state.subaccount}")
     summary, positions = account_tables(state)
     console.print(summary)
     if state.positions:
