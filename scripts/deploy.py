@@ -1,4 +1,4 @@
-"""`ape run deploy`: deploy vyperp to the connected network, or bring an earlier deployment up to date.
+"""`ape run deploy`: deploy vyperp to the connected network, or bring its deployment up to date.
 
 Markets and settings come from config/markets.yaml; the manifest goes to
 deployments/<ecosystem>_<network>.json. A second run reuses what the manifest names (after
@@ -24,10 +24,19 @@ LOCAL_REPORTERS = (6, 7, 8)
 
 @click.command(cls=ConnectedProviderCommand, help=__doc__)
 @account_option(prompt=False)
-@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
-              default=lambda: project.path / DEFAULT_CONFIG, help="Markets and deploy settings.")
-@click.option("--root", type=click.Path(path_type=Path), default=lambda: project.path / "deployments",
-              help="Directory of the manifests.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=lambda: project.path / DEFAULT_CONFIG,
+    help="Markets and deploy settings.",
+)
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=lambda: project.path / "deployments",
+    help="Directory of the manifests.",
+)
 def cli(provider, account, config_path, root):
     plan = NetworkPlan.load(provider.network_choice, config_path)
     local = provider.network.is_local
@@ -37,7 +46,9 @@ def cli(provider, account, config_path, root):
         account = accounts.test_accounts[0]
     test_accounts = accounts.test_accounts if local else ()
     report = deploy_network(
-        project, plan, account,
+        project,
+        plan,
+        account,
         reporters=[test_accounts[i] for i in LOCAL_REPORTERS] if local else (),
         local_accounts=test_accounts,
         root=root,

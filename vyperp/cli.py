@@ -36,20 +36,31 @@ MIN_WIDTH = 130
 
 def deployments_option(command):
     return click.option(
-        "--deployments", "deployments_root", type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: project.path / DEFAULT_ROOT, show_default="deployments/",
+        "--deployments",
+        "deployments_root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: project.path / DEFAULT_ROOT,
+        show_default="deployments/",
         help="Directory of the deployment manifests.",
     )(command)
 
 
 def subaccount_option(command):
-    return click.option("--subaccount", type=click.IntRange(min=0), default=0, show_default=True,
-                        help="Subaccount id.")(command)
+    return click.option(
+        "--subaccount",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Subaccount id.",
+    )(command)
 
 
 def slippage_option(command):
     return click.option(
-        "--slippage", type=Decimal, default=DEFAULT_SLIPPAGE, show_default=True,
+        "--slippage",
+        type=Decimal,
+        default=DEFAULT_SLIPPAGE,
+        show_default=True,
         help="Worst fill accepted, as a fraction of the quoted fill price (0.005 = 0.5 %).",
     )(command)
 
@@ -107,7 +118,11 @@ def withdraw(account, deployments_root, subaccount, amount):
 def open_(account, deployments_root, subaccount, slippage, market, size, side):
     """Open or increase a position: SIZE base units of MARKET, long or short."""
     sdk = _sdk(deployments_root)
-    result = _run(lambda: sdk.open_position(market, size, side, account, slippage=slippage, subaccount=subaccount))
+    result = _run(
+        lambda: sdk.open_position(
+            market, size, side, account, slippage=slippage, subaccount=subaccount
+        )
+    )
     _console().print(trade_table(result))
 
 
@@ -120,7 +135,9 @@ def open_(account, deployments_root, subaccount, slippage, market, size, side):
 def close(account, deployments_root, subaccount, slippage, market):
     """Close the whole position in MARKET."""
     sdk = _sdk(deployments_root)
-    result = _run(lambda: sdk.close_position(market, account, slippage=slippage, subaccount=subaccount))
+    result = _run(
+        lambda: sdk.close_position(market, account, slippage=slippage, subaccount=subaccount)
+    )
     _console().print(trade_table(result))
 
 
@@ -149,7 +166,17 @@ def markets(deployments_root):
 
 def markets_table(states: list[MarketState]) -> Table:
     table = Table(title="markets")
-    for column in ("market", "index", "mark", "skew", "long OI", "short OI", "funding / 8h", "max lev", "status"):
+    for column in (
+        "market",
+        "index",
+        "mark",
+        "skew",
+        "long OI",
+        "short OI",
+        "funding / 8h",
+        "max lev",
+        "status",
+    ):
         table.add_column(column, justify="left" if column in ("market", "status") else "right")
     for state in states:
         table.add_row(
@@ -185,7 +212,17 @@ def account_tables(state: AccountState) -> tuple[Table, Table]:
         summary.add_row(label, value)
 
     positions = Table(title="positions")
-    for column in ("market", "side", "size", "entry", "mark", "notional", "uPnL", "funding owed", "liq. price"):
+    for column in (
+        "market",
+        "side",
+        "size",
+        "entry",
+        "mark",
+        "notional",
+        "uPnL",
+        "funding owed",
+        "liq. price",
+    ):
         positions.add_column(column, justify="left" if column in ("market", "side") else "right")
     for position in state.positions:
         positions.add_row(

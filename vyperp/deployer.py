@@ -57,7 +57,9 @@ class MarketSpec:
         unknown = set(self.params) - _PARAM_FIELDS
         if unknown:
             raise ValueError(f"{self.name}: unknown market parameters {sorted(unknown)}")
-        return MarketConfig(oracle=oracle, **{k: _param_to_chain(k, v) for k, v in self.params.items()})
+        return MarketConfig(
+            oracle=oracle, **{k: _param_to_chain(k, v) for k, v in self.params.items()}
+        )
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ class NetworkPlan:
                 for name, market in section.get("markets", {}).items()
             ),
             reporters=tuple(section.get("reporters", ())),
-            devnet=None if devnet is None else DevnetFunding(
+            devnet=None
+            if devnet is None
+            else DevnetFunding(
                 traders=tuple(devnet["traders"]),
                 trader_mint=Decimal(str(devnet["trader_mint"])),
                 lp=int(devnet["lp"]),
@@ -162,9 +166,15 @@ def deploy_network(
     for spec in plan.markets:
         if spec.name in deployment.markets:
             continue
-        entry = _list_market(project, contracts, spec, plan.oracle, deployer, oracle_reporters, report, log)
+        entry = _list_market(
+            project, contracts, spec, plan.oracle, deployer, oracle_reporters, report, log
+        )
         if spec.initial_price is not None and reporters and spec.oracle is None:
-            seed_price(project.PriceOracle.at(entry.oracle), spec.initial_price, reporters[: plan.oracle.quorum])
+            seed_price(
+                project.PriceOracle.at(entry.oracle),
+                spec.initial_price,
+                reporters[: plan.oracle.quorum],
+            )
         deployment.markets[spec.name] = entry
         # saved per market, so a run that fails halfway resumes where it stopped
         deployment.save(root)
@@ -184,16 +194,25 @@ def seed_price(oracle, price: Decimal, reporters: Sequence) -> None:
         oracle.report(answer, sender=reporter)
 
 
-def list_market(contracts, admin, config: MarketConfig, reporters: Sequence[str], oracle_decimals: int) -> MarketEntry:
+def list_market(
+    contracts, admin, config: MarketConfig, reporters: Sequence[str], oracle_decimals: int
+) -> MarketEntry:
     """Lists a market on the engine through the deploy helpers; returns its manifest entry."""
     market_id = add_market(contracts.as_protocol(), admin, config)
-    return MarketEntry(id=market_id, oracle=str(config.oracle), oracle_decimals=oracle_decimals, reporters=tuple(reporters))
+    return MarketEntry(
+        id=market_id,
+        oracle=str(config.oracle),
+        oracle_decimals=oracle_decimals,
+        reporters=tuple(reporters),
+    )
 
 
 # ---- steps ----
 
 
-def _reusable_manifest(project, plan: NetworkPlan, root: Path, report: DeployReport, log) -> Deployment | None:
+def _reusable_manifest(
+    project, plan: NetworkPlan, root: Path, report: DeployReport, log
+) -> Deployment | None:
     """The existing manifest when it describes the connected chain; None when there is none.
 
     A local chain that was restarted leaves a stale manifest behind, which is replaced; on any
@@ -247,38 +266,62 @@ def _deploy_protocol(project, plan: NetworkPlan, deployer, report: DeployReport,
     )
 
 
-def _list_market(project, contracts, spec: MarketSpec, settings: OracleSettings, deployer,
-                 reporters: Sequence[str], report: DeployReport, log) -> MarketEntry:
+def _list_market(
+    project,
+    contracts,
+    spec: MarketSpec,
+    settings: OracleSettings,
+    deployer,
+    reporters: Sequence[str],
+    report: DeployReport,
+    log,
+) -> MarketEntry:
     if spec.oracle is not None:
         feed = project.PriceOracle.at(spec.oracle)
-        return list_market(contracts, deployer, spec.market_config(spec.oracle), (), feed.decimals())
+        return list_market(
+            contracts, deployer, spec.market_config(spec.oracle), (), feed.decimals()
+        )
     if len(reporters) < settings.quorum:
-        raise ManifestError(f"{spec.name}: {len(reporters)} reporters for a quorum of {settings.quorum}")
+        raise ManifestError(
+            f"{spec.name}: {len(reporters)} reporters for a quorum of {settings.quorum}"
+        )
     oracle = deploy_oracle(
-        project, deployer, reporters, description=spec.description, decimals=settings.decimals,
-        quorum=settings.quorum, max_deviation_bps=settings.max_deviation_bps,
+        project,
+        deployer,
+        reporters,
+        description=spec.description,
+        decimals=settings.decimals,
+        quorum=settings.quorum,
+        max_deviation_bps=settings.max_deviation_bps,
         max_report_age=settings.max_report_age,
     )
     report.deployed.append(f"PriceOracle {spec.name}")
     log(f"deployed the {spec.name} oracle at {oracle.address}")
-    return list_market(contracts, deployer, spec.market_config(oracle.address), reporters, settings.decimals)
+    return list_market(
+        contracts, deployer, spec.market_config(oracle.address), reporters, settings.decimals
+    )
 
 
-def _fund_devnet(contracts, funding: DevnetFunding, deployer, local_accounts: Sequence,
-                 report: DeployReport, log) -> None:
+def _fund_devnet(
+    contracts, funding: DevnetFunding, deployer, local_accounts: Sequence, report: DeployReport, log
+) -> None:
     """Mints devnet USD and seeds the vault once: a vault with shares means this already ran."""
     if contracts.vault.totalSupply() > 0:
         return
     token, decimals = contracts.token, contracts.token.decimals()
     for index in funding.traders:
-        token.mint(local_accounts[index], to_token_units(funding.trader_mint, decimals), sender=deployer)
+        token.mint(
+            local_accounts[index], to_token_units(funding.trader_mint, decimals), sender=deployer
+        )
         report.funded.append(f"test account {index}: {funding.trader_mint} dUSD")
     lp = local_accounts[funding.lp]
     token.mint(lp, to_token_units(funding.lp_mint, decimals), sender=deployer)
     deposit = to_token_units(funding.lp_deposit, decimals)
     token.approve(contracts.vault, deposit, sender=lp)
     contracts.vault.deposit(deposit, lp, sender=lp)
-    report.funded.append(f"test account {funding.lp}: {funding.lp_mint} dUSD, {funding.lp_deposit} into the vault")
+    report.funded.append(
+        f"test account {funding.lp}: {funding.lp_mint} dUSD, {funding.lp_deposit} into the vault"
+    )
     log("funded the devnet test accounts: " + "; ".join(report.funded))
 
 

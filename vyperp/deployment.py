@@ -106,12 +106,14 @@ class Deployment:
         try:
             return cls.from_json(json.loads(path.read_text()))
         except FileNotFoundError:
-            raise ManifestError(f"no deployment for {network_key(network_choice)} at {path}") from None
+            raise ManifestError(
+                f"no deployment for {network_key(network_choice)} at {path}"
+            ) from None
         except (KeyError, TypeError, ValueError) as error:
             raise ManifestError(f"malformed manifest {path}: {error}") from error
 
     def save(self, root: Path = DEFAULT_ROOT) -> Path:
-        """Writes the manifest atomically (a crash never leaves half a file) and returns its path."""
+        """Writes the manifest atomically (a crash leaves no half file); returns its path."""
         path = self.path_for(self.network, root)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".json.tmp")
@@ -167,7 +169,12 @@ class Deployment:
 
     def protocol_addresses(self) -> dict[str, str]:
         """The protocol's own contracts (without oracles) by role."""
-        addresses = {"token": self.token, "engine": self.engine, "vault": self.vault, "lens": self.lens}
+        addresses = {
+            "token": self.token,
+            "engine": self.engine,
+            "vault": self.vault,
+            "lens": self.lens,
+        }
         if self.engine_admin:
             addresses["engine_admin"] = self.engine_admin
         return addresses
@@ -201,7 +208,9 @@ class Deployment:
             vault=project.LiquidityVault.at(self.vault),
             lens=project.EngineLens.at(self.lens),
             # PriceOracle's ABI covers AggregatorV3, so real Chainlink feeds read the same way
-            oracles={name: project.PriceOracle.at(entry.oracle) for name, entry in self.markets.items()},
+            oracles={
+                name: project.PriceOracle.at(entry.oracle) for name, entry in self.markets.items()
+            },
         )
 
 

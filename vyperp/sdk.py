@@ -158,13 +158,15 @@ class Vyperp:
         self.share_decimals = int(self.contracts.vault.decimals())
 
     @classmethod
-    def connect(cls, project, network_choice: str | None = None, *, root: Path = DEFAULT_ROOT) -> Vyperp:
+    def connect(
+        cls, project, network_choice: str | None = None, *, root: Path = DEFAULT_ROOT
+    ) -> Vyperp:
         """The SDK over the manifest of the connected network (or of ``network_choice``)."""
         deployment = Deployment.load(network_choice or chain.provider.network_choice, root)
         if deployment.chain_id != chain.chain_id:
             raise VyperpError(
-                f"{Deployment.path_for(deployment.network, root)} is for chain {deployment.chain_id}, "
-                f"connected to {chain.chain_id}"
+                f"{Deployment.path_for(deployment.network, root)} is for chain "
+                f"{deployment.chain_id}, connected to {chain.chain_id}"
             )
         return cls(project, deployment, root=root)
 
@@ -206,20 +208,24 @@ class Vyperp:
         results = list(batch())
         states = []
         for position, name in enumerate(names):
-            params, index, mark, long_oi, short_oi, funding, reduce_only = results[7 * position: 7 * position + 7]
-            states.append(MarketState(
-                name=name,
-                id=self.market_id(name),
-                config=MarketConfig.from_tuple(params),
-                index_price=_wad_or_none(index),
-                mark_price=_wad_or_none(mark),
-                skew=from_wad(long_oi - short_oi),
-                long_open_interest=from_wad(long_oi),
-                short_open_interest=from_wad(short_oi),
-                funding_index=None if funding is None else from_wad(funding[0]),
-                funding_rate=None if funding is None else from_wad(funding[1]),
-                reduce_only=bool(reduce_only),
-            ))
+            params, index, mark, long_oi, short_oi, funding, reduce_only = results[
+                7 * position : 7 * position + 7
+            ]
+            states.append(
+                MarketState(
+                    name=name,
+                    id=self.market_id(name),
+                    config=MarketConfig.from_tuple(params),
+                    index_price=_wad_or_none(index),
+                    mark_price=_wad_or_none(mark),
+                    skew=from_wad(long_oi - short_oi),
+                    long_open_interest=from_wad(long_oi),
+                    short_open_interest=from_wad(short_oi),
+                    funding_index=None if funding is None else from_wad(funding[0]),
+                    funding_rate=None if funding is None else from_wad(funding[1]),
+                    reduce_only=bool(reduce_only),
+                )
+            )
         return states
 
     def market(self, name: str) -> MarketState:
@@ -227,7 +233,19 @@ class Vyperp:
 
     def fill_price(self, market: str, size_delta: Decimal | int | str) -> Decimal:
         """The price a trade of ``size_delta`` (signed base units) would fill at now."""
-        return from_wad(self.contracts.engine.fill_price(self.market_id(market), to_wad(size_delta)))
+        return from_wad(
+            self.contracts.engine.fill_price(self.market_id(market), to_wad(size_delta))
+        )
+
+    def limit_price(
+        self,
+        market: str,
+        size_delta: Decimal | int | str,
+        slippage: Decimal | str = DEFAULT_SLIPPAGE,
+    ) -> Decimal:
+        """The acceptable price a trade of ``size_delta`` is sent with: the engine's quote moved
+        by ``slippage`` against the trader (a buy's ceiling, a sell's floor)."""
+        return from_wad(self._limit_price(self.market_id(market), to_wad(size_delta), slippage))
 
     def trade_fee(self, market: str, size_delta: Decimal | int | str) -> Decimal:
         return from_wad(self.contracts.lens.trade_fee(self.market_id(market), to_wad(size_delta)))
@@ -256,18 +274,20 @@ class Vyperp:
         answers = self._all_answered(details, f"positions of {owner}") if market_ids else []
         positions = []
         for index, market_id in enumerate(market_ids):
-            stored, value, entry, liquidation = answers[4 * index: 4 * index + 4]
-            positions.append(PositionState(
-                market=self.deployment.market_name(market_id),
-                market_id=market_id,
-                size=from_wad(stored.size),
-                entry_price=from_wad(entry),
-                mark_price=from_wad(value.mark_price),
-                notional=from_wad(value.notional),
-                unrealized_pnl=from_wad(value.unrealized_pnl),
-                funding_owed=from_wad(value.funding_owed),
-                liquidation_price=from_wad(liquidation) if liquidation else None,
-            ))
+            stored, value, entry, liquidation = answers[4 * index : 4 * index + 4]
+            positions.append(
+                PositionState(
+                    market=self.deployment.market_name(market_id),
+                    market_id=market_id,
+                    size=from_wad(stored.size),
+                    entry_price=from_wad(entry),
+                    mark_price=from_wad(value.mark_price),
+                    notional=from_wad(value.notional),
+                    unrealized_pnl=from_wad(value.unrealized_pnl),
+                    funding_owed=from_wad(value.funding_owed),
+                    liquidation_price=from_wad(liquidation) if liquidation else None,
+                )
+            )
         return AccountState(
             owner=owner,
             subaccount=subaccount,
@@ -290,16 +310,20 @@ class Vyperp:
         refs = [(_address(owner), subaccount) for owner, subaccount in accounts]
         statuses = []
         for start in range(0, len(refs), STATUS_BATCH):
-            chunk = refs[start: start + STATUS_BATCH]
-            for (owner, subaccount), status in zip(chunk, self.contracts.lens.account_statuses(chunk), strict=True):
-                statuses.append(AccountStatus(
-                    owner=owner,
-                    subaccount=subaccount,
-                    equity=from_wad(status.equity),
-                    maintenance_margin=from_wad(status.maintenance_margin),
-                    notional=from_wad(status.notional),
-                    liquidatable=status.liquidatable,
-                ))
+            chunk = refs[start : start + STATUS_BATCH]
+            for (owner, subaccount), status in zip(
+                chunk, self.contracts.lens.account_statuses(chunk), strict=True
+            ):
+                statuses.append(
+                    AccountStatus(
+                        owner=owner,
+                        subaccount=subaccount,
+                        equity=from_wad(status.equity),
+                        maintenance_margin=from_wad(status.maintenance_margin),
+                        notional=from_wad(status.notional),
+                        liquidatable=status.liquidatable,
+                    )
+                )
         return statuses
 
     def wallet_balance(self, owner) -> Decimal:
@@ -312,18 +336,30 @@ class Vyperp:
         """Approves the engine when needed, then deposits ``amount`` of collateral."""
         units = self._positive_units(amount)
         self._approve(self.contracts.engine, units, sender)
-        return self.contracts.engine.deposit(units, subaccount, _address(owner or sender), sender=sender)
+        return self.contracts.engine.deposit(
+            units, subaccount, _address(owner or sender), sender=sender
+        )
 
     def withdraw(self, amount: Decimal | int | str, sender, *, subaccount: int = 0, owner=None):
         """Withdraws collateral to the owner (the sender, or an account it operates)."""
         units = self._positive_units(amount)
-        return self.contracts.engine.withdraw(units, subaccount, _address(owner or sender), sender=sender)
+        return self.contracts.engine.withdraw(
+            units, subaccount, _address(owner or sender), sender=sender
+        )
 
     def set_operator(self, operator, approved: bool, sender):
         return self.contracts.engine.set_operator(_address(operator), approved, sender=sender)
 
-    def trade(self, market: str, size_delta: Decimal | int | str, sender, *,
-              slippage: Decimal | str = DEFAULT_SLIPPAGE, subaccount: int = 0, owner=None) -> TradeResult:
+    def trade(
+        self,
+        market: str,
+        size_delta: Decimal | int | str,
+        sender,
+        *,
+        slippage: Decimal | str = DEFAULT_SLIPPAGE,
+        subaccount: int = 0,
+        owner=None,
+    ) -> TradeResult:
         """Buys (``size_delta`` > 0) or sells, accepting a fill at most ``slippage`` worse than
         the engine's quote for this size."""
         delta = to_wad(size_delta)
@@ -336,25 +372,48 @@ class Vyperp:
         )
         return self._trade_result(market, receipt)
 
-    def open_position(self, market: str, size: Decimal | int | str, side: Side | str, sender, **options) -> TradeResult:
+    def open_position(
+        self, market: str, size: Decimal | int | str, side: Side | str, sender, **options
+    ) -> TradeResult:
         """Opens or increases a position by ``size`` (positive) on ``side``."""
         size = Decimal(str(size))
         if size <= 0:
             raise VyperpError("size must be positive; the side gives the direction")
         return self.trade(market, size * Side(side).sign, sender, **options)
 
-    def reduce_position(self, market: str, size: Decimal | int | str, sender, *, subaccount: int = 0,
-                        owner=None, **options) -> TradeResult:
+    def reduce_position(
+        self,
+        market: str,
+        size: Decimal | int | str,
+        sender,
+        *,
+        subaccount: int = 0,
+        owner=None,
+        **options,
+    ) -> TradeResult:
         """Reduces the position by ``size`` (positive, at most the position's size)."""
         size = Decimal(str(size))
         current = self._position_size(market, owner or sender, subaccount)
         if size <= 0 or size > abs(current):
             raise VyperpError(f"reduce by more than 0 and at most {abs(current)} in {market}")
-        return self.trade(market, -size if current > 0 else size, sender, subaccount=subaccount,
-                          owner=owner, **options)
+        return self.trade(
+            market,
+            -size if current > 0 else size,
+            sender,
+            subaccount=subaccount,
+            owner=owner,
+            **options,
+        )
 
-    def close_position(self, market: str, sender, *, slippage: Decimal | str = DEFAULT_SLIPPAGE,
-                       subaccount: int = 0, owner=None) -> TradeResult:
+    def close_position(
+        self,
+        market: str,
+        sender,
+        *,
+        slippage: Decimal | str = DEFAULT_SLIPPAGE,
+        subaccount: int = 0,
+        owner=None,
+    ) -> TradeResult:
         """Closes the whole position in a market."""
         owner_address = _address(owner or sender)
         current = to_wad(self._position_size(market, owner_address, subaccount))
@@ -362,7 +421,9 @@ class Vyperp:
             raise VyperpError(f"no position in {market}")
         market_id = self.market_id(market)
         limit = self._limit_price(market_id, -current, slippage)
-        receipt = self.contracts.engine.close_position(market_id, limit, subaccount, owner_address, sender=sender)
+        receipt = self.contracts.engine.close_position(
+            market_id, limit, subaccount, owner_address, sender=sender
+        )
         return self._trade_result(market, receipt)
 
     # ---- LP actions ----
@@ -396,8 +457,12 @@ class Vyperp:
         """Redeems vault shares; returns the collateral paid out."""
         units = Decimal(str(shares)).scaleb(self.share_decimals, _EXACT)
         if units <= 0 or units != units.to_integral_value():
-            raise VyperpError(f"shares must be positive with at most {self.share_decimals} decimals")
-        receipt = self.contracts.vault.redeem(int(units), _address(receiver or sender), _address(sender), sender=sender)
+            raise VyperpError(
+                f"shares must be positive with at most {self.share_decimals} decimals"
+            )
+        receipt = self.contracts.vault.redeem(
+            int(units), _address(receiver or sender), _address(sender), sender=sender
+        )
         paid = receipt.events.filter(self.contracts.vault.Withdraw)[0].assets
         return self.from_token_units(paid)
 
@@ -410,14 +475,23 @@ class Vyperp:
 
     # ---- admin ----
 
-    def add_market(self, name: str, oracle, sender, *, params: dict[str, Any] | None = None,
-                   reporters: Sequence[str] = ()) -> MarketEntry:
+    def add_market(
+        self,
+        name: str,
+        oracle,
+        sender,
+        *,
+        params: dict[str, Any] | None = None,
+        reporters: Sequence[str] = (),
+    ) -> MarketEntry:
         """Lists a market on an existing feed with MarketConfig defaults plus human overrides
         (as in config/markets.yaml), and records it in the manifest."""
         if name in self.deployment.markets:
             raise VyperpError(f"{name} is already listed as market {self.market_id(name)}")
         feed = self.project.PriceOracle.at(_address(oracle))
-        config = MarketSpec(name=name, description=name, params=dict(params or {})).market_config(feed.address)
+        config = MarketSpec(name=name, description=name, params=dict(params or {})).market_config(
+            feed.address
+        )
         entry = list_market(self.contracts, sender, config, reporters, feed.decimals())
         self.deployment.markets[name] = entry
         self.contracts.oracles[name] = feed
@@ -430,7 +504,10 @@ class Vyperp:
         """A Multicall3 batch; a local chain without Multicall3 (a fresh anvil) gets it injected."""
         if not chain.provider.get_code(MULTICALL3_ADDRESS):
             if not chain.provider.network.is_local:
-                raise VyperpError(f"no Multicall3 at {MULTICALL3_ADDRESS} on {network_key(chain.provider.network_choice)}")
+                raise VyperpError(
+                    f"no Multicall3 at {MULTICALL3_ADDRESS} on "
+                    f"{network_key(chain.provider.network_choice)}"
+                )
             multicall.BaseMulticall.inject()
         return multicall.Call()
 
@@ -438,7 +515,9 @@ class Vyperp:
     def _all_answered(batch: multicall.Call, what: str) -> list:
         answers = list(batch())
         if any(answer is None for answer in answers):
-            raise VyperpError(f"cannot read the {what}: a market it holds has no usable price (stale or invalid)")
+            raise VyperpError(
+                f"cannot read the {what}: a market it holds has no usable price (stale or invalid)"
+            )
         return answers
 
     def _positive_units(self, amount) -> int:
@@ -451,12 +530,6 @@ class Vyperp:
         if self.contracts.token.allowance(owner, spender) < units:
             self.contracts.token.approve(spender, units, sender=owner)
 
-    def limit_price(self, market: str, size_delta: Decimal | int | str,
-                    slippage: Decimal | str = DEFAULT_SLIPPAGE) -> Decimal:
-        """The acceptable price a trade of ``size_delta`` is sent with: the engine's quote moved
-        by ``slippage`` against the trader (a buy's ceiling, a sell's floor)."""
-        return from_wad(self._limit_price(self.market_id(market), to_wad(size_delta), slippage))
-
     def _limit_price(self, market_id: int, delta: int, slippage: Decimal | str) -> int:
         tolerance = to_wad(slippage)
         if not 0 <= tolerance < WAD:
@@ -467,7 +540,9 @@ class Vyperp:
         return quote * (WAD - tolerance) // WAD  # a sell's floor, rounded down
 
     def _position_size(self, market: str, owner, subaccount: int) -> Decimal:
-        position = self.contracts.engine.open_positions(_address(owner), subaccount, self.market_id(market))
+        position = self.contracts.engine.open_positions(
+            _address(owner), subaccount, self.market_id(market)
+        )
         return from_wad(position.size)
 
     def _trade_result(self, market: str, receipt) -> TradeResult:

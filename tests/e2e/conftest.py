@@ -30,7 +30,9 @@ def manifest_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def first_deploy(project, plan, admin, reporters, accounts, manifest_root):
-    return deploy_network(project, plan, admin, reporters=reporters, local_accounts=accounts, root=manifest_root)
+    return deploy_network(
+        project, plan, admin, reporters=reporters, local_accounts=accounts, root=manifest_root
+    )
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,9 @@ def cells(output, first_cell):
 @pytest.fixture
 def run(chain, manifest_root):
     def invoke(*args, expect_exit=0):
-        result = CliRunner().invoke(trade, [*args, "--deployments", str(manifest_root)],
-                                    obj={"provider": chain.provider})
+        result = CliRunner().invoke(
+            trade, [*args, "--deployments", str(manifest_root)], obj={"provider": chain.provider}
+        )
         assert result.exit_code == expect_exit, result.output
         return result.output
 
@@ -35,13 +36,20 @@ def run(chain, manifest_root):
 
 def test_markets_lists_every_market_with_prices_and_funding(run):
     output = run("markets")
-    for name, price in (("BTC-USD", "95,000.0000"), ("ETH-USD", "3,500.0000"), ("SOL-USD", "150.0000")):
+    for name, price in (
+        ("BTC-USD", "95,000.0000"),
+        ("ETH-USD", "3,500.0000"),
+        ("SOL-USD", "150.0000"),
+    ):
         assert cells(output, name)[1:3] == [price, price]  # index and mark
     assert "20x" in output and "10x" in output
 
 
 def test_deposit_open_account_close_withdraw(run, sdk, trader):
-    assert cells(run("deposit", "10000", "--account", TRADER), "collateral") == ["collateral", "10,000.000000"]
+    assert cells(run("deposit", "10000", "--account", TRADER), "collateral") == [
+        "collateral",
+        "10,000.000000",
+    ]
 
     opened = run("open", "BTC-USD", "1", "long", "--account", TRADER, "--slippage", "0.01")
     assert "95,000.4750" in opened and "57.000285" in opened  # fill price, taker fee
@@ -50,11 +58,24 @@ def test_deposit_open_account_close_withdraw(run, sdk, trader):
     assert cells(shown, "equity") == ["equity", "9,942.524715"]
     assert cells(shown, "leverage") == ["leverage", "9.5549"]
     # market, side, size, entry, mark, notional, uPnL, funding owed, liquidation price
-    assert cells(shown, "BTC-USD") == ["BTC-USD", "long", "1.000000", "95,000.4750", "95,000.0000", "95,000.000000",
-                     "-0.475000", "0.000000", "87,238.4362"]
+    assert cells(shown, "BTC-USD") == [
+        "BTC-USD",
+        "long",
+        "1.000000",
+        "95,000.4750",
+        "95,000.0000",
+        "95,000.000000",
+        "-0.475000",
+        "0.000000",
+        "87,238.4362",
+    ]
 
     closed = run("close", "BTC-USD", "--account", TRADER)
-    assert cells(closed, "-1.000000")[:3] == ["-1.000000", "0.000000", "95,000.4750"]  # delta, size, fill
+    assert cells(closed, "-1.000000")[:3] == [
+        "-1.000000",
+        "0.000000",
+        "95,000.4750",
+    ]  # delta, size, fill
     free = sdk.account(trader).free_collateral
     assert 9_923 < free < 9_924  # 10,000 less both fees and a few seconds of funding
 

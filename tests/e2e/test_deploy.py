@@ -1,4 +1,4 @@
-"""`ape run deploy`'s logic on the test chain: the first run, the manifest, and idempotent reruns."""
+"""`ape run deploy`'s logic on the test chain: first run, manifest, idempotent reruns."""
 
 import json
 import shutil
@@ -25,14 +25,29 @@ def test_first_run_deploys_the_protocol_and_one_oracle_per_market(first_deploy):
     assert first_deploy.replaced_manifest == []
 
 
-def test_manifest_has_the_shared_format_and_describes_the_chain(first_deploy, manifest_root, chain, reporters):
+def test_manifest_has_the_shared_format_and_describes_the_chain(
+    first_deploy, manifest_root, chain, reporters
+):
     path = Deployment.path_for(NETWORK, manifest_root)
     assert path.name == "ethereum_local.json"
     raw = json.loads(path.read_text())
-    assert set(raw) == {"network", "chain_id", "deploy_block", "token", "engine", "engine_admin", "vault",
-                        "lens", "markets"}
+    assert set(raw) == {
+        "network",
+        "chain_id",
+        "deploy_block",
+        "token",
+        "engine",
+        "engine_admin",
+        "vault",
+        "lens",
+        "markets",
+    }
     assert raw["network"] == NETWORK and raw["chain_id"] == chain.chain_id
-    assert {name: market["id"] for name, market in raw["markets"].items()} == {"BTC-USD": 0, "ETH-USD": 1, "SOL-USD": 2}
+    assert {name: market["id"] for name, market in raw["markets"].items()} == {
+        "BTC-USD": 0,
+        "ETH-USD": 1,
+        "SOL-USD": 2,
+    }
     for market in raw["markets"].values():
         assert market["oracle_decimals"] == 8
         assert market["reporters"] == [reporter.address for reporter in reporters]
@@ -62,10 +77,16 @@ def test_markets_carry_the_configured_parameters(sdk, plan):
         market = sdk.market(spec.name)
         assert market.config == spec.market_config(sdk.deployment.market(spec.name).oracle)
     btc, sol = sdk.market("BTC-USD"), sdk.market("SOL-USD")
-    assert (btc.config.imr, btc.config.mmr, btc.config.skew_scale) == (WAD // 20, WAD // 40, 100_000 * WAD)
+    assert (btc.config.imr, btc.config.mmr, btc.config.skew_scale) == (
+        WAD // 20,
+        WAD // 40,
+        100_000 * WAD,
+    )
     assert btc.max_leverage == 20
     assert (sol.config.dynamic_funding, sol.config.taker_fee, sol.config.max_oi_vault_ratio) == (
-        True, 8 * WAD // 10_000, 3 * WAD
+        True,
+        8 * WAD // 10_000,
+        3 * WAD,
     )
 
 
@@ -95,7 +116,9 @@ def test_second_run_reuses_everything_and_sends_no_transaction(
     path = Deployment.path_for(NETWORK, manifest_root)
     manifest_before, head_before = path.read_text(), chain.blocks.head.number
 
-    report = deploy_network(project, plan, admin, reporters=reporters, local_accounts=accounts, root=manifest_root)
+    report = deploy_network(
+        project, plan, admin, reporters=reporters, local_accounts=accounts, root=manifest_root
+    )
 
     assert not report.changed_anything
     assert report.deployment == first_deploy.deployment
@@ -107,11 +130,21 @@ def test_a_market_new_in_the_config_is_all_a_rerun_deploys(
     project, plan, admin, reporters, accounts, manifest_root, first_deploy, tmp_path, sdk
 ):
     root = copy_manifest(manifest_root, tmp_path)
-    avax = MarketSpec(name="AVAX-USD", description="AVAX / USD", params={"imr": "0.2", "mmr": "0.1"},
-                      initial_price=Decimal(35))
+    avax = MarketSpec(
+        name="AVAX-USD",
+        description="AVAX / USD",
+        params={"imr": "0.2", "mmr": "0.1"},
+        initial_price=Decimal(35),
+    )
 
-    report = deploy_network(project, replace(plan, markets=plan.markets + (avax,)), admin,
-                            reporters=reporters, local_accounts=accounts, root=root)
+    report = deploy_network(
+        project,
+        replace(plan, markets=plan.markets + (avax,)),
+        admin,
+        reporters=reporters,
+        local_accounts=accounts,
+        root=root,
+    )
 
     assert report.deployed == ["PriceOracle AVAX-USD"]
     assert report.listed_markets == ["AVAX-USD"] and report.funded == []
@@ -128,12 +161,18 @@ def test_a_manifest_left_by_a_restarted_local_chain_is_replaced(
     project, plan, admin, reporters, accounts, manifest_root, first_deploy, tmp_path
 ):
     root = copy_manifest(manifest_root, tmp_path)
-    dead = replace(Deployment.load(NETWORK, root), engine="0x000000000000000000000000000000000000dEaD")
+    dead = replace(
+        Deployment.load(NETWORK, root), engine="0x000000000000000000000000000000000000dEaD"
+    )
     dead.save(root)
 
-    report = deploy_network(project, plan, admin, reporters=reporters, local_accounts=accounts, root=root)
+    report = deploy_network(
+        project, plan, admin, reporters=reporters, local_accounts=accounts, root=root
+    )
 
-    assert report.replaced_manifest == ["no code at the engine address 0x000000000000000000000000000000000000dEaD"]
+    assert report.replaced_manifest == [
+        "no code at the engine address 0x000000000000000000000000000000000000dEaD"
+    ]
     assert report.deployed[:4] == PROTOCOL_CONTRACTS
     fresh = Deployment.load(NETWORK, root)
     assert fresh.engine not in (dead.engine, first_deploy.deployment.engine)

@@ -6,7 +6,7 @@ interest 0.01 % per 8 h; 80 % of fees to the vault). Time between transactions i
 with the chain's pending timestamp so that funding is exact.
 """
 
-from decimal import ROUND_CEILING, ROUND_DOWN, Context, Decimal
+from decimal import ROUND_DOWN, Context, Decimal
 
 import ape
 import pytest
@@ -55,7 +55,9 @@ def test_markets_are_read_in_one_batch_with_human_units(sdk):
     states = {state.name: state for state in sdk.markets()}
     assert list(states) == ["BTC-USD", "ETH-USD", "SOL-USD"]
     assert {name: state.index_price for name, state in states.items()} == {
-        "BTC-USD": 95_000, "ETH-USD": 3_500, "SOL-USD": 150,
+        "BTC-USD": 95_000,
+        "ETH-USD": 3_500,
+        "SOL-USD": 150,
     }
     assert all(state.mark_price == state.index_price for state in states.values())
     assert all(state.skew == 0 and state.long_open_interest == 0 for state in states.values())
@@ -64,19 +66,32 @@ def test_markets_are_read_in_one_batch_with_human_units(sdk):
 
 
 def test_trader_deposits_opens_closes_and_withdraws_in_human_units(sdk, trader, chain):
-    sdk.deposit(Decimal("10000"), trader)
+    sdk.deposit(Decimal(10_000), trader)
     assert sdk.wallet_balance(trader) == 990_000
     assert sdk.account(trader).collateral == 10_000
 
     opened = sdk.open_position("BTC-USD", Decimal(1), "long", trader)
-    assert (opened.size_delta, opened.new_size, opened.fill_price, opened.fee) == (1, 1, BTC_FILL, BTC_OPEN_FEE)
+    assert (opened.size_delta, opened.new_size, opened.fill_price, opened.fee) == (
+        1,
+        1,
+        BTC_FILL,
+        BTC_OPEN_FEE,
+    )
     opened_at = chain.blocks.head.timestamp
 
     account = sdk.account(trader)
     equity = 10_000 - BTC_OPEN_FEE + 95_000 - BTC_FILL  # collateral − fee + floor(size·M) − cost
     assert equity == Decimal("9942.524715")
-    assert (account.equity, account.initial_margin, account.maintenance_margin, account.notional) == (
-        equity, 4_750, 2_375, 95_000,
+    assert (
+        account.equity,
+        account.initial_margin,
+        account.maintenance_margin,
+        account.notional,
+    ) == (
+        equity,
+        4_750,
+        2_375,
+        95_000,
     )
     assert account.free_collateral == equity - 4_750  # unrealized loss counts, IM held back
     assert account.leverage == trunc(95_000 / equity)
@@ -84,7 +99,11 @@ def test_trader_deposits_opens_closes_and_withdraws_in_human_units(sdk, trader, 
     assert not account.liquidatable
     [position] = account.positions
     assert (position.market, position.side.value, position.size) == ("BTC-USD", "long", 1)
-    assert (position.entry_price, position.mark_price, position.unrealized_pnl) == (BTC_FILL, 95_000, -Decimal("0.475"))
+    assert (position.entry_price, position.mark_price, position.unrealized_pnl) == (
+        BTC_FILL,
+        95_000,
+        -Decimal("0.475"),
+    )
     # docs/protocol.md §5, a lone long: E + (P − M) = P · mmr
     assert position.liquidation_price == trunc((95_000 - equity) / Decimal("0.975"))
 
@@ -96,7 +115,9 @@ def test_trader_deposits_opens_closes_and_withdraws_in_human_units(sdk, trader, 
 
     collateral = 10_000 - BTC_OPEN_FEE - BTC_CLOSE_FEE - funding
     account = sdk.account(trader)
-    assert account.positions == () and account.collateral == collateral and account.health == INFINITY
+    assert (
+        account.positions == () and account.collateral == collateral and account.health == INFINITY
+    )
     withdrawable = collateral.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
     assert account.free_collateral == withdrawable
 
@@ -149,13 +170,23 @@ def test_fees_and_funding_raise_the_share_price(sdk, trader, lp, chain, long_btc
     chain.pending_timestamp = long_btc + 100
     sdk.close_position("BTC-USD", trader)
     # vault: 80 % of each fee (rounded down) and the funding the long paid; no open interest left
-    equity = 5_000_000 + trunc(BTC_OPEN_FEE * Decimal("0.8")) + trunc(BTC_CLOSE_FEE * Decimal("0.8")) + funding_per_unit(100)
+    equity = (
+        5_000_000
+        + trunc(BTC_OPEN_FEE * Decimal("0.8"))
+        + trunc(BTC_CLOSE_FEE * Decimal("0.8"))
+        + funding_per_unit(100)
+    )
     total_assets = int(equity * 10**6)  # token units, rounded down
     total_shares = 5_000_000 * 10**12
     # docs/protocol.md §8: assets(s) = floor(s · (totalAssets + 1) / (totalSupply + 10^6))
-    assert sdk.share_price() == Decimal(10**12 * (total_assets + 1) // (total_shares + 10**6)) / 10**6
+    assert (
+        sdk.share_price() == Decimal(10**12 * (total_assets + 1) // (total_shares + 10**6)) / 10**6
+    )
     assert sdk.share_price() > 1
-    assert sdk.lp_position(lp).value == Decimal(total_shares * (total_assets + 1) // (total_shares + 10**6)) / 10**6
+    assert (
+        sdk.lp_position(lp).value
+        == Decimal(total_shares * (total_assets + 1) // (total_shares + 10**6)) / 10**6
+    )
 
 
 def test_keeper_checkpoints_every_market_in_one_transaction(sdk, keeper, chain, long_btc):
@@ -170,11 +201,16 @@ def test_keeper_checkpoints_every_market_in_one_transaction(sdk, keeper, chain, 
     assert [engine.last_funding_time(market_id) for market_id in range(3)] == [long_btc + 60] * 3
     assert engine.funding_index(0) - index_after_trade == funding_per_unit(60) * 10**18
     btc = sdk.market("BTC-USD")
-    assert (btc.skew, btc.long_open_interest, btc.funding_rate) == (1, 1, Decimal(BTC_RATE_WAD) * WEI)
+    assert (btc.skew, btc.long_open_interest, btc.funding_rate) == (
+        1,
+        1,
+        Decimal(BTC_RATE_WAD) * WEI,
+    )
 
 
-def test_account_statuses_batch_many_accounts_and_flag_liquidation(sdk, trader, other_trader, lp, reporters, chain,
-                                                                 long_btc):
+def test_account_statuses_batch_many_accounts_and_flag_liquidation(
+    sdk, trader, other_trader, lp, reporters, chain, long_btc
+):
     # 87,000 is below the long's liquidation price (≈ 87,238); the mark is a 60 s TWAP, so the
     # new price must hold for a whole window before the mark is there.
     report_price(sdk, "BTC-USD", 87_000, reporters)
@@ -185,9 +221,15 @@ def test_account_statuses_batch_many_accounts_and_flag_liquidation(sdk, trader, 
     account = sdk.account(trader)
     assert account.positions[0].mark_price == 87_000
     assert account.liquidatable and account.health < 1
-    assert [status.owner for status in statuses] == [trader.address, other_trader.address, lp.address]
+    assert [status.owner for status in statuses] == [
+        trader.address,
+        other_trader.address,
+        lp.address,
+    ]
     assert (statuses[0].equity, statuses[0].maintenance_margin, statuses[0].liquidatable) == (
-        account.equity, account.maintenance_margin, True,
+        account.equity,
+        account.maintenance_margin,
+        True,
     )
     assert account.maintenance_margin == Decimal(87_000 * 25) / 1000
     assert [(s.notional, s.liquidatable) for s in statuses[1:]] == [(0, False), (0, False)]
@@ -207,14 +249,23 @@ def test_amounts_finer_than_the_token_are_refused(sdk, trader):
         sdk.close_position("BTC-USD", trader)
 
 
-def test_admin_lists_a_market_and_records_it_in_the_manifest(project, sdk, admin, reporters, manifest_root, tmp_path):
-    (tmp_path / "ethereum_local.json").write_text(Deployment.path_for("ethereum:local", manifest_root).read_text())
+def test_admin_lists_a_market_and_records_it_in_the_manifest(
+    project, sdk, admin, reporters, manifest_root, tmp_path
+):
+    (tmp_path / "ethereum_local.json").write_text(
+        Deployment.path_for("ethereum:local", manifest_root).read_text()
+    )
     admin_sdk = Vyperp.connect(project, "ethereum:local", root=tmp_path)
     feed = deploy_oracle(project, admin, [reporters[0]], description="DOGE / USD")
     feed.report(25 * 10**6, sender=reporters[0])  # 0.25
 
-    entry = admin_sdk.add_market("DOGE-USD", feed, admin, params={"imr": "0.25", "mmr": "0.125", "mark_window": 0},
-                                 reporters=[reporters[0].address])
+    entry = admin_sdk.add_market(
+        "DOGE-USD",
+        feed,
+        admin,
+        params={"imr": "0.25", "mmr": "0.125", "mark_window": 0},
+        reporters=[reporters[0].address],
+    )
 
     assert (entry.id, entry.oracle, entry.oracle_decimals) == (3, feed.address, 8)
     assert Deployment.load("ethereum:local", tmp_path).market("DOGE-USD") == entry
