@@ -4,7 +4,16 @@ from vyperp.deployment import Deployment, MarketEntry
 from vyperp.params import MarketConfig
 from vyperp.units import WAD, from_wad, to_wad
 
-__all__ = ["WAD", "Deployment", "MarketConfig", "MarketEntry", "Side", "Vyperp", "from_wad", "to_wad"]
+__all__ = [
+    "WAD",
+    "Deployment",
+    "MarketConfig",
+    "MarketEntry",
+    "Side",
+    "Vyperp",
+    "from_wad",
+    "to_wad",
+]
 
 
 def __getattr__(name):

@@ -163,10 +163,13 @@ class Vyperp:
     ) -> Vyperp:
         """The SDK over the manifest of the connected network (or of ``network_choice``)."""
         deployment = Deployment.load(network_choice or chain.provider.network_choice, root)
-        if deployment.chain_id != chain.chain_id:
+        # a restarted local chain keeps its chain id but loses the code: name that, not a
+        # contract-type lookup failure
+        problems = deployment.check_chain(chain.chain_id, chain.provider.get_code)
+        if problems:
+            path = Deployment.path_for(deployment.network, root)
             raise VyperpError(
-                f"{Deployment.path_for(deployment.network, root)} is for chain "
-                f"{deployment.chain_id}, connected to {chain.chain_id}"
+                f"{path} does not match the chain ({'; '.join(problems)}); run `ape run deploy`"
             )
         return cls(project, deployment, root=root)
 

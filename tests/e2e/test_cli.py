@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from vyperp.cli import trade
+from vyperp.deployment import Deployment
 
 TRADER = "TEST::2"
 
@@ -94,3 +95,17 @@ def test_errors_are_reported_without_a_traceback(run):
     assert "Error: unknown market 'DOGE-USD' (listed: BTC-USD, ETH-USD, SOL-USD)" in output
     output = run("account", expect_exit=2)
     assert "give an OWNER address or --account" in output
+
+
+def test_a_manifest_for_another_chain_state_is_refused(chain, manifest_root, tmp_path):
+    stale = Deployment.load("ethereum:local", manifest_root)
+    stale.engine = "0x000000000000000000000000000000000000dEaD"
+    stale.save(tmp_path)
+    result = CliRunner().invoke(
+        trade, ["markets", "--deployments", str(tmp_path)], obj={"provider": chain.provider}
+    )
+    assert result.exit_code == 1
+    assert (
+        "no code at the engine address 0x000000000000000000000000000000000000dEaD" in result.output
+    )
+    assert "run `ape run deploy`" in result.output
