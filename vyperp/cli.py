@@ -1,0 +1,292 @@
+"""The trader command line: `ape run trade <command>` (scripts/trade.py is this group).
+
+Every command connects with Ape's ``--network`` (default: the project's default network), reads
+the manifest that ``ape run deploy`` wrote, and prints rich tables. Commands that send
+transactions take ``--account`` (an Ape alias, or ``TEST::<n>`` for a test account).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from ape import project
+from ape.cli import ConnectedProviderCommand, account_option
+from rich.console import Console
+from rich.table import Table
+
+from vyperp.deployment import DEFAULT_ROOT, ManifestError
+from vyperp.sdk import (
+    DEFAULT_SLIPPAGE,
+    AccountState,
+    MarketState,
+    Side,
+    TradeResult,
+    Vyperp,
+    VyperpError,
+)
+
+PRICE_PLACES = 4
+MONEY_PLACES = 6
+SIZE_PLACES = 6
+RATE_PLACES = 6
+MIN_WIDTH = 130
+
+
+def deployments_option(command):
+    return click.option(
+        "--deployments",
+        "deployments_root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: project.path / DEFAULT_ROOT,
+        show_default="deployments/",
+        help="Directory of the deployment manifests.",
+    )(command)
+
+
+def subaccount_option(command):
+    return click.option(
+        "--subaccount",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Subaccount id.",
+    )(command)
+
+
+def slippage_option(command):
+    return click.option(
+        "--slippage",
+        type=Decimal,
+        default=DEFAULT_SLIPPAGE,
+        show_default=True,
+        help="Worst fill accepted, as a fraction of the quoted fill price (0.005 = 0.5 %).",
+    )(command)
+
+
+def _sdk(deployments_root: Path) -> Vyperp:
+    return _run(lambda: Vyperp.connect(project, root=deployments_root))
+
+
+def _run(action):
+    """Runs an SDK call, turning the SDK's refusals (bad input, unknown market, a missing
+    manifest) into a one-line CLI error instead of a traceback."""
+    try:
+        return action()
+    except (VyperpError, ManifestError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+@click.group(help=__doc__)
+def trade():
+    pass
+
+
+@trade.command(cls=ConnectedProviderCommand)
+@account_option()
+@deployments_option
+@subaccount_option
+@click.argument("amount", type=Decimal)
+def deposit(account, deployments_root, subaccount, amount):
+    """Deposit AMOUNT of collateral (approving the engine first when needed)."""
+    sdk = _sdk(deployments_root)
+    _run(lambda: sdk.deposit(amount, account, subaccount=subaccount))
+    _print_account(sdk.account(account, subaccount), f"deposited {amount}")
+
+
+@trade.command(cls=ConnectedProviderCommand)
+@account_option()
+@deployments_option
+@subaccount_option
+@click.argument("amount", type=Decimal)
+def withdraw(account, deployments_root, subaccount, amount):
+    """Withdraw AMOUNT of collateral to the account's owner."""
+    sdk = _sdk(deployments_root)
+    _run(lambda: sdk.withdraw(amount, account, subaccount=subaccount))
+    _print_account(sdk.account(account, subaccount), f"withdrew {amount}")
+
+
+@trade.command(name="open", cls=ConnectedProviderCommand)
+@account_option()
+@deployments_option
+@subaccount_option
+@slippage_option
+@click.argument("market")
+@click.argument("size", type=Decimal)
+@click.argument("side", type=click.Choice([side.value for side in Side]))
+def open_(account, deployments_root, subaccount, slippage, market, size, side):
+    """Open or increase a position: SIZE base units of MARKET, long or short."""
+    sdk = _sdk(deployments_root)
+    result = _run(
+        lambda: sdk.open_position(
+            market, size, side, account, slippage=slippage, subaccount=subaccount
+        )
+    )
+    _console().print(trade_table(result))
+
+
+@trade.command(cls=ConnectedProviderCommand)
+@account_option()
+@deployments_option
+@subaccount_option
+@slippage_option
+@click.argument("market")
+def close(account, deployments_root, subaccount, slippage, market):
+    """Close the whole position in MARKET."""
+    sdk = _sdk(deployments_root)
+    result = _run(
+        lambda: sdk.close_position(market, account, slippage=slippage, subaccount=subaccount)
+    )
+    _console().print(trade_table(result))
+
+
+@trade.command(cls=ConnectedProviderCommand)
+@account_option(prompt=False)
+@deployments_option
+@subaccount_option
+@click.argument("owner", required=False)
+def account(account, deployments_root, subaccount, owner):
+    """Equity, margins, leverage and positions (with liquidation prices) of OWNER or --account."""
+    if owner is None and account is None:
+        raise click.UsageError("give an OWNER address or --account")
+    sdk = _sdk(deployments_root)
+    _print_account(_run(lambda: sdk.account(owner or account, subaccount)))
+
+
+@trade.command(cls=ConnectedProviderCommand)
+@deployments_option
+def markets(deployments_root):
+    """Prices, skew, open interest and funding rate of every market."""
+    _console().print(markets_table(_sdk(deployments_root).markets()))
+
+
+# ---- tables ----
+
+
+def markets_table(states: list[MarketState]) -> Table:
+    table = Table(title="markets")
+    for column in (
+        "market",
+        "index",
+        "mark",
+        "skew",
+        "long OI",
+        "short OI",
+        "funding / 8h",
+        "max lev",
+        "status",
+    ):
+        table.add_column(column, justify="left" if column in ("market", "status") else "right")
+    for state in states:
+        table.add_row(
+            state.name,
+            _fmt(state.index_price, PRICE_PLACES),
+            _fmt(state.mark_price, PRICE_PLACES),
+            _fmt(state.skew, SIZE_PLACES),
+            _fmt(state.long_open_interest, SIZE_PLACES),
+            _fmt(state.short_open_interest, SIZE_PLACES),
+            _percent(state.funding_rate),
+            f"{state.max_leverage.normalize():f}x",
+            _status(state),
+        )
+    return table
+
+
+def account_tables(state: AccountState) -> tuple[Table, Table]:
+    summary = Table()
+    summary.add_column("figure")
+    summary.add_column("value", justify="right")
+    for label, value in (
+        ("collateral", _fmt(state.collateral, MONEY_PLACES)),
+        ("unrealized PnL", _fmt(state.unrealized_pnl, MONEY_PLACES)),
+        ("funding owed", _fmt(state.funding_owed, MONEY_PLACES)),
+        ("equity", _fmt(state.equity, MONEY_PLACES)),
+        ("initial margin", _fmt(state.initial_margin, MONEY_PLACES)),
+        ("maintenance margin", _fmt(state.maintenance_margin, MONEY_PLACES)),
+        ("free collateral", _fmt(state.free_collateral, MONEY_PLACES)),
+        ("notional", _fmt(state.notional, MONEY_PLACES)),
+        ("leverage", _ratio(state.leverage)),
+        ("health (equity / MM)", _ratio(state.health)),
+    ):
+        summary.add_row(label, value)
+
+    positions = Table(title="positions")
+    for column in (
+        "market",
+        "side",
+        "size",
+        "entry",
+        "mark",
+        "notional",
+        "uPnL",
+        "funding owed",
+        "liq. price",
+    ):
+        positions.add_column(column, justify="left" if column in ("market", "side") else "right")
+    for position in state.positions:
+        positions.add_row(
+            position.market,
+            position.side.value,
+            _fmt(abs(position.size), SIZE_PLACES),
+            _fmt(position.entry_price, PRICE_PLACES),
+            _fmt(position.mark_price, PRICE_PLACES),
+            _fmt(position.notional, MONEY_PLACES),
+            _fmt(position.unrealized_pnl, MONEY_PLACES),
+            _fmt(position.funding_owed, MONEY_PLACES),
+            _fmt(position.liquidation_price, PRICE_PLACES),
+        )
+    return summary, positions
+
+
+def trade_table(result: TradeResult) -> Table:
+    table = Table(title=f"{result.market} trade {result.txn_hash}")
+    for column in ("size delta", "new size", "fill price", "fee", "realized PnL", "funding paid"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        _fmt(result.size_delta, SIZE_PLACES),
+        _fmt(result.new_size, SIZE_PLACES),
+        _fmt(result.fill_price, PRICE_PLACES),
+        _fmt(result.fee, MONEY_PLACES),
+        _fmt(result.realized_pnl, MONEY_PLACES),
+        _fmt(result.funding_paid, MONEY_PLACES),
+    )
+    return table
+
+
+def _print_account(state: AccountState, headline: str | None = None) -> None:
+    console = _console()
+    if headline:
+        console.print(headline)
+    console.print(f"account {state.owner} / subaccount {state.subaccount}")
+    summary, positions = account_tables(state)
+    console.print(summary)
+    if state.positions:
+        console.print(positions)
+    else:
+        console.print("no open positions")
+
+
+def _console() -> Console:
+    # Never narrower than the widest table: a squeezed table would cut digits off numbers.
+    return Console(width=max(Console().width, MIN_WIDTH))
+
+
+def _fmt(value: Decimal | None, places: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value.quantize(Decimal(1).scaleb(-places)):,f}"
+
+
+def _percent(rate: Decimal | None) -> str:
+    return "-" if rate is None else f"{(rate * 100).quantize(Decimal(1).scaleb(-RATE_PLACES)):f} %"
+
+
+def _ratio(value: Decimal) -> str:
+    return "∞" if value.is_infinite() else f"{value.quantize(Decimal('0.0001')):f}"
+
+
+def _status(state: MarketState) -> str:
+    if state.index_price is None:
+        return "no usable price"
+    return "reduce-only" if state.reduce_only else "open"

@@ -1,0 +1,579 @@
+"""The vyperp SDK: one object over a deployment, in human units.
+
+Amounts of collateral are Decimals of the token (dUSD), sizes are Decimals of the base asset,
+prices and rates are Decimals; the contracts' token units and 18-decimal integers stay inside.
+Reads that cover several markets or accounts go out as one batched call (Multicall3 through
+``ape_ethereum.multicall``, or ``EngineLens.account_statuses``), never one call per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ape import chain
+from ape_ethereum import multicall
+from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
+
+from vyperp.deployer import MarketSpec, list_market
+from vyperp.deployment import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts, network_key
+from vyperp.params import MarketConfig
+from vyperp.units import WAD, to_wad
+
+MAX_UINT256 = 2**256 - 1
+# Wide enough that no uint256 or int256 rounds when scaled (Decimal's default keeps 28 digits).
+_EXACT = Context(prec=100)
+INFINITY = Decimal("Infinity")
+# A buy accepts fills up to 0.5 % above the quote, a sell down to 0.5 % below it.
+DEFAULT_SLIPPAGE = Decimal("0.005")
+# EngineLens.MAX_BATCH: accounts per account_statuses call.
+STATUS_BATCH = 500
+
+
+class VyperpError(Exception):
+    """A request the SDK refuses before it reaches the chain, or a read the chain cannot answer."""
+
+
+class Side(str, Enum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.LONG else -1
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """A market as the engine sees it now. Prices are None while the feed is unusable."""
+
+    name: str
+    id: int
+    config: MarketConfig
+    index_price: Decimal | None
+    mark_price: Decimal | None
+    skew: Decimal
+    long_open_interest: Decimal
+    short_open_interest: Decimal
+    funding_rate: Decimal | None  # per 8 h, as if accrued now; > 0: longs pay
+    funding_index: Decimal | None
+    reduce_only: bool
+
+    @property
+    def max_leverage(self) -> Decimal:
+        return WAD / Decimal(self.config.imr)
+
+
+@dataclass(frozen=True)
+class PositionState:
+    """One open position of an account, valued at the mark."""
+
+    market: str
+    market_id: int
+    size: Decimal  # > 0 long, < 0 short
+    entry_price: Decimal
+    mark_price: Decimal
+    notional: Decimal
+    unrealized_pnl: Decimal
+    funding_owed: Decimal  # > 0: the position pays
+    liquidation_price: Decimal | None  # None: no price liquidates it
+
+    @property
+    def side(self) -> Side:
+        return Side.LONG if self.size > 0 else Side.SHORT
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account (owner, subaccount): collateral, margins and its positions."""
+
+    owner: str
+    subaccount: int
+    collateral: Decimal
+    unrealized_pnl: Decimal
+    funding_owed: Decimal
+    equity: Decimal
+    initial_margin: Decimal
+    maintenance_margin: Decimal
+    notional: Decimal
+    free_collateral: Decimal  # what a withdrawal can take now
+    leverage: Decimal  # notional / equity; Infinity at or below zero equity
+    health: Decimal  # equity / maintenance margin; Infinity without positions
+    positions: tuple[PositionState, ...]
+
+    @property
+    def liquidatable(self) -> bool:
+        return self.notional > 0 and self.equity < self.maintenance_margin
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """The keeper's view of an account, from one batched lens call."""
+
+    owner: str
+    subaccount: int
+    equity: Decimal
+    maintenance_margin: Decimal
+    notional: Decimal
+    liquidatable: bool
+
+
+@dataclass(frozen=True)
+class TradeResult:
+    """What the engine reported for one trade (its PositionModified event)."""
+
+    market: str
+    size_delta: Decimal
+    new_size: Decimal
+    fill_price: Decimal
+    fee: Decimal
+    realized_pnl: Decimal
+    funding_paid: Decimal
+    txn_hash: str
+
+
+@dataclass(frozen=True)
+class LpPosition:
+    """An LP's vault shares and what they are worth."""
+
+    owner: str
+    shares: Decimal
+    value: Decimal  # assets the shares convert to now
+    max_withdraw: Decimal  # what the utilization limit lets it take now
+
+
+class Vyperp:
+    """Markets, accounts and trader, LP, keeper and admin actions over one deployment."""
+
+    def __init__(self, project, deployment: Deployment, *, root: Path = DEFAULT_ROOT):
+        self.project = project
+        self.deployment = deployment
+        self.contracts: ProtocolContracts = deployment.contracts(project)
+        self.root = Path(root)
+        self.token_decimals = int(self.contracts.token.decimals())
+        self.share_decimals = int(self.contracts.vault.decimals())
+
+    @classmethod
+    def connect(
+        cls, project, network_choice: str | None = None, *, root: Path = DEFAULT_ROOT
+    ) -> Vyperp:
+        """The SDK over the manifest of the connected network (or of ``network_choice``)."""
+        deployment = Deployment.load(network_choice or chain.provider.network_choice, root)
+        # a restarted local chain keeps its chain id but loses the code: name that, not a
+        # contract-type lookup failure
+        problems = deployment.check_chain(chain.chain_id, chain.provider.get_code)
+        if problems:
+            path = Deployment.path_for(deployment.network, root)
+            raise VyperpError(
+                f"{path} does not match the chain ({'; '.join(problems)}); run `ape run deploy`"
+            )
+        return cls(project, deployment, root=root)
+
+    # ---- units ----
+
+    def to_token_units(self, amount: Decimal | int | str) -> int:
+        """Collateral in token units; refuses amounts finer than the token's decimals."""
+        units = Decimal(str(amount)).scaleb(self.token_decimals, _EXACT)
+        if units != units.to_integral_value():
+            raise VyperpError(f"{amount} has more than {self.token_decimals} decimals")
+        return int(units)
+
+    def from_token_units(self, units: int) -> Decimal:
+        return _scaled(units, self.token_decimals)
+
+    # ---- markets ----
+
+    @property
+    def market_names(self) -> list[str]:
+        return list(self.deployment.markets)
+
+    def market_id(self, name: str) -> int:
+        return self.deployment.market(name).id
+
+    def markets(self, names: Sequence[str] | None = None) -> list[MarketState]:
+        """Every market (or the named ones) in one batched call."""
+        names = list(names or self.market_names)
+        engine = self.contracts.engine
+        batch = self._batch()
+        for name in names:
+            market_id = self.market_id(name)
+            batch.add(engine.params, market_id)
+            batch.add(engine.index_price, market_id)
+            batch.add(engine.mark_price, market_id)
+            batch.add(engine.long_open_interest, market_id)
+            batch.add(engine.short_open_interest, market_id)
+            batch.add(engine.current_funding, market_id)
+            batch.add(engine.is_reduce_only, market_id)
+        results = list(batch())
+        states = []
+        for position, name in enumerate(names):
+            params, index, mark, long_oi, short_oi, funding, reduce_only = results[
+                7 * position : 7 * position + 7
+            ]
+            states.append(
+                MarketState(
+                    name=name,
+                    id=self.market_id(name),
+                    config=MarketConfig.from_tuple(params),
+                    index_price=_wad_or_none(index),
+                    mark_price=_wad_or_none(mark),
+                    skew=from_wad(long_oi - short_oi),
+                    long_open_interest=from_wad(long_oi),
+                    short_open_interest=from_wad(short_oi),
+                    funding_index=None if funding is None else from_wad(funding[0]),
+                    funding_rate=None if funding is None else from_wad(funding[1]),
+                    reduce_only=bool(reduce_only),
+                )
+            )
+        return states
+
+    def market(self, name: str) -> MarketState:
+        return self.markets([name])[0]
+
+    def fill_price(self, market: str, size_delta: Decimal | int | str) -> Decimal:
+        """The price a trade of ``size_delta`` (signed base units) would fill at now."""
+        return from_wad(
+            self.contracts.engine.fill_price(self.market_id(market), to_wad(size_delta))
+        )
+
+    def limit_price(
+        self,
+        market: str,
+        size_delta: Decimal | int | str,
+        slippage: Decimal | str = DEFAULT_SLIPPAGE,
+    ) -> Decimal:
+        """The acceptable price a trade of ``size_delta`` is sent with: the engine's quote moved
+        by ``slippage`` against the trader (a buy's ceiling, a sell's floor)."""
+        return from_wad(self._limit_price(self.market_id(market), to_wad(size_delta), slippage))
+
+    def trade_fee(self, market: str, size_delta: Decimal | int | str) -> Decimal:
+        return from_wad(self.contracts.lens.trade_fee(self.market_id(market), to_wad(size_delta)))
+
+    # ---- accounts ----
+
+    def account(self, owner, subaccount: int = 0) -> AccountState:
+        """An account with every position, in two batched calls whatever its size."""
+        engine, lens = self.contracts.engine, self.contracts.lens
+        owner = _address(owner)
+        summary = self._batch()
+        summary.add(engine.account_health, owner, subaccount)
+        summary.add(lens.free_collateral, owner, subaccount)
+        summary.add(lens.leverage, owner, subaccount)
+        summary.add(lens.health, owner, subaccount)
+        summary.add(engine.open_markets, owner, subaccount)
+        health, free, leverage, health_ratio, mask = self._all_answered(summary, f"account {owner}")
+
+        market_ids = [market_id for market_id in range(mask.bit_length()) if mask >> market_id & 1]
+        details = self._batch()
+        for market_id in market_ids:
+            details.add(engine.open_positions, owner, subaccount, market_id)
+            details.add(engine.position_value, owner, subaccount, market_id)
+            details.add(lens.entry_price, owner, subaccount, market_id)
+            details.add(lens.liquidation_price, owner, subaccount, market_id)
+        answers = self._all_answered(details, f"positions of {owner}") if market_ids else []
+        positions = []
+        for index, market_id in enumerate(market_ids):
+            stored, value, entry, liquidation = answers[4 * index : 4 * index + 4]
+            positions.append(
+                PositionState(
+                    market=self.deployment.market_name(market_id),
+                    market_id=market_id,
+                    size=from_wad(stored.size),
+                    entry_price=from_wad(entry),
+                    mark_price=from_wad(value.mark_price),
+                    notional=from_wad(value.notional),
+                    unrealized_pnl=from_wad(value.unrealized_pnl),
+                    funding_owed=from_wad(value.funding_owed),
+                    liquidation_price=from_wad(liquidation) if liquidation else None,
+                )
+            )
+        return AccountState(
+            owner=owner,
+            subaccount=subaccount,
+            collateral=from_wad(health.collateral),
+            unrealized_pnl=from_wad(health.unrealized_pnl),
+            funding_owed=from_wad(health.funding_owed),
+            equity=from_wad(health.equity),
+            initial_margin=from_wad(health.initial_margin),
+            maintenance_margin=from_wad(health.maintenance_margin),
+            notional=from_wad(health.notional),
+            free_collateral=self.from_token_units(free),
+            leverage=INFINITY if leverage == MAX_UINT256 else from_wad(leverage),
+            health=INFINITY if health_ratio == MAX_UINT256 else from_wad(health_ratio),
+            positions=tuple(positions),
+        )
+
+    def account_statuses(self, accounts: Iterable[tuple[Any, int]]) -> list[AccountStatus]:
+        """Equity, maintenance margin and liquidatability of many (owner, subaccount) pairs,
+        one lens call per 500 accounts."""
+        refs = [(_address(owner), subaccount) for owner, subaccount in accounts]
+        statuses = []
+        for start in range(0, len(refs), STATUS_BATCH):
+            chunk = refs[start : start + STATUS_BATCH]
+            for (owner, subaccount), status in zip(
+                chunk, self.contracts.lens.account_statuses(chunk), strict=True
+            ):
+                statuses.append(
+                    AccountStatus(
+                        owner=owner,
+                        subaccount=subaccount,
+                        equity=from_wad(status.equity),
+                        maintenance_margin=from_wad(status.maintenance_margin),
+                        notional=from_wad(status.notional),
+                        liquidatable=status.liquidatable,
+                    )
+                )
+        return statuses
+
+    def wallet_balance(self, owner) -> Decimal:
+        """Collateral tokens the address holds outside the engine."""
+        return self.from_token_units(self.contracts.token.balanceOf(_address(owner)))
+
+    # ---- trader actions ----
+
+    def deposit(self, amount: Decimal | int | str, sender, *, subaccount: int = 0, owner=None):
+        """Approves the engine when needed, then deposits ``amount`` of collateral."""
+        units = self._positive_units(amount)
+        self._approve(self.contracts.engine, units, sender)
+        return self.contracts.engine.deposit(
+            units, subaccount, _address(owner or sender), sender=sender
+        )
+
+    def withdraw(self, amount: Decimal | int | str, sender, *, subaccount: int = 0, owner=None):
+        """Withdraws collateral to the owner (the sender, or an account it operates)."""
+        units = self._positive_units(amount)
+        return self.contracts.engine.withdraw(
+            units, subaccount, _address(owner or sender), sender=sender
+        )
+
+    def set_operator(self, operator, approved: bool, sender):
+        return self.contracts.engine.set_operator(_address(operator), approved, sender=sender)
+
+    def trade(
+        self,
+        market: str,
+        size_delta: Decimal | int | str,
+        sender,
+        *,
+        slippage: Decimal | str = DEFAULT_SLIPPAGE,
+        subaccount: int = 0,
+        owner=None,
+    ) -> TradeResult:
+        """Buys (``size_delta`` > 0) or sells, accepting a fill at most ``slippage`` worse than
+        the engine's quote for this size."""
+        delta = to_wad(size_delta)
+        if delta == 0:
+            raise VyperpError("a trade needs a non-zero size")
+        market_id = self.market_id(market)
+        limit = self._limit_price(market_id, delta, slippage)
+        receipt = self.contracts.engine.modify_position(
+            market_id, delta, limit, subaccount, _address(owner or sender), sender=sender
+        )
+        return self._trade_result(market, receipt)
+
+    def open_position(
+        self, market: str, size: Decimal | int | str, side: Side | str, sender, **options
+    ) -> TradeResult:
+        """Opens or increases a position by ``size`` (positive) on ``side``."""
+        size = Decimal(str(size))
+        if size <= 0:
+            raise VyperpError("size must be positive; the side gives the direction")
+        return self.trade(market, size * Side(side).sign, sender, **options)
+
+    def reduce_position(
+        self,
+        market: str,
+        size: Decimal | int | str,
+        sender,
+        *,
+        subaccount: int = 0,
+        owner=None,
+        **options,
+    ) -> TradeResult:
+        """Reduces the position by ``size`` (positive, at most the position's size)."""
+        size = Decimal(str(size))
+        current = self._position_size(market, owner or sender, subaccount)
+        if size <= 0 or size > abs(current):
+            raise VyperpError(f"reduce by more than 0 and at most {abs(current)} in {market}")
+        return self.trade(
+            market,
+            -size if current > 0 else size,
+            sender,
+            subaccount=subaccount,
+            owner=owner,
+            **options,
+        )
+
+    def close_position(
+        self,
+        market: str,
+        sender,
+        *,
+        slippage: Decimal | str = DEFAULT_SLIPPAGE,
+        subaccount: int = 0,
+        owner=None,
+    ) -> TradeResult:
+        """Closes the whole position in a market."""
+        owner_address = _address(owner or sender)
+        current = to_wad(self._position_size(market, owner_address, subaccount))
+        if current == 0:
+            raise VyperpError(f"no position in {market}")
+        market_id = self.market_id(market)
+        limit = self._limit_price(market_id, -current, slippage)
+        receipt = self.contracts.engine.close_position(
+            market_id, limit, subaccount, owner_address, sender=sender
+        )
+        return self._trade_result(market, receipt)
+
+    # ---- LP actions ----
+
+    def share_price(self) -> Decimal:
+        """Collateral one whole vault share redeems for now."""
+        return self.from_token_units(self.contracts.vault.convertToAssets(10**self.share_decimals))
+
+    def lp_position(self, owner) -> LpPosition:
+        vault, owner = self.contracts.vault, _address(owner)
+        batch = self._batch()
+        batch.add(vault.balanceOf, owner)
+        batch.add(vault.maxWithdraw, owner)
+        shares, max_withdraw = self._all_answered(batch, f"LP position of {owner}")
+        return LpPosition(
+            owner=owner,
+            shares=_scaled(shares, self.share_decimals),
+            value=self.from_token_units(vault.convertToAssets(shares)) if shares else Decimal(0),
+            max_withdraw=self.from_token_units(max_withdraw),
+        )
+
+    def lp_deposit(self, amount: Decimal | int | str, sender, *, receiver=None) -> Decimal:
+        """Deposits collateral into the LP vault; returns the shares minted."""
+        units = self._positive_units(amount)
+        self._approve(self.contracts.vault, units, sender)
+        receipt = self.contracts.vault.deposit(units, _address(receiver or sender), sender=sender)
+        minted = receipt.events.filter(self.contracts.vault.Deposit)[0].shares
+        return _scaled(minted, self.share_decimals)
+
+    def lp_redeem(self, shares: Decimal | int | str, sender, *, receiver=None) -> Decimal:
+        """Redeems vault shares; returns the collateral paid out."""
+        units = Decimal(str(shares)).scaleb(self.share_decimals, _EXACT)
+        if units <= 0 or units != units.to_integral_value():
+            raise VyperpError(
+                f"shares must be positive with at most {self.share_decimals} decimals"
+            )
+        receipt = self.contracts.vault.redeem(
+            int(units), _address(receiver or sender), _address(sender), sender=sender
+        )
+        paid = receipt.events.filter(self.contracts.vault.Withdraw)[0].assets
+        return self.from_token_units(paid)
+
+    # ---- keeper actions ----
+
+    def checkpoint_funding(self, sender, markets: Sequence[str] | None = None):
+        """Accrues funding in every market (or the named ones) in one transaction."""
+        ids = [self.market_id(name) for name in (markets or self.market_names)]
+        return self.contracts.engine.checkpoint_funding(ids, sender=sender)
+
+    # ---- admin ----
+
+    def add_market(
+        self,
+        name: str,
+        oracle,
+        sender,
+        *,
+        params: dict[str, Any] | None = None,
+        reporters: Sequence[str] = (),
+    ) -> MarketEntry:
+        """Lists a market on an existing feed with MarketConfig defaults plus human overrides
+        (as in config/markets.yaml), and records it in the manifest."""
+        if name in self.deployment.markets:
+            raise VyperpError(f"{name} is already listed as market {self.market_id(name)}")
+        feed = self.project.PriceOracle.at(_address(oracle))
+        config = MarketSpec(name=name, description=name, params=dict(params or {})).market_config(
+            feed.address
+        )
+        entry = list_market(self.contracts, sender, config, reporters, feed.decimals())
+        self.deployment.markets[name] = entry
+        self.contracts.oracles[name] = feed
+        self.deployment.save(self.root)
+        return entry
+
+    # ---- internals ----
+
+    def _batch(self) -> multicall.Call:
+        """A Multicall3 batch; a local chain without Multicall3 (a fresh anvil) gets it injected."""
+        if not chain.provider.get_code(MULTICALL3_ADDRESS):
+            if not chain.provider.network.is_local:
+                raise VyperpError(
+                    f"no Multicall3 at {MULTICALL3_ADDRESS} on "
+                    f"{network_key(chain.provider.network_choice)}"
+                )
+            multicall.BaseMulticall.inject()
+        return multicall.Call()
+
+    @staticmethod
+    def _all_answered(batch: multicall.Call, what: str) -> list:
+        answers = list(batch())
+        if any(answer is None for answer in answers):
+            raise VyperpError(
+                f"cannot read the {what}: a market it holds has no usable price (stale or invalid)"
+            )
+        return answers
+
+    def _positive_units(self, amount) -> int:
+        units = self.to_token_units(amount)
+        if units <= 0:
+            raise VyperpError("amount must be positive")
+        return units
+
+    def _approve(self, spender, units: int, owner) -> None:
+        if self.contracts.token.allowance(owner, spender) < units:
+            self.contracts.token.approve(spender, units, sender=owner)
+
+    def _limit_price(self, market_id: int, delta: int, slippage: Decimal | str) -> int:
+        tolerance = to_wad(slippage)
+        if not 0 <= tolerance < WAD:
+            raise VyperpError("slippage must be in [0, 1)")
+        quote = self.contracts.engine.fill_price(market_id, delta)
+        if delta > 0:
+            return -(-quote * (WAD + tolerance) // WAD)  # a buy's ceiling, rounded up
+        return quote * (WAD - tolerance) // WAD  # a sell's floor, rounded down
+
+    def _position_size(self, market: str, owner, subaccount: int) -> Decimal:
+        position = self.contracts.engine.open_positions(
+            _address(owner), subaccount, self.market_id(market)
+        )
+        return from_wad(position.size)
+
+    def _trade_result(self, market: str, receipt) -> TradeResult:
+        event = receipt.events.filter(self.contracts.engine.PositionModified)[0]
+        return TradeResult(
+            market=market,
+            size_delta=from_wad(event.size_delta),
+            new_size=from_wad(event.new_size),
+            fill_price=from_wad(event.fill_price),
+            fee=from_wad(event.fee),
+            realized_pnl=from_wad(event.realized_pnl),
+            funding_paid=from_wad(event.funding_paid),
+            txn_hash=str(receipt.txn_hash),
+        )
+
+
+def _address(account) -> str:
+    return str(getattr(account, "address", account))
+
+
+def from_wad(value: int) -> Decimal:
+    """An 18-decimal integer as an exact Decimal, however many digits it has."""
+    return _scaled(value, 18)
+
+
+def _scaled(value: int, decimals: int) -> Decimal:
+    return Decimal(value).scaleb(-decimals, _EXACT)
+
+
+def _wad_or_none(value) -> Decimal | None:
+    return None if value is None else from_wad(value)
