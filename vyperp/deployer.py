@@ -248,12 +248,12 @@ def _market_mismatches(project, deployment: Deployment) -> list[str]:
 
 def _deploy_protocol(project, plan: NetworkPlan, deployer, report: DeployReport, log) -> Deployment:
     token = None if plan.deploys_devnet_token else plan.collateral
+    # the first deployment lands in the next block: indexers start there
+    deploy_block = chain.blocks.head.number + 1
     protocol = deploy_protocol(project, deployer, token=token)
-    first = protocol.token if plan.deploys_devnet_token else protocol.engine
-    deploy_block = chain.provider.get_receipt(first.txn_hash).block_number
     if plan.deploys_devnet_token:
         report.deployed.append("DevnetUSD")
-    report.deployed += ["Engine", "LiquidityVault", "EngineLens"]
+    report.deployed += ["EngineAdmin", "Engine", "LiquidityVault", "EngineLens"]
     log(f"deployed the protocol: engine {protocol.engine.address}")
     return Deployment(
         network=plan.network,
@@ -261,6 +261,7 @@ def _deploy_protocol(project, plan: NetworkPlan, deployer, report: DeployReport,
         deploy_block=deploy_block,
         token=str(getattr(protocol.token, "address", protocol.token)),
         engine=protocol.engine.address,
+        engine_admin=protocol.engine.admin_facet(),
         vault=protocol.vault.address,
         lens=protocol.lens.address,
     )

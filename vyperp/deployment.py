@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vyperp.deploy import Protocol
+from vyperp.deploy import Protocol, engine_admin
 
 DEFAULT_ROOT = Path("deployments")
 
@@ -52,8 +52,7 @@ class MarketEntry:
 class ProtocolContracts:
     """Ape contract handles for every address of a manifest.
 
-    ``admin`` is the handle that carries the admin and guardian setters; it is the engine
-    itself until those setters live in a separate facet.
+    ``admin`` carries the admin and guardian setters: EngineAdmin's ABI at the engine's address.
     """
 
     token: Any
@@ -68,6 +67,7 @@ class ProtocolContracts:
         return Protocol(
             token=self.token,
             engine=self.engine,
+            admin=self.admin,
             vault=self.vault,
             lens=self.lens,
             oracles=list(self.oracles.values()),
@@ -204,7 +204,7 @@ class Deployment:
             # any ERC-20 collateral reads through DevnetUSD's ABI (a superset of ERC-20)
             token=project.DevnetUSD.at(self.token),
             engine=engine,
-            admin=engine,
+            admin=engine_admin(project, engine),
             vault=project.LiquidityVault.at(self.vault),
             lens=project.EngineLens.at(self.lens),
             # PriceOracle's ABI covers AggregatorV3, so real Chainlink feeds read the same way

@@ -10,7 +10,7 @@ from vyperp.deployment import Deployment
 from vyperp.units import WAD
 
 NETWORK = "ethereum:local"
-PROTOCOL_CONTRACTS = ["DevnetUSD", "Engine", "LiquidityVault", "EngineLens"]
+PROTOCOL_CONTRACTS = ["DevnetUSD", "EngineAdmin", "Engine", "LiquidityVault", "EngineLens"]
 MARKETS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 
 
@@ -26,7 +26,7 @@ def test_first_run_deploys_the_protocol_and_one_oracle_per_market(first_deploy):
 
 
 def test_manifest_has_the_shared_format_and_describes_the_chain(
-    first_deploy, manifest_root, chain, reporters
+    project, first_deploy, manifest_root, chain, reporters
 ):
     path = Deployment.path_for(NETWORK, manifest_root)
     assert path.name == "ethereum_local.json"
@@ -43,6 +43,8 @@ def test_manifest_has_the_shared_format_and_describes_the_chain(
         "markets",
     }
     assert raw["network"] == NETWORK and raw["chain_id"] == chain.chain_id
+    engine = project.Engine.at(raw["engine"])
+    assert engine.admin_facet() == raw["engine_admin"]
     assert {name: market["id"] for name, market in raw["markets"].items()} == {
         "BTC-USD": 0,
         "ETH-USD": 1,
@@ -173,7 +175,7 @@ def test_a_manifest_left_by_a_restarted_local_chain_is_replaced(
     assert report.replaced_manifest == [
         "no code at the engine address 0x000000000000000000000000000000000000dEaD"
     ]
-    assert report.deployed[:4] == PROTOCOL_CONTRACTS
+    assert report.deployed[:5] == PROTOCOL_CONTRACTS
     fresh = Deployment.load(NETWORK, root)
     assert fresh.engine not in (dead.engine, first_deploy.deployment.engine)
     assert fresh.check_chain(report.deployment.chain_id, project.provider.get_code) == []
