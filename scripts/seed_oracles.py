@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource
+from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource, signers_among_test_accounts
 from vyperp.sim.paths import JumpDiffusion, PricePath, generate_path
 
 
@@ -37,15 +37,6 @@ def read_market(network_choice: str, market: str, root: Path) -> dict:
     if market not in markets:
         raise click.ClickException(f"unknown market {market!r}; listed: {', '.join(markets)}")
     return markets[market]
-
-
-def reporter_signers(accounts, addresses: list[str]) -> list:
-    """The test accounts behind the manifest's reporter addresses."""
-    by_address = {account.address.lower(): account for account in accounts.test_accounts}
-    missing = [address for address in addresses if address.lower() not in by_address]
-    if missing:
-        raise click.ClickException(f"reporters {missing} are not test accounts of this node")
-    return [by_address[address.lower()] for address in addresses]
 
 
 @click.command(cls=ConnectedProviderCommand, name="seed-oracles")
@@ -91,7 +82,11 @@ def cli(provider, market, csv_file, relative, generate, seed, vol, drift, jumps,
         if relative:
             path = path.scaled(first_price, price_decimals=int(oracle.decimals()))
 
-    feeder = OracleFeeder(oracle, reporter_signers(accounts, entry["reporters"]), PathSource(path))
+    try:
+        reporters = signers_among_test_accounts(accounts, entry["reporters"])
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    feeder = OracleFeeder(oracle, reporters, PathSource(path))
     rounds = feeder.run(steps)
     if not rounds:
         raise click.ClickException("no round published")

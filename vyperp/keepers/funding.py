@@ -5,28 +5,26 @@ index is usable (`Engine.index_price`, the same checks `checkpoint_funding` runs
 market's funding is `interval` seconds old or older at the next block's time, one
 `checkpoint_funding(ids)` transaction accrues *all* usable markets. Checkpointing the ones not yet
 due keeps the markets in phase, so the keeper sends one transaction per interval rather than one
-per market (a market a trade touched in between is simply re-accrued; accrual is idempotent
-within a block and costs a few thousand gas otherwise). Run `step()` often (every block): a
-checkpoint lands at the first step at or after the deadline.
+per market. The price is re-accruing a market a trade touched since: about 66,000 gas per market
+(three markets: 199,153 gas on anvil, against 21,000 saved per transaction not sent). Run `step()`
+often (every block): a checkpoint lands at the first step at or after the deadline.
 
 Dead feeds. `checkpoint_funding` reverts for the whole list when one market's index is unusable
 (zero, stale, from the future), so such markets are left out and counted as `skipped`: one dead
 feed never blocks the others, and the market resumes at the first step after its feed recovers
-(or the admin points it at a working oracle). A feed that goes stale between the read and the
-transaction makes the gas estimate revert before anything is sent; the keeper then re-reads once
-and retries without it.
+(or the admin points it at a working oracle). Usability is read at the pending block, where the
+checkpoint lands. Should a feed still go stale between the read and the transaction, the gas
+estimate reverts before anything is sent: the step fails (counted as an error) and the next step
+reads again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ape.exceptions import ContractLogicError
-
 from vyperp.keepers.metrics import KeeperMetrics
 
 DEFAULT_INTERVAL = 60  # PROTOCOL.md: every market at least once a minute
-MAX_CHECKPOINT_MARKETS = 64  # Engine.MAX_CHECKPOINT_MARKETS, also MAX_MARKETS
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,10 @@ class FundingKeeper:
         ensure_multicall(chain.provider)
 
     def markets(self) -> list[MarketFunding]:
-        """Every market's funding clock and index usability: one call to the engine, one multicall."""
+        """Every market's funding clock and whether its index is usable at the next block.
+
+        One call to the engine and one multicall, however many markets.
+        """
         from ape_ethereum.multicall import Call
 
         count = int(self.engine.market_count())
@@ -86,7 +87,9 @@ class FundingKeeper:
         for market_id in range(count):
             call.add(self.engine.last_funding_time, market_id, allowFailure=False)
             call.add(self.engine.index_price, market_id, allowFailure=True)
-        results = list(call())
+        # Judged at the pending block: the checkpoint lands there, and a feed fresh at the head
+        # block may already be stale at the next one.
+        results = list(call(block_id="pending"))
         return [
             MarketFunding(
                 market_id=market_id,
@@ -106,15 +109,12 @@ class FundingKeeper:
             markets = self.markets()
             if not self.is_due(markets, now):
                 return None
-            try:
-                return self._checkpoint(markets, now)
-            except ContractLogicError as error:
-                self.metrics.log.warning("checkpoint reverted (%s); re-reading the feeds", error)
-                self.metrics.count("retries")
-                return self._checkpoint(self.markets(), now)
+            return self._checkpoint(markets, now)
 
     def _checkpoint(self, markets: list[MarketFunding], now: int) -> Checkpoint | None:
-        usable = tuple(m.market_id for m in markets if m.usable)[:MAX_CHECKPOINT_MARKETS]
+        # The engine lists at most 64 markets (MAX_MARKETS), which is also how many one
+        # checkpoint_funding takes (MAX_CHECKPOINT_MARKETS): one transaction always fits.
+        usable = tuple(m.market_id for m in markets if m.usable)
         skipped = tuple(m.market_id for m in markets if not m.usable)
         if skipped:
             self.metrics.count("skipped", len(skipped))

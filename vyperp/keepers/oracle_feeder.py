@@ -107,11 +107,20 @@ class SimulatedSource:
                 raise ValueError("the oracle has no answer yet: give the source a start_price")
             return PricePoint(self.last_t, start.quantize(self.quantum))
         t = self.last_t + self.step_seconds if elapsed is None else elapsed
-        if t <= self.last_t:
-            return None
+        if t - self.last_t < self.step_seconds:
+            return None  # live: at most one round per step_seconds, however often it is asked
         moved = self.model.step(float(current_price), t - self.last_t, self.rng)
         self.last_t = t
         return PricePoint(t, Decimal(repr(moved)).quantize(self.quantum))
+
+
+def signers_among_test_accounts(accounts, addresses) -> list:
+    """The node's test accounts behind reporter addresses (a devnet's reporters are test accounts)."""
+    by_address = {account.address.lower(): account for account in accounts.test_accounts}
+    missing = [address for address in addresses if address.lower() not in by_address]
+    if missing:
+        raise ValueError(f"reporters {missing} are not test accounts of this node")
+    return [by_address[address.lower()] for address in addresses]
 
 
 class OracleFeeder:
