@@ -91,3 +91,13 @@ def test_simulated_source_steps_from_the_current_on_chain_price(feed, reporters,
         chain.pending_timestamp = rounds[-1].timestamp + 6
         feed.report(3_120 * 10**DECIMALS, sender=reporter)
     assert abs(feeder.step().price / 3_120 - 1) < Decimal("0.01")
+
+
+def test_a_failing_step_is_counted_and_raised(feed, reporters, stranger):
+    # The stranger is not one of the oracle's reporters: its report reverts.
+    feeder = OracleFeeder(feed, [reporters[0], stranger], PathSource(PricePath.of([(0, 100)])))
+    with pytest.raises(Exception, match="oracle: not a reporter"):
+        feeder.step()
+    metrics = feeder.metrics.as_dict()
+    assert metrics["errors"] == 1 and metrics["steps"] == 1 and metrics["items_handled"] == 0
+    assert "not a reporter" in feeder.metrics.last_error

@@ -100,6 +100,10 @@ class SimulatedSource:
         self.last_t: int | None = None
 
     def next_point(self, elapsed: int | None, current_price: Decimal | None) -> PricePoint | None:
+        """The first call publishes the current (or start) price; later ones move it.
+
+        Devnet (`elapsed` None): `step_seconds` later. Live: over the time since the last round.
+        """
         if self.last_t is None:
             self.last_t = 0 if elapsed is None else elapsed
             start = current_price if current_price is not None else self.start_price
