@@ -1,0 +1,39 @@
+"""Funding keeper bot: one `checkpoint_funding` for every usable market per interval.
+
+    silverback run funding --network ethereum:local:foundry --account TEST::5
+
+The engine comes from `deployments/<network>.json`; `--account` signs. Checks on every new block
+and from a one-minute cron (an idle automining devnet makes no blocks). `VYPERP_FUNDING_INTERVAL`
+sets the interval in seconds of chain time (default 60).
+"""
+
+import json
+import os
+from pathlib import Path
+
+from ape import chain, networks, project
+from silverback import SilverbackBot
+
+from vyperp.keepers.funding import DEFAULT_INTERVAL, FundingKeeper
+
+bot = SilverbackBot(signer_required=True)
+
+network_key = ":".join(networks.provider.network.choice.split(":")[:2])
+manifest = json.loads((Path("deployments") / f"{network_key.replace(':', '_')}.json").read_text())
+keeper = FundingKeeper(
+    project.Engine.at(manifest["engine"]),
+    bot.signer,
+    interval=int(os.environ.get("VYPERP_FUNDING_INTERVAL", DEFAULT_INTERVAL)),
+)
+
+
+@bot.on_(chain.blocks)
+def on_block(block):
+    keeper.step()
+    return keeper.metrics.as_dict()
+
+
+@bot.cron("* * * * *")
+def every_minute(time):
+    keeper.step()
+    return keeper.metrics.as_dict()

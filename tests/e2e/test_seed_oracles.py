@@ -1,0 +1,83 @@
+"""Seeding oracles: a path replays exactly, in-process and through `ape run seed-oracles`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ape_ethereum.multicall import Call
+
+from vyperp.deploy import deploy_oracle
+from vyperp.keepers.funding import ensure_multicall
+from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource
+from vyperp.sim.paths import PricePath
+
+ROOT = Path(__file__).resolve().parents[2]
+PATHS = ROOT / "data" / "paths"
+
+
+@pytest.fixture
+def feed(project, admin, reporters):
+    """A devnet-style feed: three reporters, quorum 2, 5 % deviation bound, 60 s report age."""
+    return deploy_oracle(project, admin, reporters, quorum=2, max_deviation_bps=500,
+                         max_report_age=60)
+
+
+def rounds_of(feed, first: int, last: int) -> list[tuple[int, int]]:
+    """(answer, updated_at) of rounds first..last in one multicall."""
+    ensure_multicall()
+    call = Call()
+    for round_id in range(first, last + 1):
+        call.add(feed.getRoundData, round_id)
+    return [(int(answer), int(updated_at)) for _, answer, _, updated_at, _ in call()]
+
+
+def expected_rounds(path: PricePath, start: int, decimals: int = 8) -> list[tuple[int, int]]:
+    return [(int(p.price.scaleb(decimals)), start + p.t) for p in path]
+
+
+def test_seeding_replays_the_btc_path_exactly(feed, reporters, chain):
+    path = PricePath.load(PATHS / "btc.csv").head(40)
+    start = chain.pending_timestamp
+    rounds = OracleFeeder(feed, reporters, PathSource(path)).run()
+    assert len(rounds) == 40 and not any(r.clamped for r in rounds)
+    assert rounds_of(feed, 1, 40) == expected_rounds(path, start)
+    assert feed.latestRound() == 40
+
+
+def test_ape_run_seed_oracles_replays_the_crash_path_from_the_current_price(
+        feed, reporters, chain, tmp_path):
+    for reporter in reporters:
+        feed.report(150_000 * 10**8, sender=reporter)
+    before = int(feed.latestRound())
+    manifest = {
+        "network": "ethereum:local", "chain_id": chain.chain_id, "deploy_block": 0,
+        "token": feed.address, "engine": feed.address, "engine_admin": None,
+        "vault": feed.address, "lens": feed.address,
+        "markets": {"BTC-USD": {"id": 0, "oracle": feed.address, "oracle_decimals": 8,
+                                "reporters": [r.address for r in reporters]}},
+    }
+    (tmp_path / "ethereum_local.json").write_text(json.dumps(manifest))
+    start = chain.blocks.head.timestamp
+    steps = 60  # 12 s apart: reaches the bottom of the crash with its 2 % steps
+
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ape")), "run", "seed-oracles", "--market", "BTC-USD",
+         "--csv", str(PATHS / "crash.csv"), "--relative", "--steps", str(steps),
+         "--deployments", str(tmp_path), "--network", "ethereum:local:foundry",
+         # attach to this test's anvil instead of starting one
+         "--provider-settings", json.dumps({"host": chain.provider.uri})],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert f"BTC-USD: {steps} rounds" in result.stdout
+
+    crash = PricePath.load(PATHS / "crash.csv").scaled(150_000).head(steps)
+    published = rounds_of(feed, before + 1, before + steps)
+    first_time = published[0][1]
+    assert first_time >= start
+    assert published == expected_rounds(crash, first_time)
+    assert published[-1][0] < 150_000 * 10**8 * 0.9  # the crash is under way

@@ -1,0 +1,235 @@
+"""Oracle feeder: pushes prices from a path or a simulated market through a PriceOracle's reporters.
+
+How one round is made. `PriceOracle.report` publishes the median of every reporter's fresh report
+once `quorum` of them are fresh, and a publication at the same *timestamp* as the latest round
+replaces that round's answer in place. The feeder therefore has every reporter it holds report
+the same price with the next block's timestamp pinned to one value (`evm_setNextBlockTimestamp`
+before each report; anvil accepts equal timestamps in consecutive blocks). The reports land in
+consecutive blocks but make one round, and once all of them are in, the median is that price.
+
+Give the feeder all of the oracle's reporters for an exact replay: a reporter the feeder does not
+hold keeps its older report in the median while it is fresh (`max_report_age`). Fewer reporters
+than the quorum are refused.
+
+Clocks:
+- devnet mode moves chain time along the source: the path's point at offset `t` is published at
+  `start + t`, where `start` is the chain's pending timestamp at the first step. If something else
+  moved the chain past that time, the rest of the path shifts later by the lag (a chain cannot go
+  back), and the lag is logged.
+- live mode follows the chain's own clock (wall clock on an automining anvil): a step publishes
+  the latest path point that is due by now (skipping missed ones), or, for a simulated market, a
+  move over the time since the last round. It only pins the timestamp to now, never moves it.
+
+Deviation bound: while the oracle's answer is fresh a report may move it by at most
+`max_deviation_bps`. A price beyond the bound is clamped to it (logged and counted as
+`clamped`), so a feeder never locks itself out; `FeedRound.clamped` tells a replay that checks.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import Enum
+
+from vyperp.keepers.metrics import KeeperMetrics
+from vyperp.sim.paths import JumpDiffusion, PricePath, PricePoint
+
+BPS = 10_000
+
+
+class FeedMode(str, Enum):
+    DEVNET = "devnet"  # the feeder moves chain time along the path
+    LIVE = "live"  # the chain's own clock decides which point is due
+
+
+@dataclass(frozen=True)
+class FeedRound:
+    """One round the feeder published."""
+
+    round_id: int
+    timestamp: int
+    price: Decimal  # what was published, human units
+    answer: int  # the same in oracle units
+    requested: Decimal  # what the source asked for (differs only when clamped)
+    clamped: bool
+
+
+class PathSource:
+    """Replays a price path point by point."""
+
+    def __init__(self, path: PricePath):
+        self.path = path
+        self.next_index = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.next_index >= len(self.path)
+
+    def next_point(self, elapsed: int | None, current_price: Decimal | None) -> PricePoint | None:
+        """Devnet (`elapsed` None): the next point. Live: the latest point due by `elapsed`."""
+        if self.exhausted:
+            return None
+        if elapsed is None:
+            point = self.path[self.next_index]
+            self.next_index += 1
+            return point
+        due = None
+        while not self.exhausted and self.path[self.next_index].t <= elapsed:
+            due = self.path[self.next_index]
+            self.next_index += 1
+        return due
+
+
+class SimulatedSource:
+    """A live simulated market: each round moves the oracle's current price by a jump-diffusion.
+
+    Starting from the on-chain answer (not from its own last price) means manual reports and
+    other feeders are respected.
+    """
+
+    exhausted = False
+
+    def __init__(self, model: JumpDiffusion, *, seed: int, step_seconds: int = 12,
+                 price_decimals: int = 8, start_price: Decimal | None = None):
+        self.model = model
+        self.rng = random.Random(seed)
+        self.step_seconds = step_seconds
+        self.quantum = Decimal(1).scaleb(-price_decimals)
+        self.start_price = start_price
+        self.last_t: int | None = None
+
+    def next_point(self, elapsed: int | None, current_price: Decimal | None) -> PricePoint | None:
+        """The first call publishes the current (or start) price; later ones move it.
+
+        Devnet (`elapsed` None): `step_seconds` later. Live: over the time since the last round.
+        """
+        if self.last_t is None:
+            self.last_t = 0 if elapsed is None else elapsed
+            start = current_price if current_price is not None else self.start_price
+            if start is None:
+                raise ValueError("the oracle has no answer yet: give the source a start_price")
+            return PricePoint(self.last_t, start.quantize(self.quantum))
+        t = self.last_t + self.step_seconds if elapsed is None else elapsed
+        if t - self.last_t < self.step_seconds:
+            return None  # live: at most one round per step_seconds, however often it is asked
+        moved = self.model.step(float(current_price), t - self.last_t, self.rng)
+        self.last_t = t
+        return PricePoint(t, Decimal(repr(moved)).quantize(self.quantum))
+
+
+def signers_among_test_accounts(accounts, addresses) -> list:
+    """The node's test accounts behind reporter addresses (a devnet's reporters are test accounts)."""
+    by_address = {account.address.lower(): account for account in accounts.test_accounts}
+    missing = [address for address in addresses if address.lower() not in by_address]
+    if missing:
+        raise ValueError(f"reporters {missing} are not test accounts of this node")
+    return [by_address[address.lower()] for address in addresses]
+
+
+class OracleFeeder:
+    """Publishes one round per `step()` through the reporters it holds."""
+
+    def __init__(self, oracle, reporters, source: PathSource | SimulatedSource, *,
+                 mode: FeedMode | str = FeedMode.DEVNET, chain=None,
+                 metrics: KeeperMetrics | None = None):
+        if chain is None:
+            from ape import chain
+        self.oracle = oracle
+        self.reporters = list(reporters)
+        self.source = source
+        self.mode = FeedMode(mode)
+        self.chain = chain
+        self.metrics = metrics or KeeperMetrics("oracle_feeder")
+        self.decimals = int(oracle.decimals())
+        self.quorum = int(oracle.quorum())
+        self.max_deviation_bps = int(oracle.max_deviation_bps())
+        self.max_report_age = int(oracle.max_report_age())
+        if len(self.reporters) < self.quorum:
+            raise ValueError(
+                f"{len(self.reporters)} reporter(s) cannot reach the oracle's quorum of {self.quorum}"
+            )
+        self.start: int | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.source.exhausted
+
+    def to_answer(self, price: Decimal) -> int:
+        """A human price in the oracle's integer units (half-even at the last decimal)."""
+        return int((price * 10**self.decimals).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+    def from_answer(self, answer: int) -> Decimal:
+        return Decimal(answer).scaleb(-self.decimals)
+
+    def step(self) -> FeedRound | None:
+        """Publishes the source's next price; None when nothing is due (or the source is done)."""
+        with self.metrics.measure():
+            latest = self._latest_answer()
+            now = int(self.chain.pending_timestamp)
+            if self.start is None:
+                self.start = now
+            current = self.from_answer(latest[0]) if latest else None
+            elapsed = None if self.mode is FeedMode.DEVNET else now - self.start
+            point = self.source.next_point(elapsed, current)
+            if point is None:
+                return None
+            timestamp = self._timestamp_for(point, now)
+            answer, clamped = self._within_bound(self.to_answer(point.price), latest, timestamp)
+            for reporter in self.reporters:
+                self.chain.pending_timestamp = timestamp
+                self.oracle.report(answer, sender=reporter)
+            self.metrics.handled(len(self.reporters))
+            return FeedRound(
+                round_id=int(self.oracle.latestRound()),
+                timestamp=timestamp,
+                price=self.from_answer(answer),
+                answer=answer,
+                requested=point.price,
+                clamped=clamped,
+            )
+
+    def run(self, steps: int | None = None) -> list[FeedRound]:
+        """Steps until the source is exhausted or `steps` rounds were published."""
+        rounds: list[FeedRound] = []
+        while not self.exhausted and (steps is None or len(rounds) < steps):
+            published = self.step()
+            if published is None:
+                break
+            rounds.append(published)
+        return rounds
+
+    def _latest_answer(self) -> tuple[int, int] | None:
+        """(answer, updated_at) of the latest round, None before the first."""
+        if int(self.oracle.latestRound()) == 0:
+            return None
+        _, answer, _, updated_at, _ = self.oracle.latestRoundData()
+        return int(answer), int(updated_at)
+
+    def _timestamp_for(self, point: PricePoint, now: int) -> int:
+        if self.mode is FeedMode.LIVE:
+            return now
+        target = self.start + point.t
+        if target < now:
+            # The chain is already later than the path: shift the rest of the path.
+            self.metrics.log.warning("chain is %d s ahead of the path; shifting it", now - target)
+            self.metrics.count("lag_seconds", now - target)
+            self.start += now - target
+            target = now
+        return target
+
+    def _within_bound(self, answer: int, latest: tuple[int, int] | None,
+                      timestamp: int) -> tuple[int, bool]:
+        """The answer clamped to the deviation bound when the current answer is fresh."""
+        if latest is None or timestamp - latest[1] > self.max_report_age:
+            return answer, False
+        current = latest[0]
+        allowed = current * self.max_deviation_bps // BPS
+        bounded = min(max(answer, current - allowed), current + allowed)
+        if bounded != answer:
+            self.metrics.log.warning(
+                "%s: %s clamped to %s by the %d bps deviation bound",
+                self.oracle.address, answer, bounded, self.max_deviation_bps,
+            )
+            self.metrics.count("clamped")
+        return max(bounded, 1), bounded != answer

@@ -1,0 +1,1 @@
+"""Market simulation inputs: price paths (CSV, GBM with jumps, crashes) in `vyperp.sim.paths`."""
