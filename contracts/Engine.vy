@@ -58,6 +58,7 @@ exports: (
     markets.params,
     markets.price_scale,
     markets.market_count,
+    markets.atomic_trading,
     pricing.breaker_low,
     pricing.breaker_high,
     pricing.breaker_window_start,
@@ -76,6 +77,7 @@ exports: (
     # accounts
     accounts.collateral,
     accounts.is_operator,
+    accounts.order_book,
     accounts.tier_of,
     accounts.tier_max_leverage,
     # treasury
@@ -482,8 +484,10 @@ def _settle_account(owner: address, subaccount: uint256):
 
 @internal
 def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256):
-    accounts._check_authorized(owner, msg.sender)
+    accounts._check_trader(owner, msg.sender)
     markets._check_exists(market_id)
+    # a trader who sees the next oracle price before it lands must not trade at the current one
+    assert msg.sender == accounts.order_book or markets.atomic_trading[market_id], "engine: atomic trades disabled"
     index: uint256 = accrual._refresh(market_id)
     # only the traded market settles: the margin check below counts the other
     # markets' pending funding exactly, and settling them all would cost ~50k gas each

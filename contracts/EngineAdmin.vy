@@ -103,6 +103,28 @@ def set_market_params(market_id: uint256, params: markets.MarketParams):
     markets._set(market_id, params)
 
 
+@external
+def set_atomic_trading(market_id: uint256, allowed: bool):
+    """
+    @notice Allows or forbids direct trades at the current oracle price in a
+            market; when forbidden, only the order book's two-step orders trade.
+    @param market_id Market.
+    @param allowed True on devnets and where the feed cannot be front-run.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    markets._set_atomic_trading(market_id, allowed)
+
+
+@external
+def set_order_book(order_book: address):
+    """
+    @notice Sets the order book that trades for accounts the orders they committed.
+    @param order_book The OrderBook contract; zero disconnects it.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    accounts._set_order_book(order_book)
+
+
 # ---------------------------------------------------------------------------
 # Vault, fees and tiers
 # ---------------------------------------------------------------------------

@@ -198,7 +198,7 @@ class Devnet:
         self.tick(advance=0)
         for oracle in self.oracles:
             config = MarketConfig(oracle=oracle.address).with_(mark_window=MARK_WINDOW)
-            self.market_ids.append(add_market(self.protocol, self.admin, config))
+            self.market_ids.append(add_market(self.protocol, self.admin, config, atomic_trading=True))
 
     def tick(self, advance: int = TICK) -> list:
         """One heartbeat: every reporter of every market reports, all in the same second."""
