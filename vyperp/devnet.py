@@ -68,6 +68,10 @@ class DevnetPaths:
     def status(self) -> Path:
         return self.root / "status"
 
+    @property
+    def anvil_pid(self) -> Path:
+        return self.root / "anvil.pid"
+
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
@@ -155,6 +159,8 @@ def start_anvil(settings: DevnetSettings, test_config, *, timeout: float = 15.0)
             stop_process(process)
             raise DevnetError(f"anvil did not answer at {settings.url} within {timeout} s")
         time.sleep(0.1)
+    # for an operator (or a test) to find an anvil whose supervisor was killed
+    settings.paths.anvil_pid.write_text(str(process.pid))
     return process
 
 
@@ -444,6 +450,7 @@ class Devnet:
         self.anvil: subprocess.Popen | None = None
         self.children: dict[str, subprocess.Popen] = {}
         self._provider_context = None
+        self.provider = None
 
     def start(self, project, accounts, networks, config_manager) -> DevnetRun:
         """Anvil up, Ape attached, the protocol deployed (or found), the loops started."""
@@ -456,8 +463,8 @@ class Devnet:
         )
         os.environ["APE_FOUNDRY_HOST"] = settings.url
         self._provider_context = networks.parse_network_choice(NETWORK_CHOICE)
-        provider = self._provider_context.__enter__()
-        start_block = provider.get_block("latest").number
+        self.provider = self._provider_context.__enter__()
+        start_block = self.provider.get_block("latest").number
         report = self._deploy(project, accounts)
         for name in PROCESSES if settings.processes is None else settings.processes:
             self.start_loop(name)
@@ -508,10 +515,12 @@ class Devnet:
             self.log(f"stopped {name} ({code})")
         self.children.clear()
         if self._provider_context is not None:
+            self.log(f"stopping at block {self.provider.get_block('latest').number}")
             self._provider_context.__exit__(None, None, None)
-            self._provider_context = None
+            self._provider_context = self.provider = None
         if self.anvil is not None:
             code = stop_process(self.anvil)
+            self.settings.paths.anvil_pid.unlink(missing_ok=True)
             self.log(f"stopped anvil ({code}); state in {self.settings.paths.state}")
             self.anvil = None
 

@@ -1,0 +1,82 @@
+"""`ape run devnet up` as a subprocess: a first start deploys on a fresh anvil whose state lives in
+a temporary directory; a second start resumes that chain (same manifest, block height kept,
+nothing redeployed), and no process outlives a run."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vyperp.devnet import process_exists, read_statuses, rpc_answers
+
+REPO = Path(__file__).resolve().parents[2]
+APE = str(Path(sys.executable).with_name("ape"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def devnet_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("devnet")
+    state, deployments = root / "state", root / "deployments"
+    yield state, deployments
+    # A supervisor that died (a timeout) leaves anvil behind: end it by its recorded pid.
+    pid_file = state / "anvil.pid"
+    if pid_file.is_file() and process_exists(pid := int(pid_file.read_text())):
+        os.kill(pid, signal.SIGKILL)
+
+
+def devnet_up(port: int, state: Path, deployments: Path, *options: str) -> str:
+    environment = {key: value for key, value in os.environ.items() if key != "APE_FOUNDRY_HOST"}
+    finished = subprocess.run(
+        [APE, "run", "devnet", "up", "--port", str(port), "--state-dir", str(state),
+         "--deployments", str(deployments), "--no-dashboard", *options],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout
+
+
+def block(pattern: str, output: str) -> int:
+    return int(re.search(pattern, output).group(1))
+
+
+def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
+    state, deployments = devnet_dirs
+    port = free_port()
+    manifest_file = deployments / "ethereum_local.json"
+
+    first = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
+                      "--duration", "8")  # fmt: skip
+    assert "devnet created at block 0" in first
+    assert "deployed: DevnetUSD, EngineAdmin, Engine, LiquidityVault, EngineLens" in first
+    manifest = json.loads(manifest_file.read_text())
+    assert set(manifest["markets"]) == {"BTC-USD", "ETH-USD", "SOL-USD"}
+    assert state.joinpath("state.json").stat().st_size > 0
+    (oracle,) = read_statuses(state / "status")
+    # the feeder ran as its own process against the devnet and published rounds
+    assert oracle.name == "oracle" and oracle.errors == 0 and oracle.stopped
+    assert oracle.steps > 0 and "BTC-USD" in oracle.last_action
+    assert "oracle: " in (state / "logs" / "oracle.log").read_text()
+    stopped_at = block(r"stopping at block (\d+)", first)
+    assert stopped_at > manifest["deploy_block"]
+
+    second = devnet_up(port, state, deployments, "--no-processes", "--duration", "0")
+    assert f"devnet resumed at block {stopped_at};" in second
+    assert "deployment found on the chain: nothing deployed" in second
+    assert json.loads(manifest_file.read_text()) == manifest  # same addresses
+
+    # nothing is left running: anvil is gone (and its pid file), and so is the feeder
+    assert not rpc_answers(f"http://127.0.0.1:{port}")
+    assert not (state / "anvil.pid").exists()
+    assert not process_exists(oracle.pid)
