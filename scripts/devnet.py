@@ -2,7 +2,7 @@
 
     ape run devnet up                        # what `make devnet` runs; Ctrl-C stops everything
     ape run devnet up --duration 30 --no-dashboard
-    ape run devnet dashboard --network ethereum:local:foundry   # another terminal (APE_FOUNDRY_HOST)
+    APE_FOUNDRY_HOST=http://127.0.0.1:8545 ape run devnet dashboard --network ethereum:local:foundry
 
 `up` starts anvil on --port with its state in --state-dir (resumed when the directory has one),
 deploys from config/markets.yaml unless the manifest already matches the chain, starts the
@@ -10,6 +10,7 @@ keepers and the trader simulation as child processes (`ape run devnet loop <name
 <state-dir>/logs/), and shows the dashboard. The logic is in vyperp.devnet.
 """
 
+import signal
 from pathlib import Path
 
 import click
@@ -91,6 +92,8 @@ def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes
         processes=() if no_processes else (tuple(processes) or None),
     )
     devnet = Devnet(settings, log=click.echo)
+    # `kill <pid>` stops the devnet as Ctrl-C does, rather than orphaning anvil
+    signal.signal(signal.SIGTERM, lambda number, frame: signal.default_int_handler(number, frame))
     try:
         run = devnet.start(project, accounts, networks, config)
         click.echo(
@@ -103,18 +106,18 @@ def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes
             reader = DashboardReader(
                 project, Deployment.load(NETWORK, deployments), status_dir=settings.paths.status
             )
-            run_live(reader, duration=duration, should_stop=lambda: bool(devnet.failed_children()))
+            run_live(reader, duration=duration, on_refresh=devnet.supervise)
         else:
-            wait(duration, should_stop=lambda: bool(devnet.failed_children()))
-        if failed := devnet.failed_children():
-            click.echo(f"stopping: {', '.join(failed)} exited; see {settings.paths.logs}")
+            wait(duration, on_tick=devnet.supervise)
+        if given_up := devnet.given_up():
+            click.echo(f"{', '.join(given_up)} kept exiting; see {settings.paths.logs}")
     except DevnetError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         click.echo("stopping the devnet")
     finally:
-        click.echo(status_lines(read_statuses(settings.paths.status)))
         devnet.stop()
+        click.echo(status_lines(read_statuses(settings.paths.status)))
 
 
 @cli.command(cls=ConnectedProviderCommand)

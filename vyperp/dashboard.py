@@ -202,13 +202,15 @@ def run_live(
     *,
     refresh_seconds: float = 1.0,
     duration: float | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    on_refresh: Callable[[], None] = lambda: None,
 ) -> None:
-    """Refreshes until ``duration`` passed, ``should_stop()`` or Ctrl-C (which propagates)."""
+    """Refreshes until ``duration`` passed or Ctrl-C (which propagates), calling
+    ``on_refresh`` before each refresh (the supervisor checks its processes there)."""
     deadline = None if duration is None else time.monotonic() + duration
     with Live(_safe_render(reader), refresh_per_second=4, screen=False) as live:
-        while not should_stop() and (deadline is None or time.monotonic() < deadline):
+        while deadline is None or time.monotonic() < deadline:
             time.sleep(refresh_seconds)
+            on_refresh()
             live.update(_safe_render(reader))
 
 
@@ -222,7 +224,7 @@ def _safe_render(reader: DashboardReader):
 
 
 def _price(value: Decimal | None) -> str:
-    return "stale" if value is None else _number(value, 4)
+    return "stale" if value is None else _number(value, 4 if value < 1000 else 2)
 
 
 def _number(value: Decimal, places: int) -> str:

@@ -43,6 +43,8 @@ NETWORK_CHOICE = "ethereum:local:foundry"
 DEPLOYER = 0
 FUNDING_KEEPER = 5
 LOCAL_REPORTERS = (6, 7, 8)
+# A loop that keeps exiting (a build error) is left down after this many restarts.
+MAX_RESTARTS = 3
 # Anvil's own default: deploys and tests expect cancun-or-later opcodes (transient storage).
 HARDFORK = "cancun"
 
@@ -139,7 +141,9 @@ def rpc_answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def start_anvil(settings: DevnetSettings, test_config, *, timeout: float = 15.0) -> subprocess.Popen:
+def start_anvil(
+    settings: DevnetSettings, test_config, *, timeout: float = 15.0
+) -> subprocess.Popen:
     """Starts the devnet's anvil and waits until it answers; refuses a port already taken."""
     if rpc_answers(settings.url):
         raise DevnetError(f"something already answers at {settings.url}: is a devnet running?")
@@ -154,7 +158,8 @@ def start_anvil(settings: DevnetSettings, test_config, *, timeout: float = 15.0)
     deadline = time.monotonic() + timeout
     while not rpc_answers(settings.url):
         if process.poll() is not None:
-            raise DevnetError(f"anvil exited ({process.returncode}); see {settings.paths.log('anvil')}")
+            log_file = settings.paths.log("anvil")
+            raise DevnetError(f"anvil exited ({process.returncode}); see {log_file}")
         if time.monotonic() > deadline:
             stop_process(process)
             raise DevnetError(f"anvil did not answer at {settings.url} within {timeout} s")
@@ -165,15 +170,26 @@ def start_anvil(settings: DevnetSettings, test_config, *, timeout: float = 15.0)
 
 
 def stop_process(process: subprocess.Popen, *, timeout: float = 10.0) -> int:
-    """SIGINT (anvil dumps its state, loops finish their step), then SIGKILL after ``timeout``."""
+    """SIGINT (anvil dumps its state, loops finish their step), then SIGKILL after ``timeout``.
+
+    Signals go to the child's whole process group (it was started in a session of its own):
+    node_modules/.bin/anvil is a node shim in front of the real binary, and both must stop.
+    """
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        _signal_group(process, signal.SIGINT)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
             process.wait()
     return process.returncode
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass  # already gone
 
 
 class DevnetError(Exception):
@@ -449,6 +465,7 @@ class Devnet:
         self.log = log
         self.anvil: subprocess.Popen | None = None
         self.children: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, int] = {}
         self._provider_context = None
         self.provider = None
 
@@ -466,6 +483,9 @@ class Devnet:
         self.provider = self._provider_context.__enter__()
         start_block = self.provider.get_block("latest").number
         report = self._deploy(project, accounts)
+        refreshed = refresh_stale_prices(project, accounts, report.deployment)
+        if refreshed:
+            self.log(f"re-published the last price of stale feeds: {', '.join(refreshed)}")
         for name in PROCESSES if settings.processes is None else settings.processes:
             self.start_loop(name)
         return DevnetRun(
@@ -502,7 +522,8 @@ class Devnet:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.settings.child_env(),
-            start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor, which orders the stop
+            # a terminal's Ctrl-C reaches only the supervisor, which orders the stop
+            start_new_session=True,
         )
         self.children[name] = process
         self.log(f"started {name} (pid {process.pid}), log {self.settings.paths.log(name)}")
@@ -524,21 +545,74 @@ class Devnet:
             self.log(f"stopped anvil ({code}); state in {self.settings.paths.state}")
             self.anvil = None
 
-    def failed_children(self) -> list[str]:
-        return [name for name, process in self.children.items() if process.poll() is not None]
+    def supervise(self) -> None:
+        """Restarts a loop that exited, at most ``MAX_RESTARTS`` times; after that it stays
+        down (the dashboard shows it) and its log says why."""
+        for name, process in list(self.children.items()):
+            if process.poll() is None:
+                continue
+            if self.restarts.get(name, 0) >= MAX_RESTARTS:
+                continue
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            self.log(
+                f"{name} exited ({process.returncode}); restart {self.restarts[name]} of "
+                f"{MAX_RESTARTS}, see {self.settings.paths.log(name)}"
+            )
+            self.start_loop(name)
+
+    def given_up(self) -> list[str]:
+        """Loops that exited after their last restart."""
+        return [
+            name
+            for name, process in self.children.items()
+            if process.poll() is not None and self.restarts.get(name, 0) >= MAX_RESTARTS
+        ]
 
 
-def wait(duration: float | None, should_stop: Callable[[], bool] = lambda: False) -> None:
-    """Sleeps until ``duration`` passed or ``should_stop()``; Ctrl-C ends it."""
+def wait(duration: float | None, on_tick: Callable[[], None] = lambda: None) -> None:
+    """Sleeps until ``duration`` passed, calling ``on_tick`` every second; Ctrl-C ends it."""
     deadline = None if duration is None else time.monotonic() + duration
-    while not should_stop() and (deadline is None or time.monotonic() < deadline):
-        time.sleep(0.2)
+    while deadline is None or time.monotonic() < deadline:
+        on_tick()
+        time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+
+
+def refresh_stale_prices(project, accounts, deployment) -> list[str]:
+    """Re-publishes the latest answer of every devnet feed the engine cannot use (a resumed
+    chain's feeds are as old as its last session), so trading works before the oracle loop's
+    first round. One multicall finds them; the reporters sign one report each, up to quorum."""
+    from ape_ethereum.multicall import Call
+
+    from vyperp.keepers.funding import ensure_multicall
+    from vyperp.keepers.oracle_feeder import signers_among_test_accounts
+
+    ensure_multicall()
+    engine = project.Engine.at(deployment.engine)
+    call = Call()
+    for entry in deployment.markets.values():
+        call.add(engine.index_price, entry.id)
+    stale = [
+        (name, entry)
+        for (name, entry), price in zip(deployment.markets.items(), call(), strict=True)
+        if price is None and entry.reporters  # a feed without reporters is not ours to feed
+    ]
+    refreshed = []
+    for name, entry in stale:
+        oracle = project.PriceOracle.at(entry.oracle)
+        answer = int(oracle.latestAnswer())
+        if answer <= 0:
+            continue  # never priced: the deploy's initial_price or seed-oracles does that
+        refreshed.append(name)
+        for reporter in signers_among_test_accounts(accounts, entry.reporters)[: oracle.quorum()]:
+            oracle.report(answer, sender=reporter)
+    return refreshed
 
 
 def status_lines(statuses: Sequence[ProcessStatus]) -> str:
     """One line per loop, for runs without the dashboard."""
     return "\n".join(
-        f"{s.name}: {'alive' if s.alive() else 'down'}, {s.steps} steps, {s.errors} errors, "
+        f"{s.name}: {'stopped' if s.stopped else 'alive' if s.alive() else 'down'}, "
+        f"{s.steps} steps, {s.errors} errors, "
         f"last: {s.last_action or '-'}"
         for s in statuses
     )

@@ -67,7 +67,7 @@ def test_snapshot_after_a_trade_shows_interest_skew_and_fees(reader, sdk, trader
 
     text = render_text(snapshot, width=200)
     btc_line = table_row(text, "BTC-USD")
-    assert "95,000.0000" in btc_line and "2.0000" in btc_line
+    assert "95,000.00 " in btc_line and "2.0000" in btc_line
     assert f"insurance fund {snapshot.insurance_balance:,.2f}" in text
     assert "liquidations n/a" in text
     oracle_line = table_row(text, "oracle")

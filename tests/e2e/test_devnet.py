@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from vyperp.devnet import process_exists, read_statuses, rpc_answers
+from vyperp.devnet import (
+    process_exists,
+    read_statuses,
+    refresh_stale_prices,
+    rpc_answers,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).with_name("ape"))
@@ -80,3 +85,15 @@ def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
     assert not rpc_answers(f"http://127.0.0.1:{port}")
     assert not (state / "anvil.pid").exists()
     assert not process_exists(oracle.pid)
+
+
+def test_stale_feeds_are_republished_at_their_last_answer(project, sdk, chain):
+    from ape import accounts  # the account manager: reporters are found among its test accounts
+
+    before = {state.name: state.index_price for state in sdk.markets()}
+    chain.mine(deltatime=600)  # longer than every market's max_price_age
+    assert all(state.index_price is None for state in sdk.markets())
+
+    assert refresh_stale_prices(project, accounts, sdk.deployment) == list(before)
+    assert {state.name: state.index_price for state in sdk.markets()} == before
+    assert refresh_stale_prices(project, accounts, sdk.deployment) == []  # all fresh: no-op
