@@ -175,7 +175,7 @@ def render(snapshot: DashboardSnapshot, *, now: float | None = None) -> Group:
         age = "-" if status.last_action_at is None else f"{now - status.last_action_at:.0f} s"
         keepers.add_row(
             status.name,
-            "[green]alive[/]" if status.alive(now) else "[red]down[/]",
+            _process_state(status, now),
             str(status.steps),
             str(status.errors),
             status.last_action or (status.last_error and f"error: {status.last_error}") or "-",
@@ -221,6 +221,12 @@ def _safe_render(reader: DashboardReader):
         return render(reader.snapshot())
     except Exception as error:  # noqa: BLE001
         return Panel(f"{type(error).__name__}: {error}", title="cannot read the chain")
+
+
+def _process_state(status: ProcessStatus, now: float) -> str:
+    if status.stopped:
+        return "stopped"
+    return "[green]alive[/]" if status.alive(now) else "[red]down[/]"
 
 
 def _price(value: Decimal | None) -> str:

@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,7 +93,6 @@ class DevnetSettings:
     # seconds between anvil's state dumps, so even a killed anvil loses little
     state_interval: int = 10
     oracle_step_seconds: int = 5
-    trader_step_seconds: float = 4.0
     processes: tuple[str, ...] | None = None  # names from PROCESSES; None: all of them
 
     @property
@@ -148,13 +147,13 @@ def start_anvil(
     if rpc_answers(settings.url):
         raise DevnetError(f"something already answers at {settings.url}: is a devnet running?")
     settings.paths.create()
-    log = settings.paths.log("anvil").open("ab")
-    process = subprocess.Popen(
-        anvil_command(settings, test_config),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # the supervisor stops it last, after whatever still uses it
-    )
+    with settings.paths.log("anvil").open("ab") as log:
+        process = subprocess.Popen(
+            anvil_command(settings, test_config),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the supervisor stops it last, after whatever still uses it
+        )
     deadline = time.monotonic() + timeout
     while not rpc_answers(settings.url):
         if process.poll() is not None:
@@ -454,7 +453,6 @@ class DevnetRun:
     start_block: int
     deployed: list[str]
     manifest: Path
-    children: dict[str, subprocess.Popen] = field(default_factory=dict)
 
 
 class Devnet:
@@ -478,6 +476,7 @@ class Devnet:
             f"anvil {'resumed from' if resumed else 'started with'} {settings.paths.state} "
             f"at {settings.url} (pid {self.anvil.pid})"
         )
+        # ape-foundry reads it at connect: this process attaches like its children
         os.environ["APE_FOUNDRY_HOST"] = settings.url
         self._provider_context = networks.parse_network_choice(NETWORK_CHOICE)
         self.provider = self._provider_context.__enter__()
@@ -493,7 +492,6 @@ class Devnet:
             start_block=start_block,
             deployed=report.deployed,
             manifest=report.deployment.path_for(NETWORK, settings.deployments),
-            children=self.children,
         )
 
     def _deploy(self, project, accounts):
@@ -516,15 +514,15 @@ class Devnet:
     def start_loop(self, name: str) -> subprocess.Popen:
         if name not in PROCESSES:
             raise DevnetError(f"unknown devnet process {name!r} (known: {', '.join(PROCESSES)})")
-        log = self.settings.paths.log(name).open("ab")
-        process = subprocess.Popen(
-            loop_command(name, self.settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.settings.child_env(),
-            # a terminal's Ctrl-C reaches only the supervisor, which orders the stop
-            start_new_session=True,
-        )
+        with self.settings.paths.log(name).open("ab") as log:
+            process = subprocess.Popen(
+                loop_command(name, self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.settings.child_env(),
+                # a terminal's Ctrl-C reaches only the supervisor, which orders the stop
+                start_new_session=True,
+            )
         self.children[name] = process
         self.log(f"started {name} (pid {process.pid}), log {self.settings.paths.log(name)}")
         return process
@@ -536,7 +534,8 @@ class Devnet:
             self.log(f"stopped {name} ({code})")
         self.children.clear()
         if self._provider_context is not None:
-            self.log(f"stopping at block {self.provider.get_block('latest').number}")
+            with suppress(Exception):  # a dead anvil has no head block to report
+                self.log(f"stopping at block {self.provider.get_block('latest').number}")
             self._provider_context.__exit__(None, None, None)
             self._provider_context = self.provider = None
         if self.anvil is not None:
@@ -547,7 +546,9 @@ class Devnet:
 
     def supervise(self) -> None:
         """Restarts a loop that exited, at most ``MAX_RESTARTS`` times; after that it stays
-        down (the dashboard shows it) and its log says why."""
+        down (the dashboard shows it) and its log says why. A dead anvil ends the devnet."""
+        if self.anvil is not None and self.anvil.poll() is not None:
+            raise DevnetError(f"anvil exited ({self.anvil.returncode}); see its log")
         for name, process in list(self.children.items()):
             if process.poll() is None:
                 continue

@@ -29,7 +29,7 @@ def test_funding_deposits_each_traders_collateral(simulation, sdk):
     steady, quick = (trader.account for trader in simulation.traders)
     assert sdk.account(steady).collateral == STEADY.collateral
     assert sdk.account(quick).collateral == QUICK.collateral
-    assert sdk.wallet_balance(simulation.lp[1]) >= LP.deposit
+    assert sdk.wallet_balance(simulation.lp[1]) == 0  # its tokens are minted as it deposits
 
 
 def test_traders_open_at_their_leverage_hold_then_close_and_the_lp_deposits(simulation, sdk):
@@ -58,6 +58,7 @@ def test_traders_open_at_their_leverage_hold_then_close_and_the_lp_deposits(simu
     assert len(sdk.account(steady).positions) == 1
     assert second["lp"].kind == "lp_deposit"
     assert sdk.lp_position(lp).value == pytest.approx(LP.deposit, rel=Decimal("1e-6"))
+    assert sdk.wallet_balance(lp) == 99 * LP.deposit  # a hundred deposits minted, one made
 
     third = by_actor(simulation.step())
     assert third["steady"].kind == "close" and third["quick"].kind == "open"

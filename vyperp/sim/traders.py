@@ -95,6 +95,7 @@ class TraderSimulation:
     lp: tuple[LpProfile, object] | None = None
     seed: int = 1
     steps: int = 0
+    minter: object = field(default=None, init=False)  # set by fund()
     rng: random.Random = field(init=False)
 
     def __post_init__(self):
@@ -135,40 +136,42 @@ class TraderSimulation:
         return [trader.account for trader in self.traders] + ([self.lp[1]] if self.lp else [])
 
     def fund(self, minter) -> list[str]:
-        """Gas, devnet USD and each trader's collateral in the engine, where still missing."""
+        """Gas for every participant and each trader's collateral in the engine, where still
+        missing. ``minter`` (a DevnetUSD minter) also tops up the LP's wallet as it deposits."""
         from ape import chain
 
-        contracts, token_units = self.sdk.contracts, self.sdk.to_token_units
+        self.minter = minter
+        contracts = self.sdk.contracts
         call = Call()
-        for account in self.participants:
-            call.add(contracts.engine.collateral, account.address, 0)
-            call.add(contracts.token.balanceOf, account.address)
+        for trader in self.traders:
+            call.add(contracts.engine.collateral, trader.account.address, 0)
+            call.add(contracts.token.balanceOf, trader.account.address)
         answers = list(call())
         # anvil prefunds only the role accounts: top up gas for all participants in one batch
         chain.provider.web3.provider.make_batch_request(
-            [("anvil_setBalance", [account.address, hex(GAS_BALANCE_WEI)])
-             for account in self.participants]
+            [
+                ("anvil_setBalance", [account.address, hex(GAS_BALANCE_WEI)])
+                for account in self.participants
+            ]
         )
         funded = []
-        for position, account in enumerate(self.participants):
-            collateral, wallet = answers[2 * position : 2 * position + 2]
-            trader = next((t for t in self.traders if t.account is account), None)
-            if trader is not None and collateral == 0:
-                needed = token_units(trader.profile.collateral) - wallet
-                if needed > 0:
-                    contracts.token.mint(account, needed, sender=minter)
-                self.sdk.deposit(trader.profile.collateral, account)
-                funded.append(f"{trader.profile.name}: {trader.profile.collateral} deposited")
-            elif trader is None and wallet < token_units(self.lp[0].deposit) * 10:
-                contracts.token.mint(account, token_units(self.lp[0].deposit) * 100, sender=minter)
-                funded.append(f"{self.lp[0].name}: {self.lp[0].deposit * 100} minted")
+        for trader, collateral, wallet in zip(
+            self.traders, answers[0::2], answers[1::2], strict=True
+        ):
+            if collateral > 0:
+                continue
+            missing = self.sdk.to_token_units(trader.profile.collateral) - wallet
+            if missing > 0:
+                contracts.token.mint(trader.account, missing, sender=minter)
+            self.sdk.deposit(trader.profile.collateral, trader.account)
+            funded.append(f"{trader.profile.name}: {trader.profile.collateral} deposited")
         return funded
 
     def step(self) -> list[SimAction]:
         """One round: every trader opens, holds or closes; the LP deposits when due."""
         self.steps += 1
         markets = {state.name: state for state in self.sdk.markets()}
-        accounts = self._read_accounts()
+        accounts, lp_wallet = self._read_accounts()
         actions = []
         for trader, (equity, open_mask) in zip(self.traders, accounts, strict=True):
             try:
@@ -178,29 +181,41 @@ class TraderSimulation:
             if action is not None:
                 actions.append(action)
         if self.lp is not None and self.steps % self.lp[0].every_steps == 0:
-            profile, account = self.lp
-            try:
-                self.sdk.lp_deposit(profile.deposit, account)
-                actions.append(SimAction(profile.name, "lp_deposit", size=profile.deposit))
-            except Exception as error:  # noqa: BLE001
-                actions.append(SimAction(profile.name, "failed", detail=_reason(error)))
+            actions.append(self._step_lp(lp_wallet))
         return actions
 
-    def _read_accounts(self) -> list[tuple[Decimal, int]]:
-        """(equity, bitmask of open markets) per trader in one multicall."""
-        engine = self.sdk.contracts.engine
+    def _read_accounts(self) -> tuple[list[tuple[Decimal, int]], int]:
+        """(equity, bitmask of open markets) per trader, and the LP's wallet in token units,
+        in one multicall."""
+        engine, token = self.sdk.contracts.engine, self.sdk.contracts.token
         call = Call()
         for trader in self.traders:
             call.add(engine.account_health, trader.account.address, 0)
             call.add(engine.open_markets, trader.account.address, 0)
+        if self.lp is not None:
+            call.add(token.balanceOf, self.lp[1].address)
         answers = list(call())
-        return [
+        lp_wallet = int(answers.pop()) if self.lp is not None else 0
+        traders = [
             (
                 Decimal(0) if health is None else Decimal(health.equity) / WAD,
                 int(mask or 0),
             )
             for health, mask in zip(answers[0::2], answers[1::2], strict=True)
         ]
+        return traders, lp_wallet
+
+    def _step_lp(self, wallet: int) -> SimAction:
+        profile, account = self.lp
+        try:
+            deposit = self.sdk.to_token_units(profile.deposit)
+            if wallet < deposit:
+                # a hundred deposits' worth at a time: the devnet's LP never runs dry
+                self.sdk.contracts.token.mint(account, 100 * deposit, sender=self.minter)
+            self.sdk.lp_deposit(profile.deposit, account)
+        except Exception as error:  # noqa: BLE001 - a revert ends this action, not the run
+            return SimAction(profile.name, "failed", detail=_reason(error))
+        return SimAction(profile.name, "lp_deposit", size=profile.deposit)
 
     def _step_trader(
         self, trader: Trader, equity: Decimal, open_mask: int, markets: dict[str, MarketState]
