@@ -30,6 +30,7 @@ from .modules import accounts
 from .modules import treasury
 from .modules import margin
 from .modules import accrual
+from .modules import liquidation
 
 initializes: access_control
 initializes: pausable
@@ -46,7 +47,22 @@ initializes: margin[
     positions := positions,
     accounts := accounts,
 ]
-initializes: accrual[pricing := pricing, funding := funding, positions := positions]
+initializes: accrual[
+    pricing := pricing,
+    funding := funding,
+    positions := positions,
+    accounts := accounts,
+    treasury := treasury,
+]
+initializes: liquidation[
+    markets := markets,
+    pricing := pricing,
+    positions := positions,
+    accounts := accounts,
+    treasury := treasury,
+    margin := margin,
+    accrual := accrual,
+]
 
 exports: (
     # roles
@@ -58,6 +74,7 @@ exports: (
     markets.params,
     markets.price_scale,
     markets.market_count,
+    markets.atomic_trading,
     pricing.breaker_low,
     pricing.breaker_high,
     pricing.breaker_window_start,
@@ -76,6 +93,7 @@ exports: (
     # accounts
     accounts.collateral,
     accounts.is_operator,
+    accounts.order_book,
     accounts.tier_of,
     accounts.tier_max_leverage,
     # treasury
@@ -84,6 +102,10 @@ exports: (
     treasury.vault_fee_share,
     treasury.vault,
     treasury.max_vault_utilization,
+    treasury.vault_bad_debt,
+    treasury.insurance_floor,
+    # liquidation
+    liquidation.liquidation_params,
 )
 
 # @dev Role that may pause, unpause and clear price breakers.
@@ -91,6 +113,13 @@ GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 WAD: constant(uint256) = 10**18
 # @dev Bound on the market ids one funding checkpoint call takes.
 MAX_CHECKPOINT_MARKETS: constant(uint256) = 64
+# @dev Bound on the accounts one batch liquidation takes.
+MAX_LIQUIDATION_BATCH: constant(uint256) = 64
+
+
+struct AccountRef:
+    owner: address
+    subaccount: uint256
 
 
 event Deposit:
@@ -117,13 +146,6 @@ event PositionModified:
     fee: uint256
     realized_pnl: int256
     funding_paid: int256
-
-
-event FundingSettled:
-    owner: indexed(address)
-    subaccount: indexed(uint256)
-    market_id: indexed(uint256)
-    amount: int256
 
 
 event VaultFunded:
@@ -161,6 +183,7 @@ def __init__(collateral_token_: IERC20, admin_facet_: address, admin: address, g
     access_control.__init__()
     pausable.__init__()
     treasury.__init__()
+    liquidation.__init__()
     if admin != msg.sender:
         access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin)
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
@@ -204,7 +227,7 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
     """
     assert amount > 0, "engine: zero amount"
     accounts._check_authorized(owner, msg.sender)
-    self._settle_account(owner, subaccount)
+    accrual._settle_account(owner, subaccount)
     debit: int256 = convert(amount * collateral_scale, int256)
     assert accounts.collateral[owner][subaccount] >= debit, "engine: insufficient collateral"
     accounts.collateral[owner][subaccount] -= debit
@@ -277,6 +300,70 @@ def checkpoint_funding(market_ids: DynArray[uint256, MAX_CHECKPOINT_MARKETS]):
     for market_id: uint256 in market_ids:
         markets._check_exists(market_id)
         accrual._refresh(market_id)
+
+
+# ---------------------------------------------------------------------------
+# Liquidation and deleveraging
+# ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def liquidate(owner: address, subaccount: uint256 = 0) -> uint256:
+    """
+    @notice Liquidates an account below maintenance margin (permissionless):
+            its positions close at the mark price, partially for a large
+            account when that restores it. Works while paused.
+    @dev The reward is credited to the caller's subaccount 0 as collateral.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return The liquidator's reward, 18 decimals.
+    """
+    liquidated: bool = False
+    reward: uint256 = 0
+    liquidated, reward = liquidation._liquidate(owner, subaccount)
+    assert liquidated, "engine: account not liquidatable"
+    accounts.collateral[msg.sender][0] += convert(reward, int256)
+    return reward
+
+
+@external
+@nonreentrant
+def liquidate_many(refs: DynArray[AccountRef, MAX_LIQUIDATION_BATCH]) -> DynArray[bool, MAX_LIQUIDATION_BATCH]:
+    """
+    @notice Liquidates every listed account that is below maintenance margin
+            and skips the others (healthy, flat or already liquidated).
+    @dev Rewards are credited once, to the caller's subaccount 0.
+    @param refs The accounts.
+    @return Whether each account was liquidated, in order.
+    """
+    done: DynArray[bool, MAX_LIQUIDATION_BATCH] = []
+    total_reward: uint256 = 0
+    for ref: AccountRef in refs:
+        liquidated: bool = False
+        reward: uint256 = 0
+        liquidated, reward = liquidation._liquidate(ref.owner, ref.subaccount)
+        done.append(liquidated)
+        total_reward += reward
+    if total_reward > 0:
+        accounts.collateral[msg.sender][0] += convert(total_reward, int256)
+    return done
+
+
+@external
+@nonreentrant
+def deleverage(market_id: uint256, owner: address, subaccount: uint256, size: uint256):
+    """
+    @notice Closes size of a profitable position at the mark price, without
+            fee, while the insurance fund is empty and traders' net profit
+            exceeds the set share of vault assets (permissionless; the caller
+            picks the most profitable positions).
+    @param market_id Market.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @param size Unsigned size to close, at most the position's.
+    """
+    liquidation._deleverage(owner, subaccount, market_id, size)
 
 
 # ---------------------------------------------------------------------------
@@ -373,6 +460,17 @@ def position_value(owner: address, subaccount: uint256, market_id: uint256) -> m
 
 @external
 @view
+def adl_eligible() -> bool:
+    """
+    @notice True while deleveraging is allowed: the insurance fund is empty
+            and traders' net unrealized profit exceeds adl_ratio of vault assets.
+    @return Whether deleverage() may run.
+    """
+    return liquidation._adl_eligible()
+
+
+@external
+@view
 def index_price(market_id: uint256) -> uint256:
     """
     @notice The oracle's index price (18 decimals); reverts if unusable.
@@ -444,50 +542,15 @@ def is_reduce_only(market_id: uint256) -> bool:
 
 
 @internal
-def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> int256:
-    """
-    @dev Moves a position's owed funding between its collateral and the vault
-         (counterparty to every funding payment) and re-snapshots it.
-    """
-    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
-    if old.size == 0:
-        return 0
-    index: int256 = funding.funding_index[market_id]
-    owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
-    if owed == 0 and old.funding_snapshot == index:
-        return 0
-    accounts.collateral[owner][subaccount] -= owed
-    treasury.vault_balance += owed
-    new: positions.Position = old
-    new.funding_snapshot = index
-    positions._store(owner, subaccount, market_id, old, new)
-    log FundingSettled(owner=owner, subaccount=subaccount, market_id=market_id, amount=owed)
-    return owed
-
-
-@internal
-def _settle_account(owner: address, subaccount: uint256):
-    """
-    @dev Accrues and settles funding in every market the account holds.
-    """
-    mask: uint256 = positions.open_markets[owner][subaccount]
-    for market_id: uint256 in range(positions.MASK_BITS):
-        if mask == 0:
-            break
-        if mask & 1 == 1:
-            accrual._refresh(market_id)
-            self._settle_funding(owner, subaccount, market_id)
-        mask >>= 1
-
-
-@internal
 def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256):
-    accounts._check_authorized(owner, msg.sender)
+    accounts._check_trader(owner, msg.sender)
     markets._check_exists(market_id)
+    # a trader who sees the next oracle price before it lands must not trade at the current one
+    assert msg.sender == accounts.order_book or markets.atomic_trading[market_id], "engine: atomic trades disabled"
     index: uint256 = accrual._refresh(market_id)
     # only the traded market settles: the margin check below counts the other
     # markets' pending funding exactly, and settling them all would cost ~50k gas each
-    funding_paid: int256 = self._settle_funding(owner, subaccount, market_id)
+    funding_paid: int256 = accrual._settle_funding(owner, subaccount, market_id)
 
     old: positions.Position = positions.open_positions[owner][subaccount][market_id]
     skew_before: int256 = positions._skew(market_id)

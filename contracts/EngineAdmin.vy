@@ -16,6 +16,7 @@
                  results are in events.
 """
 
+from ethereum.ercs import IERC20
 from snekmate.auth import access_control
 from snekmate.utils import pausable
 
@@ -28,6 +29,7 @@ from .modules import accounts
 from .modules import treasury
 from .modules import margin
 from .modules import accrual
+from .modules import liquidation
 
 initializes: access_control
 initializes: pausable
@@ -44,7 +46,27 @@ initializes: margin[
     positions := positions,
     accounts := accounts,
 ]
-initializes: accrual[pricing := pricing, funding := funding, positions := positions]
+initializes: accrual[
+    pricing := pricing,
+    funding := funding,
+    positions := positions,
+    accounts := accounts,
+    treasury := treasury,
+]
+initializes: liquidation[
+    markets := markets,
+    pricing := pricing,
+    positions := positions,
+    accounts := accounts,
+    treasury := treasury,
+    margin := margin,
+    accrual := accrual,
+]
+
+interface IEngineToken:
+    def collateral_token() -> IERC20: view
+    def collateral_scale() -> uint256: view
+
 
 exports: (
     access_control.grantRole,
@@ -67,6 +89,7 @@ def __init__():
     access_control.__init__()
     pausable.__init__()
     treasury.__init__()
+    liquidation.__init__()
 
 
 # ---------------------------------------------------------------------------
@@ -101,6 +124,28 @@ def set_market_params(market_id: uint256, params: markets.MarketParams):
     if params.oracle == markets.params[market_id].oracle:
         accrual._refresh(market_id)
     markets._set(market_id, params)
+
+
+@external
+def set_atomic_trading(market_id: uint256, allowed: bool):
+    """
+    @notice Allows or forbids direct trades at the current oracle price in a
+            market; when forbidden, only the order book's two-step orders trade.
+    @param market_id Market.
+    @param allowed True on devnets and where the feed cannot be front-run.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    markets._set_atomic_trading(market_id, allowed)
+
+
+@external
+def set_order_book(order_book: address):
+    """
+    @notice Sets the order book that trades for accounts the orders they committed.
+    @param order_book The OrderBook contract; zero disconnects it.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    accounts._set_order_book(order_book)
 
 
 # ---------------------------------------------------------------------------
@@ -158,6 +203,59 @@ def set_tier_leverage(tier: uint256, max_leverage: uint256):
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
     accounts._set_tier_leverage(tier, max_leverage)
+
+
+# ---------------------------------------------------------------------------
+# Liquidation and insurance
+# ---------------------------------------------------------------------------
+
+
+@external
+def set_liquidation_params(params: liquidation.LiquidationParams):
+    """
+    @notice Sets the liquidation fee, reward bounds, partial-liquidation and
+            deleveraging settings (checked against hard bounds).
+    @param params The new settings.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    liquidation._set_params(params)
+
+
+@external
+def set_insurance_floor(insurance_floor: uint256):
+    """
+    @notice Sets the insurance balance an admin withdrawal may not go below.
+    @param insurance_floor 18 decimals.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    treasury._set_insurance_floor(insurance_floor)
+
+
+@external
+@nonreentrant
+def withdraw_insurance(amount: uint256, receiver: address):
+    """
+    @notice Withdraws insurance above the floor; never while the vault
+            carries bad debt.
+    @param amount Token units.
+    @param receiver Token recipient.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    token: IERC20 = staticcall IEngineToken(self).collateral_token()
+    treasury._debit_insurance(amount * staticcall IEngineToken(self).collateral_scale())
+    assert extcall token.transfer(receiver, amount, default_return_value=True), "engine_admin: transfer failed"
+    log treasury.InsuranceWithdrawn(receiver=receiver, amount=amount)
+
+
+@external
+@nonreentrant
+def repay_vault_bad_debt():
+    """
+    @notice Moves insurance to the LP vault until the bad debt it absorbed
+            is repaid (permissionless); the amount is in VaultBadDebtRepaid.
+    """
+    assert self != SELF, "engine_admin: call through the engine"
+    treasury._repay_vault_bad_debt()
 
 
 # ---------------------------------------------------------------------------

@@ -53,7 +53,11 @@ TARGETS = {
     "modify": 90_000,
     "close": 100_000,
     "checkpoint": 50_000,
+    "liquidate": 120_000,
+    "batch_extra": 80_000,
 }
+# Accounts of the batch liquidation measurement.
+BATCH_SIZE = 10
 
 REFERENCE = (
     "Reference points: a dYdX perpetual trade ≈ 166,000 gas; "
@@ -198,7 +202,7 @@ class Devnet:
         self.tick(advance=0)
         for oracle in self.oracles:
             config = MarketConfig(oracle=oracle.address).with_(mark_window=MARK_WINDOW)
-            self.market_ids.append(add_market(self.protocol, self.admin, config))
+            self.market_ids.append(add_market(self.protocol, self.admin, config, atomic_trading=True))
 
     def tick(self, advance: int = TICK) -> list:
         """One heartbeat: every reporter of every market reports, all in the same second."""
@@ -373,6 +377,66 @@ def core_benchmarks(net: Devnet, _sections: list[Section]) -> Section:
     reports = net.tick()
     section.add("oracle report (new round, median of 3 fresh)", reports[0], traced=True)
     section.add("oracle report (same block, round updated in place)", reports[1])
+    return section
+
+
+def liquidation_benchmarks(net: Devnet, _sections: list[Section]) -> Section:
+    """One liquidation (full and partial) and the extra cost of each account in a batch.
+
+    The liquidated accounts are subaccounts of one owner: every subaccount has its own
+    collateral and positions, so each costs what a separate owner would.
+    """
+    eng = net.engine
+    section = Section("Liquidation")
+    owner = net.second_lp
+    market = net.market_ids[0]
+    # (subaccount, collateral, BTC): 0 small (closed in full), 1 large (closed in part), then a batch
+    books = [(0, 7_700, "0.5"), (1, 32_000, "2")] + [(2 + i, 16_000, "1") for i in range(BATCH_SIZE)]
+    net.fund(owner, usd(sum(c for _, c, _ in books)), eng)
+    for sub, collateral, size in books:
+        eng.deposit(usd(collateral), sub, sender=owner)
+        net.tick()
+        net.next_block()
+        delta = to_wad(size)
+        eng.modify_position(market, delta, net.limit(0, delta), sub, sender=owner)
+    # the BTC index falls 1 % a heartbeat to 10 % below, then holds for a mark window
+    start = net.prices[0]
+    while net.prices[0] > start * 0.90:
+        net.prices[0] *= 0.99
+        net.tick()
+    for _ in range(MARK_WINDOW // TICK + 1):
+        net.tick()
+    refs = [(owner.address, sub) for sub, _, _ in books]
+    statuses = net.protocol.lens.account_statuses(refs)
+    if not all(status.liquidatable for status in statuses):
+        raise click.ClickException("liquidation benchmark: the price drop left an account healthy")
+    single = section.add(
+        "liquidate one-position account (closed in full)",
+        net.later(lambda: eng.liquidate(owner, 0, sender=net.keeper)),
+        TARGETS["liquidate"],
+        note="75,000 notional, below the partial-liquidation threshold",
+        traced=True,
+    )
+    section.add(
+        "liquidate one-position account (closed in part)",
+        net.later(lambda: eng.liquidate(owner, 1, sender=net.keeper)),
+        TARGETS["liquidate"],
+        note="300,000 notional: just enough closes to reach 1.25 × maintenance",
+        traced=True,
+    )
+    batch = net.later(lambda: eng.liquidate_many(refs[2:], sender=net.keeper))
+    section.add(f"liquidate_many, {BATCH_SIZE} one-position accounts", batch)
+    one_in_batch = net.later(lambda: eng.liquidate_many(refs[1:2], sender=net.keeper))
+    extra = (batch.gas_used - single.gas) // (BATCH_SIZE - 1)
+    section.rows.append(
+        Row(
+            "extra gas per account in a batch",
+            extra,
+            TARGETS["batch_extra"],
+            note=f"(batch of {BATCH_SIZE} − single full liquidation) / {BATCH_SIZE - 1}",
+        )
+    )
+    section.add("liquidate_many over an account no longer liquidatable", one_in_batch, note="skipped")
     return section
 
 
@@ -626,7 +690,7 @@ def where_the_gas_goes(net: Devnet, sections: list[Section]) -> Section:
 # Entry point
 # ---------------------------------------------------------------------------
 
-BENCHMARKS = [core_benchmarks, where_the_gas_goes]
+BENCHMARKS = [core_benchmarks, liquidation_benchmarks, where_the_gas_goes]
 
 
 def anvil_version() -> str:

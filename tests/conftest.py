@@ -139,7 +139,7 @@ def market_config(oracle):
 
 @pytest.fixture(scope="session")
 def market(protocol, admin, market_config):
-    return add_market(protocol, admin, market_config)
+    return add_market(protocol, admin, market_config, atomic_trading=True)
 
 
 @pytest.fixture(scope="session")

@@ -49,8 +49,14 @@ def engine_admin(project, engine):
     return ContractInstance(engine.address, project.EngineAdmin.contract_type)
 
 
-def add_market(protocol: Protocol, admin, config: MarketConfig) -> int:
-    """Lists a market; returns its id."""
+def add_market(protocol: Protocol, admin, config: MarketConfig, *, atomic_trading=False) -> int:
+    """Lists a market; returns its id.
+
+    `atomic_trading` lets traders trade directly at the current oracle price (devnets,
+    tests); without it only the order book's two-step orders trade.
+    """
     market_id = protocol.engine.market_count()
     protocol.admin.add_market(config.as_tuple(), sender=admin)
+    if atomic_trading:
+        protocol.admin.set_atomic_trading(market_id, True, sender=admin)
     return market_id

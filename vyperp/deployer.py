@@ -51,6 +51,8 @@ class MarketSpec:
     params: dict[str, Any] = field(default_factory=dict)
     initial_price: Decimal | None = None
     oracle: str | None = None
+    # direct trades at the current oracle price; off unless the config turns it on (devnets)
+    atomic_trading: bool = False
 
     def market_config(self, oracle: str) -> MarketConfig:
         """The engine's parameters: MarketConfig defaults with this market's human overrides."""
@@ -108,6 +110,7 @@ class NetworkPlan:
                     params=dict(market.get("params", {})),
                     initial_price=_decimal_or_none(market.get("initial_price")),
                     oracle=market.get("oracle"),
+                    atomic_trading=bool(market.get("atomic_trading", False)),
                 )
                 for name, market in section.get("markets", {}).items()
             ),
@@ -195,10 +198,16 @@ def seed_price(oracle, price: Decimal, reporters: Sequence) -> None:
 
 
 def list_market(
-    contracts, admin, config: MarketConfig, reporters: Sequence[str], oracle_decimals: int
+    contracts,
+    admin,
+    config: MarketConfig,
+    reporters: Sequence[str],
+    oracle_decimals: int,
+    *,
+    atomic_trading: bool = False,
 ) -> MarketEntry:
     """Lists a market on the engine through the deploy helpers; returns its manifest entry."""
-    market_id = add_market(contracts.as_protocol(), admin, config)
+    market_id = add_market(contracts.as_protocol(), admin, config, atomic_trading=atomic_trading)
     return MarketEntry(
         id=market_id,
         oracle=str(config.oracle),
@@ -280,7 +289,12 @@ def _list_market(
     if spec.oracle is not None:
         feed = project.PriceOracle.at(spec.oracle)
         return list_market(
-            contracts, deployer, spec.market_config(spec.oracle), (), feed.decimals()
+            contracts,
+            deployer,
+            spec.market_config(spec.oracle),
+            (),
+            feed.decimals(),
+            atomic_trading=spec.atomic_trading,
         )
     if len(reporters) < settings.quorum:
         raise ManifestError(
@@ -299,7 +313,12 @@ def _list_market(
     report.deployed.append(f"PriceOracle {spec.name}")
     log(f"deployed the {spec.name} oracle at {oracle.address}")
     return list_market(
-        contracts, deployer, spec.market_config(oracle.address), reporters, settings.decimals
+        contracts,
+        deployer,
+        spec.market_config(oracle.address),
+        reporters,
+        settings.decimals,
+        atomic_trading=spec.atomic_trading,
     )
 
 

@@ -486,16 +486,20 @@ class Vyperp:
         *,
         params: dict[str, Any] | None = None,
         reporters: Sequence[str] = (),
+        atomic_trading: bool = False,
     ) -> MarketEntry:
         """Lists a market on an existing feed with MarketConfig defaults plus human overrides
-        (as in config/markets.yaml), and records it in the manifest."""
+        (as in config/markets.yaml), and records it in the manifest. `atomic_trading` allows
+        direct trades at the current oracle price (devnets); otherwise only orders trade."""
         if name in self.deployment.markets:
             raise VyperpError(f"{name} is already listed as market {self.market_id(name)}")
         feed = self.project.PriceOracle.at(_address(oracle))
         config = MarketSpec(name=name, description=name, params=dict(params or {})).market_config(
             feed.address
         )
-        entry = list_market(self.contracts, sender, config, reporters, feed.decimals())
+        entry = list_market(
+            self.contracts, sender, config, reporters, feed.decimals(), atomic_trading=atomic_trading
+        )
         self.deployment.markets[name] = entry
         self.contracts.oracles[name] = feed
         self.deployment.save(self.root)

@@ -20,6 +20,10 @@ event OperatorSet:
     approved: bool
 
 
+event OrderBookSet:
+    order_book: address
+
+
 event TierSet:
     owner: indexed(address)
     tier: uint256
@@ -34,6 +38,8 @@ event TierLeverageSet:
 collateral: public(HashMap[address, HashMap[uint256, int256]])
 # @dev True when owner approved operator for all its subaccounts.
 is_operator: public(HashMap[address, HashMap[address, bool]])
+# @dev The order book, which trades for any account the orders its owner or operators committed.
+order_book: public(address)
 # @dev Tier of an owner; applies to all its subaccounts.
 tier_of: public(HashMap[address, uint256])
 # @dev Max leverage of a tier (18 decimals; 0: only the market's limit).
@@ -44,6 +50,22 @@ tier_max_leverage: public(HashMap[uint256, uint256])
 @view
 def _check_authorized(owner: address, caller: address):
     assert caller == owner or self.is_operator[owner][caller], "accounts: not owner or operator"
+
+
+@internal
+@view
+def _check_trader(owner: address, caller: address):
+    """
+    @dev Who may change a position: the owner, its operators and the order book.
+    """
+    if caller != self.order_book:
+        self._check_authorized(owner, caller)
+
+
+@internal
+def _set_order_book(order_book: address):
+    self.order_book = order_book
+    log OrderBookSet(order_book=order_book)
 
 
 @internal

@@ -1,20 +1,33 @@
 # pragma version ~=0.4.3
 """
 @title accrual
-@notice Brings one market up to now: reads the index, feeds the price-move
-        breaker and accrues funding at the current skew. Every entry point
-        that changes a market's skew, a size or collateral, or its
+@notice Brings markets and accounts up to now. A market: read the index,
+        feed the price-move breaker, accrue funding at the current skew. An
+        account: move the funding its positions owe between its collateral
+        and the LP vault (counterparty to every funding payment). Every entry
+        point that changes a market's skew, a size or collateral, or its
         parameters, runs this first.
-@custom:security Stateless: the state it moves belongs to pricing and funding.
+@custom:security Stateless: the state it moves belongs to the modules it uses.
 """
 
 from . import pricing
 from . import funding
 from . import positions
+from . import accounts
+from . import treasury
 
 uses: pricing
 uses: funding
 uses: positions
+uses: accounts
+uses: treasury
+
+
+event FundingSettled:
+    owner: indexed(address)
+    subaccount: indexed(uint256)
+    market_id: indexed(uint256)
+    amount: int256
 
 
 @internal
@@ -26,3 +39,40 @@ def _refresh(market_id: uint256) -> uint256:
     pricing._update_breaker(market_id, index)
     funding._accrue(market_id, index, positions._skew(market_id))
     return index
+
+
+@internal
+def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> int256:
+    """
+    @dev Moves a position's owed funding between its collateral and the vault
+         (counterparty to every funding payment) and re-snapshots it.
+    """
+    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+    if old.size == 0:
+        return 0
+    index: int256 = funding.funding_index[market_id]
+    owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
+    if owed == 0 and old.funding_snapshot == index:
+        return 0
+    accounts.collateral[owner][subaccount] -= owed
+    treasury.vault_balance += owed
+    new: positions.Position = old
+    new.funding_snapshot = index
+    positions._store(owner, subaccount, market_id, old, new)
+    log FundingSettled(owner=owner, subaccount=subaccount, market_id=market_id, amount=owed)
+    return owed
+
+
+@internal
+def _settle_account(owner: address, subaccount: uint256):
+    """
+    @dev Accrues and settles funding in every market the account holds.
+    """
+    mask: uint256 = positions.open_markets[owner][subaccount]
+    for market_id: uint256 in range(positions.MASK_BITS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            self._refresh(market_id)
+            self._settle_funding(owner, subaccount, market_id)
+        mask >>= 1

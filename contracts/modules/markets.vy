@@ -58,12 +58,20 @@ event MarketParamsSet:
     params: MarketParams
 
 
+event AtomicTradingSet:
+    market_id: indexed(uint256)
+    allowed: bool
+
+
 # @dev Parameters of each market, by id.
 params: public(HashMap[uint256, MarketParams])
 # @dev Multiplier that turns an oracle answer into 18 decimals, by market.
 price_scale: public(HashMap[uint256, uint256])
 # @dev Number of markets listed; ids run from 0 to market_count - 1.
 market_count: public(uint256)
+# @dev True where traders may trade directly at the current oracle price; elsewhere
+#      only the order book trades, with prices newer than the order (off when listed).
+atomic_trading: public(HashMap[uint256, bool])
 
 
 @internal
@@ -90,6 +98,13 @@ def _set(market_id: uint256, p: MarketParams):
     self.params[market_id] = p
     self.price_scale[market_id] = 10 ** (18 - decimals)
     log MarketParamsSet(market_id=market_id, params=p)
+
+
+@internal
+def _set_atomic_trading(market_id: uint256, allowed: bool):
+    self._check_exists(market_id)
+    self.atomic_trading[market_id] = allowed
+    log AtomicTradingSet(market_id=market_id, allowed=allowed)
 
 
 @internal

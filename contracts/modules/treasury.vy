@@ -10,6 +10,9 @@
 """
 
 WAD: constant(uint256) = 10**18
+# @dev Waterfall steps, as ShortfallCovered.source.
+FROM_INSURANCE: constant(uint256) = 1
+FROM_VAULT: constant(uint256) = 2
 
 
 event FeeSplitSet:
@@ -24,6 +27,26 @@ event VaultUtilizationSet:
     max_vault_utilization: uint256
 
 
+event ShortfallCovered:
+    owner: indexed(address)
+    subaccount: indexed(uint256)
+    source: indexed(uint256)
+    amount: uint256
+
+
+event VaultBadDebtRepaid:
+    amount: uint256
+
+
+event InsuranceFloorSet:
+    insurance_floor: uint256
+
+
+event InsuranceWithdrawn:
+    receiver: indexed(address)
+    amount: uint256
+
+
 # @dev The LP vault's settled claim on the engine, 18 decimals.
 vault_balance: public(int256)
 # @dev Insurance fund balance, 18 decimals; the sink of rounding dust.
@@ -34,6 +57,10 @@ vault_fee_share: public(uint256)
 vault: public(address)
 # @dev Largest share of vault equity that net open notional may use (18 decimals).
 max_vault_utilization: public(uint256)
+# @dev Shortfall the LP vault absorbed and the insurance fund has not repaid yet, 18 decimals.
+vault_bad_debt: public(uint256)
+# @dev Insurance balance the admin may never withdraw below, 18 decimals.
+insurance_floor: public(uint256)
 
 
 @deploy
@@ -78,3 +105,50 @@ def _route_fee(fee: uint256):
     to_vault: uint256 = fee * self.vault_fee_share // WAD
     self.vault_balance += convert(to_vault, int256)
     self.insurance_balance += convert(fee - to_vault, int256)
+
+
+@internal
+def _cover_shortfall(owner: address, subaccount: uint256, shortfall: uint256):
+    """
+    @dev The waterfall after an account's collateral is spent: the insurance
+         fund pays what it holds, the LP vault the rest (recorded as its bad
+         debt, which later insurance income repays first).
+    """
+    from_insurance: uint256 = min(shortfall, convert(max(self.insurance_balance, 0), uint256))
+    if from_insurance > 0:
+        self.insurance_balance -= convert(from_insurance, int256)
+        log ShortfallCovered(owner=owner, subaccount=subaccount, source=FROM_INSURANCE, amount=from_insurance)
+    from_vault: uint256 = shortfall - from_insurance
+    if from_vault > 0:
+        self.vault_balance -= convert(from_vault, int256)
+        self.vault_bad_debt += from_vault
+        log ShortfallCovered(owner=owner, subaccount=subaccount, source=FROM_VAULT, amount=from_vault)
+
+
+@internal
+def _repay_vault_bad_debt():
+    """
+    @dev Moves insurance to the vault until the vault's bad debt is repaid.
+    """
+    amount: uint256 = min(self.vault_bad_debt, convert(max(self.insurance_balance, 0), uint256))
+    if amount > 0:
+        self.insurance_balance -= convert(amount, int256)
+        self.vault_balance += convert(amount, int256)
+        self.vault_bad_debt -= amount
+        log VaultBadDebtRepaid(amount=amount)
+
+
+@internal
+def _set_insurance_floor(insurance_floor: uint256):
+    self.insurance_floor = insurance_floor
+    log InsuranceFloorSet(insurance_floor=insurance_floor)
+
+
+@internal
+def _debit_insurance(amount: uint256):
+    """
+    @dev An admin withdrawal: never while the vault carries bad debt, never below the floor.
+    """
+    assert self.vault_bad_debt == 0, "treasury: bad debt pending"
+    assert self.insurance_balance >= convert(self.insurance_floor + amount, int256), "treasury: insurance below floor"
+    self.insurance_balance -= convert(amount, int256)

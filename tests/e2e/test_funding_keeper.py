@@ -19,7 +19,7 @@ def markets(protocol, market, admin, reporters, project):
         feed = deploy_oracle(project, admin, reporters[:1], description=description)
         feed.report(price * 10**8, sender=reporters[0])
         config = MarketConfig(oracle=feed.address, mark_window=0, max_price_age=max_age)
-        ids.append(add_market(protocol, admin, config))
+        ids.append(add_market(protocol, admin, config, atomic_trading=True))
     return ids
 
 

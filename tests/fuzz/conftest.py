@@ -129,6 +129,7 @@ def boa_protocol():
         # trip while tests keep the price inside a band narrower than 2x.
         config = MarketConfig(oracle=oracle.address, mark_window=0, max_price_age=3600, breaker_move=WAD)
         engine_admin.add_market(config.as_tuple(), sender=admin)
+        engine_admin.set_atomic_trading(0, True, sender=admin)
 
         for actor in [lp, other_lp, *traders]:
             token.mint(actor, ACTOR_TOKENS, sender=admin)

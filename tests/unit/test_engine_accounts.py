@@ -79,7 +79,7 @@ def test_subaccounts_are_isolated(engine, market, seeded_vault, deposit, trader)
 
 def test_withdrawal_keeps_initial_margin(engine, lens, protocol, admin, market_config, seeded_vault, deposit, trader):
     # without funding, free collateral does not drift between the view and the withdrawal
-    market = add_market(protocol, admin, market_config.with_(interest_rate=0, max_funding_rate=0))
+    market = add_market(protocol, admin, market_config.with_(interest_rate=0, max_funding_rate=0), atomic_trading=True)
     deposit(trader, 30_000)
     engine.modify_position(market, to_wad(1), to_wad(200_000), sender=trader)
     free = lens.free_collateral(trader, 0)

@@ -166,6 +166,8 @@ ADMIN_CALLS = {
     "set_tier": lambda engine_admin, cfg, market, who: engine_admin.set_tier(who, 1, sender=who),
     "set_tier_leverage": lambda engine_admin, cfg, market, who: engine_admin.set_tier_leverage(1, 5 * WAD, sender=who),
     "set_vault": lambda engine_admin, cfg, market, who: engine_admin.set_vault(who, sender=who),
+    "set_atomic_trading": lambda engine_admin, cfg, market, who: engine_admin.set_atomic_trading(market, False, sender=who),
+    "set_order_book": lambda engine_admin, cfg, market, who: engine_admin.set_order_book(who, sender=who),
 }
 
 
@@ -807,3 +809,44 @@ def test_set_operator_approves_and_revokes_with_events(engine, market, seeded_va
     assert not engine.is_operator(trader, keeper)
     with ape.reverts("accounts: not owner or operator"):
         engine.modify_position(market, to_wad(1), BUY_LIMIT, 0, trader, sender=keeper)
+
+
+# ---------------------------------------------------------------------------
+# Atomic trading and the order book
+# ---------------------------------------------------------------------------
+
+
+def test_new_market_refuses_direct_trades_until_atomic_trading_is_allowed(engine, engine_admin, protocol, admin, market_config, trader, deposit, seeded_vault):
+    market_id = add_market(protocol, admin, market_config)
+    assert not engine.atomic_trading(market_id)
+    deposit(trader, 100_000)
+    with ape.reverts("engine: atomic trades disabled"):
+        engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+    tx = engine_admin.set_atomic_trading(market_id, True, sender=admin)
+    [log] = engine_admin.AtomicTradingSet.from_receipt(tx)
+    assert (log.market_id, log.allowed) == (market_id, True)
+    engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+    engine_admin.set_atomic_trading(market_id, False, sender=admin)
+    with ape.reverts("engine: atomic trades disabled"):
+        engine.close_position(market_id, 0, sender=trader)
+
+
+def test_set_atomic_trading_rejects_unknown_market(engine, engine_admin, admin, market):
+    with ape.reverts("markets: unknown market"):
+        engine_admin.set_atomic_trading(market + 1, True, sender=admin)
+
+
+def test_order_book_trades_for_any_account_but_cannot_withdraw(engine, engine_admin, protocol, admin, market_config, trader, stranger, deposit, seeded_vault):
+    market_id = add_market(protocol, admin, market_config)
+    deposit(trader, 100_000)
+    tx = engine_admin.set_order_book(stranger, sender=admin)
+    [log] = engine_admin.OrderBookSet.from_receipt(tx)
+    assert log.order_book == stranger.address and engine.order_book() == stranger.address
+    # the order book trades in a market closed to direct trades, for an account it does not own
+    engine.modify_position(market_id, to_wad(1), BUY_LIMIT, 0, trader, sender=stranger)
+    assert engine.open_positions(trader, 0, market_id).size == to_wad(1)
+    with ape.reverts("accounts: not owner or operator"):
+        engine.withdraw(1, 0, trader, sender=stranger)
+    engine_admin.set_order_book(ZERO, sender=admin)
+    with ape.reverts("accounts: not owner or operator"):
+        engine.modify_position(market_id, -to_wad(1), 0, 0, trader, sender=stranger)

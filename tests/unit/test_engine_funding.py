@@ -39,7 +39,7 @@ def funded_traders(deposit, trader, other_trader, seeded_vault):
 
 def test_premium_mode_rate_is_clamped_premium_plus_interest(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
     config = market_config.with_(skew_scale=to_wad(1_000), max_premium=WAD // 100, max_funding_rate=3 * WAD // 1000)
-    market_id = add_market(protocol, admin, config)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
     engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
     receipt = checkpoint_after(market_id, 60)
     expected = clamp(to_wad(2) * WAD // to_wad(1_000) + config.interest_rate, config.max_funding_rate)
@@ -52,7 +52,7 @@ def test_premium_mode_rate_is_clamped_premium_plus_interest(engine, protocol, ad
 
 
 def test_index_grows_by_rate_times_elapsed_times_index(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
-    market_id = add_market(protocol, admin, market_config.with_(max_premium=0))
+    market_id = add_market(protocol, admin, market_config.with_(max_premium=0), atomic_trading=True)
     engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
     before = engine.funding_index(market_id)
     checkpoint_after(market_id, EIGHT_HOURS)
@@ -90,7 +90,7 @@ def test_trade_settles_owed_funding_into_collateral(engine, market, funded_trade
 
 
 def test_balanced_book_funding_is_zero_sum_with_dust_to_the_system(engine, protocol, admin, market_config, funded_traders, trader, other_trader, checkpoint_after, chain):
-    market_id = add_market(protocol, admin, market_config.with_(max_premium=0, interest_rate=WAD // 1000, max_funding_rate=WAD // 1000))
+    market_id = add_market(protocol, admin, market_config.with_(max_premium=0, interest_rate=WAD // 1000, max_funding_rate=WAD // 1000), atomic_trading=True)
     size = to_wad("1.333333333333333333")
     # both sides open in one block, so they owe over the same interval
     chain.provider.make_request("evm_setAutomine", [False])
@@ -109,7 +109,7 @@ def test_balanced_book_funding_is_zero_sum_with_dust_to_the_system(engine, proto
 
 
 def test_vault_receives_what_the_net_skew_pays(engine, vault, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
-    market_id = add_market(protocol, admin, market_config.with_(max_premium=0))
+    market_id = add_market(protocol, admin, market_config.with_(max_premium=0), atomic_trading=True)
     engine.modify_position(market_id, to_wad(3), BUY_LIMIT, sender=trader)
     equity_before = vault.equity()
     balance_before = engine.vault_balance()
@@ -122,7 +122,7 @@ def test_vault_receives_what_the_net_skew_pays(engine, vault, protocol, admin, m
 
 def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, protocol, admin, market_config, funded_traders, trader, deposit, checkpoint_after):
     config = market_config.with_(dynamic_funding=True, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
-    market_id = add_market(protocol, admin, config)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
     # 50 units against a 100 scale fill about 4.75 % above the index: margin for that premium
     deposit(trader, 1_000_000)
     engine.modify_position(market_id, to_wad(50), BUY_LIMIT, sender=trader)
@@ -139,7 +139,7 @@ def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, p
 
 def test_dynamic_mode_rate_drifts_back_when_skew_flips(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
     config = market_config.with_(dynamic_funding=True, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
-    market_id = add_market(protocol, admin, config)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
     engine.modify_position(market_id, to_wad(10), BUY_LIMIT, sender=trader)
     checkpoint_after(market_id, DAY // 8)
     up = engine.funding_rate(market_id)
@@ -166,8 +166,8 @@ def test_new_position_snapshots_the_current_funding_index(engine, market, funded
 
 
 def test_trade_settles_its_own_market_and_withdrawal_settles_every_market(engine, protocol, admin, market_config, funded_traders, trader, token, chain, oracle, set_price):
-    first = add_market(protocol, admin, market_config.with_(max_premium=0))
-    second = add_market(protocol, admin, market_config.with_(max_premium=0))
+    first = add_market(protocol, admin, market_config.with_(max_premium=0), atomic_trading=True)
+    second = add_market(protocol, admin, market_config.with_(max_premium=0), atomic_trading=True)
     engine.modify_position(first, to_wad(1), BUY_LIMIT, sender=trader)
     engine.modify_position(second, to_wad(1), BUY_LIMIT, sender=trader)
     chain.pending_timestamp = chain.pending_timestamp + EIGHT_HOURS

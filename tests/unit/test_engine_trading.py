@@ -15,7 +15,7 @@ BUY_LIMIT = to_wad(1_000_000)
 def exact_market(protocol, admin, market_config, seeded_vault):
     """Fills at the index, no fees, no funding: PnL arithmetic is exact."""
     config = market_config.with_(maker_fee=0, taker_fee=0, max_premium=0, interest_rate=0, max_funding_rate=0)
-    return add_market(protocol, admin, config)
+    return add_market(protocol, admin, config, atomic_trading=True)
 
 
 def test_trade_rejects_zero_size_unknown_market_and_strangers(engine, market, deposit, trader, stranger):
@@ -110,7 +110,7 @@ def test_taker_pays_taker_rate_and_skew_reducer_pays_maker_rate(engine, market, 
 
 
 def test_position_size_limit_blocks_new_risk_but_not_reductions(engine, protocol, admin, market_config, seeded_vault, deposit, trader, engine_admin):
-    market_id = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(2)))
+    market_id = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(2)), atomic_trading=True)
     deposit(trader, 1_000_000)
     with ape.reverts("engine: position above size limit"):
         engine.modify_position(market_id, to_wad(3), BUY_LIMIT, sender=trader)
@@ -121,7 +121,7 @@ def test_position_size_limit_blocks_new_risk_but_not_reductions(engine, protocol
 
 
 def test_open_interest_caps_per_side_and_against_vault(engine, protocol, admin, market_config, seeded_vault, deposit, trader, other_trader):
-    capped = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(3), max_open_interest=to_wad(5)))
+    capped = add_market(protocol, admin, market_config.with_(max_position_size=to_wad(3), max_open_interest=to_wad(5)), atomic_trading=True)
     deposit(trader, 2_000_000)
     deposit(other_trader, 2_000_000)
     engine.modify_position(capped, to_wad(3), BUY_LIMIT, sender=trader)
@@ -129,7 +129,7 @@ def test_open_interest_caps_per_side_and_against_vault(engine, protocol, admin, 
         engine.modify_position(capped, to_wad(3), BUY_LIMIT, sender=other_trader)
     engine.modify_position(capped, -to_wad(3), 0, sender=other_trader)
     # 10,000,000 of vault assets at a 0.1 ratio back 1,000,000 of notional per side
-    vault_bound = add_market(protocol, admin, market_config.with_(max_oi_vault_ratio=WAD // 10))
+    vault_bound = add_market(protocol, admin, market_config.with_(max_oi_vault_ratio=WAD // 10), atomic_trading=True)
     engine.modify_position(vault_bound, to_wad(6), BUY_LIMIT, sender=trader)
     with ape.reverts("engine: open interest above vault capacity"):
         engine.modify_position(vault_bound, to_wad(1), BUY_LIMIT, sender=trader)
@@ -137,7 +137,7 @@ def test_open_interest_caps_per_side_and_against_vault(engine, protocol, admin, 
 
 def test_an_account_holds_at_most_eight_markets(engine, protocol, admin, market_config, seeded_vault, deposit, trader):
     deposit(trader, 2_000_000)
-    ids = [add_market(protocol, admin, market_config) for _ in range(9)]
+    ids = [add_market(protocol, admin, market_config, atomic_trading=True) for _ in range(9)]
     for market_id in ids[:8]:
         engine.modify_position(market_id, to_wad("0.1"), BUY_LIMIT, sender=trader)
     with ape.reverts("positions: too many open markets"):
@@ -156,7 +156,7 @@ def test_reduction_that_leaves_the_account_below_maintenance_reverts(engine, exa
 @pytest.fixture
 def mock_feed_market(project, protocol, admin, market_config, seeded_vault, chain):
     feed = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
-    return feed, add_market(protocol, admin, market_config.with_(oracle=feed.address, max_price_age=60))
+    return feed, add_market(protocol, admin, market_config.with_(oracle=feed.address, max_price_age=60), atomic_trading=True)
 
 
 @pytest.mark.parametrize("answer", [0, -1])
@@ -182,14 +182,14 @@ def test_stale_and_future_index_block_trading_mock_feed(engine, mock_feed_market
 
 def test_zero_twap_blocks_mark_pricing_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader):
     feed = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
-    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address, mark_window=180))
+    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address, mark_window=180), atomic_trading=True)
     deposit(trader, 100_000)
     with ape.reverts("pricing: invalid mark price"):
         engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
 
 
 def test_mark_price_is_the_oracle_twap_over_the_mark_window(engine, protocol, admin, market_config, oracle, set_price, chain):
-    market_id = add_market(protocol, admin, market_config.with_(mark_window=180))
+    market_id = add_market(protocol, admin, market_config.with_(mark_window=180), atomic_trading=True)
     chain.mine(deltatime=600)
     set_price(oracle, 165_000)
     chain.mine(deltatime=60)
@@ -235,7 +235,7 @@ def test_lens_batches_account_statuses_for_keepers(engine, lens, exact_market, d
 def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader, chain, oracle, engine_admin):
     dead = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
     config = market_config.with_(oracle=dead.address, max_price_age=60)
-    market_id = add_market(protocol, admin, config)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
     deposit(trader, 100_000)
     engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
     dead.set_answer(150_000 * 10**8, chain.pending_timestamp - 61, sender=admin)

@@ -127,7 +127,7 @@ def fresh(deploy):
 @pytest.fixture
 def flat_market(fresh, admin, market_config):
     # Zero funding keeps vault equity constant between blocks, so limits can be probed to the unit.
-    return add_market(fresh, admin, market_config.with_(interest_rate=0, max_funding_rate=0))
+    return add_market(fresh, admin, market_config.with_(interest_rate=0, max_funding_rate=0), atomic_trading=True)
 
 
 @pytest.fixture
@@ -783,7 +783,7 @@ def test_vault_works_over_collateral_with_decimals(
     deploy, admin, market_config, lp, trader, token_decimals
 ):
     protocol = deploy(token_decimals=token_decimals)
-    market_id = add_market(protocol, admin, market_config)
+    market_id = add_market(protocol, admin, market_config, atomic_trading=True)
     token, engine, vault = protocol.token, protocol.engine, protocol.vault
     one = 10**token_decimals
     scale = 10 ** (18 - token_decimals)

@@ -25,7 +25,7 @@ def plain_config(market_config):
 
 @pytest.fixture
 def plain_market(protocol, admin, plain_config, seeded_vault):
-    return add_market(protocol, admin, plain_config)
+    return add_market(protocol, admin, plain_config, atomic_trading=True)
 
 
 def open_position(engine, market_id, account, size, limit):
@@ -92,7 +92,7 @@ def accrue_for(engine, market_id, oracle, set_price, chain, seconds, price, keep
 
 
 def test_v6_short_receives_360_over_a_day_at_four_bp(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, oracle, set_price, chain, keeper):
-    market_id = add_market(protocol, admin, plain_config.with_(interest_rate=4 * WAD // 10_000, max_funding_rate=4 * WAD // 10_000))
+    market_id = add_market(protocol, admin, plain_config.with_(interest_rate=4 * WAD // 10_000, max_funding_rate=4 * WAD // 10_000), atomic_trading=True)
     deposit(trader, 100_000)
     open_position(engine, market_id, trader, -2, 150_000)
     accrue_for(engine, market_id, oracle, set_price, chain, DAY, 150_000, keeper)
@@ -101,7 +101,7 @@ def test_v6_short_receives_360_over_a_day_at_four_bp(engine, protocol, admin, pl
 
 def test_v7_short_one_receives_76_over_eight_hours(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, oracle, set_price, chain, keeper):
     set_price(oracle, 152_000)
-    market_id = add_market(protocol, admin, plain_config.with_(interest_rate=5 * WAD // 10_000, max_funding_rate=5 * WAD // 10_000))
+    market_id = add_market(protocol, admin, plain_config.with_(interest_rate=5 * WAD // 10_000, max_funding_rate=5 * WAD // 10_000), atomic_trading=True)
     deposit(trader, 100_000)
     open_position(engine, market_id, trader, -1, 152_000)
     accrue_for(engine, market_id, oracle, set_price, chain, EIGHT_HOURS, 152_000, keeper)
@@ -112,7 +112,7 @@ def test_v8_long_receives_24_at_minus_two_percent_a_day(engine, protocol, admin,
     set_price(oracle, 12)
     # skew -100 over a 15,000 scale gives a premium of -2/3 % per 8 h, i.e. -2 % per day
     config = plain_config.with_(skew_scale=to_wad(15_000), max_premium=WAD // 100, max_funding_rate=WAD // 100)
-    market_id = add_market(protocol, admin, config)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
     deposit(other_trader, 10_000)
     engine.modify_position(market_id, -to_wad(200), 0, sender=other_trader)
     deposit(trader, 10_000)
@@ -135,7 +135,7 @@ def test_v9_short_hedge_offsets_inventory_loss(engine, plain_market, deposit, tr
 def test_v10_basis_trade_captures_the_premium(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, other_trader, engine_admin):
     # a long skew of 38 over a 2,812.5 scale puts a 1-unit short's fill 2,000 above a 150,000 index
     config = plain_config.with_(skew_scale=to_wad("2812.5"), max_premium=WAD // 10)
-    market_id = add_market(protocol, admin, config)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
     deposit(other_trader, 1_000_000)
     engine.modify_position(market_id, to_wad(38), to_wad(200_000), sender=other_trader)
     deposit(trader, 100_000)
@@ -152,7 +152,7 @@ def test_v10_basis_trade_captures_the_premium(engine, protocol, admin, plain_con
 
 def test_v11_taker_fee_on_half_a_million_is_150(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, oracle, set_price):
     set_price(oracle, 100_000)
-    market_id = add_market(protocol, admin, plain_config.with_(taker_fee=3 * WAD // 10_000))
+    market_id = add_market(protocol, admin, plain_config.with_(taker_fee=3 * WAD // 10_000), atomic_trading=True)
     deposit(trader, 100_000)
     insurance_before = engine.insurance_balance()
     vault_before = engine.vault_balance()
@@ -166,7 +166,7 @@ def test_v11_taker_fee_on_half_a_million_is_150(engine, protocol, admin, plain_c
 
 def test_v12_below_initial_margin_cannot_add_risk_and_below_maintenance_is_liquidatable(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, oracle, set_price):
     set_price(oracle, 100_000)
-    market_id = add_market(protocol, admin, plain_config.with_(imr=WAD // 10, mmr=65 * WAD // 1000))
+    market_id = add_market(protocol, admin, plain_config.with_(imr=WAD // 10, mmr=65 * WAD // 1000), atomic_trading=True)
     deposit(trader, 99_000)
     with ape.reverts("engine: insufficient margin"):
         open_position(engine, market_id, trader, 10, 100_000)

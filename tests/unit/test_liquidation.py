@@ -1,0 +1,492 @@
+"""Liquidation, the bad-debt waterfall, insurance and auto-deleveraging (contracts/modules/
+liquidation.vy, treasury.vy; Engine and EngineAdmin entry points), on anvil.
+
+Markets here have no fees, premium or funding unless a test is about them, so the expected
+figures follow from PROTOCOL.md's definitions alone. Defaults: fee 0.5 %, reward in [5, 1,000],
+buffer 25 %, partial liquidation from 100,000 of notional, ADL above 50 % of vault assets.
+"""
+
+from decimal import Decimal
+
+import ape
+import pytest
+
+from vyperp.deploy import add_market
+from vyperp.units import WAD, from_wad, to_wad
+
+BUY_LIMIT = to_wad(10_000_000)
+NOT_LIQUIDATABLE = "engine: account not liquidatable"
+MISSING_ROLE = "access_control: account is missing role"
+ZERO = "0x0000000000000000000000000000000000000000"
+INSURANCE, VAULT = 1, 2
+
+
+@pytest.fixture
+def plain_config(market_config):
+    """No fees, no premium, no funding: fills at the index; a breaker that never trips."""
+    return market_config.with_(maker_fee=0, taker_fee=0, max_premium=0, interest_rate=0, max_funding_rate=0, breaker_move=WAD)
+
+
+@pytest.fixture
+def plain_market(protocol, admin, plain_config, seeded_vault):
+    return add_market(protocol, admin, plain_config, atomic_trading=True)
+
+
+@pytest.fixture
+def btc_long(engine, plain_market, deposit, trader):
+    """V1..V3's account: long 10 at 150,000 with 300,000 of collateral (5x)."""
+    deposit(trader, 300_000)
+    engine.modify_position(plain_market, to_wad(10), BUY_LIMIT, sender=trader)
+    return plain_market
+
+
+def one(tx, event):
+    logs = list(tx.events.filter(event))
+    assert len(logs) == 1, [log.event_name for log in tx.events]
+    return logs[0]
+
+
+def books(engine, accounts):
+    """Collateral of the given accounts plus the vault's and insurance balances (18 decimals)."""
+    return sum(engine.collateral(a, 0) for a in accounts) + engine.vault_balance() + engine.insurance_balance()
+
+
+def assert_solvent(engine, token, accounts):
+    """Every claim on the engine is backed by tokens it holds, exactly (no position left open)."""
+    assert token.balanceOf(engine) * engine.collateral_scale() == books(engine, accounts)
+
+
+# ---------------------------------------------------------------------------
+# Vectors through real liquidations
+# ---------------------------------------------------------------------------
+
+
+def test_v2_liquidation_at_the_bankruptcy_price_closes_everything_and_leaves_nothing(engine, token, btc_long, trader, keeper, lp, oracle, set_price):
+    set_price(oracle, 120_000)
+    assert engine.account_health(trader, 0).equity == 0
+    vault_before = engine.vault_balance()
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    log = one(tx, engine.Liquidation)
+    assert (log.owner, log.liquidator, log.full) == (trader.address, keeper.address, True)
+    assert log.closed_notional == to_wad(1_200_000)
+    assert log.fee == to_wad(6_000)
+    # equity 0 pays nothing: no reward, no insurance fee, no bad debt
+    assert (log.reward, log.insurance_fee) == (0, 0)
+    assert not list(tx.events.filter(engine.BadDebt))
+    closed = one(tx, engine.PositionLiquidated)
+    assert (closed.size_delta, closed.new_size, closed.price) == (-to_wad(10), 0, to_wad(120_000))
+    assert closed.realized_pnl == -to_wad(300_000)
+    assert engine.open_positions(trader, 0, btc_long).size == 0
+    assert engine.open_markets(trader, 0) == 0
+    assert engine.collateral(trader, 0) == 0
+    assert engine.vault_balance() - vault_before == to_wad(300_000)
+    assert_solvent(engine, token, [trader, keeper])
+
+
+def test_v3_liquidation_starts_exactly_below_the_liquidation_price_and_is_partial(engine, lens, token, btc_long, trader, keeper, oracle, set_price):
+    set_price(oracle, "126315.80")
+    with ape.reverts(NOT_LIQUIDATABLE):
+        engine.liquidate(trader, 0, sender=keeper)
+    set_price(oracle, "126315.78")
+    before = engine.account_health(trader, 0)
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    log = one(tx, engine.Liquidation)
+    assert not log.full
+    # f = (1.25 MM + min_reward - E) / (1.25 MM - 0.5 % N): about 21.7 % of the position
+    target = Decimal(before.maintenance_margin) * Decimal("1.25")
+    full_fee = Decimal(before.notional) * Decimal("0.005")
+    fraction = (target + Decimal(5 * WAD) - Decimal(before.equity)) / (target - full_fee)
+    left = engine.open_positions(trader, 0, btc_long).size
+    assert abs(Decimal(to_wad(10) - left) / to_wad(10) - fraction) < Decimal("1e-15")
+    assert log.reward == to_wad(1_000)  # the fee, ~1,373, is above max_reward
+    assert log.insurance_fee == log.fee - log.reward
+    after = engine.account_health(trader, 0)
+    assert after.equity >= after.maintenance_margin * 5 // 4
+    assert not engine.is_liquidatable(trader, 0)
+    assert engine.collateral(keeper, 0) == log.reward
+    # what the account lost is the charge: closing at mark moves no equity (but wei of rounding)
+    assert abs(before.equity - after.equity - log.fee) <= 2
+
+
+def test_v5_short_is_liquidated_just_above_its_exact_liquidation_price(engine, token, plain_market, deposit, trader, keeper, oracle, set_price):
+    deposit(trader, 150_000)
+    engine.modify_position(plain_market, -to_wad(5), 0, sender=trader)
+    set_price(oracle, "171428.56")
+    with ape.reverts(NOT_LIQUIDATABLE):
+        engine.liquidate(trader, 0, sender=keeper)
+    set_price(oracle, "171428.58")
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    closed = one(tx, engine.PositionLiquidated)
+    assert closed.size_delta > 0 and closed.price == to_wad("171428.58")
+    assert not engine.is_liquidatable(trader, 0)
+
+
+def test_v12_account_at_six_point_four_percent_is_liquidated(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, keeper, oracle, set_price):
+    set_price(oracle, 100_000)
+    market_id = add_market(protocol, admin, plain_config.with_(imr=WAD // 10, mmr=65 * WAD // 1000), atomic_trading=True)
+    deposit(trader, 100_000)
+    engine.modify_position(market_id, to_wad(10), BUY_LIMIT, sender=trader)
+    set_price(oracle, 96_300)
+    with ape.reverts(NOT_LIQUIDATABLE):
+        engine.liquidate(trader, 0, sender=keeper)
+    set_price(oracle, 96_140)
+    health = engine.account_health(trader, 0)
+    assert Decimal(health.equity) / health.notional < Decimal("0.064")
+    engine.liquidate(trader, 0, sender=keeper)
+    assert not engine.is_liquidatable(trader, 0)
+
+
+# ---------------------------------------------------------------------------
+# Fees and rewards
+# ---------------------------------------------------------------------------
+
+
+def test_small_account_is_closed_in_full_and_pays_the_minimum_reward(engine, token, plain_market, deposit, trader, keeper, oracle, set_price):
+    deposit(trader, 1_000)
+    engine.modify_position(plain_market, to_wad("0.05"), BUY_LIMIT, sender=trader)  # 7,500 notional
+    set_price(oracle, 131_000)  # equity 50, MM 327.5
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    log = one(tx, engine.Liquidation)
+    assert log.full and log.closed_notional == to_wad(6_550)
+    assert log.fee == to_wad("32.75")
+    assert (log.reward, log.insurance_fee) == (to_wad("32.75"), 0)
+    assert engine.collateral(trader, 0) == to_wad(50) - to_wad("32.75")
+    assert_solvent(engine, token, [trader, keeper])
+
+
+def test_fee_below_the_minimum_reward_pays_the_minimum(engine, plain_market, deposit, trader, keeper, oracle, set_price):
+    deposit(trader, 100)
+    engine.modify_position(plain_market, to_wad("0.005"), BUY_LIMIT, sender=trader)  # 750 notional
+    set_price(oracle, 136_000)  # equity 30 < MM 34; fee 3.4 < the 5 minimum
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    log = one(tx, engine.Liquidation)
+    assert log.fee == to_wad("3.4")
+    assert (log.reward, log.insurance_fee) == (to_wad(5), 0)
+    assert engine.collateral(trader, 0) == to_wad(25)
+
+
+def test_reward_is_capped_at_what_the_account_has(engine, plain_market, deposit, trader, keeper, oracle, set_price, token):
+    deposit(trader, 100)
+    engine.modify_position(plain_market, to_wad("0.005"), BUY_LIMIT, sender=trader)  # 750 notional
+    set_price(oracle, 130_000)  # equity 0 exactly; fee 3.25 < min 5, but nothing to pay it with
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    log = one(tx, engine.Liquidation)
+    assert (log.reward, log.insurance_fee) == (0, 0)
+    assert engine.collateral(keeper, 0) == 0
+    assert_solvent(engine, token, [trader, keeper])
+
+
+def test_large_fee_pays_max_reward_and_insurance_up_to_what_is_left(engine, plain_market, deposit, trader, keeper, oracle, set_price):
+    deposit(trader, 300_000)
+    engine.modify_position(plain_market, to_wad(10), BUY_LIMIT, sender=trader)
+    set_price(oracle, 120_600)  # equity 6,000: no partial close can reach the target
+    insurance_before = engine.insurance_balance()
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    log = one(tx, engine.Liquidation)
+    assert log.full and log.fee == to_wad(6_030)
+    # the reward (capped at 1,000) first, then insurance with what remains of the 6,000
+    assert (log.reward, log.insurance_fee) == (to_wad(1_000), to_wad(5_000))
+    assert engine.insurance_balance() - insurance_before == to_wad(5_000)
+    assert engine.collateral(trader, 0) == 0
+    assert not list(tx.events.filter(engine.BadDebt))
+
+
+# ---------------------------------------------------------------------------
+# Bad debt and the waterfall
+# ---------------------------------------------------------------------------
+
+
+def test_ninety_percent_gap_with_empty_insurance_reaches_the_vault(engine, token, btc_long, trader, keeper, lp, oracle, set_price):
+    assert engine.insurance_balance() == 0
+    set_price(oracle, 15_000)  # loss 1,350,000 on 300,000 of collateral
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    assert one(tx, engine.BadDebt).shortfall == to_wad(1_050_000)
+    covered = list(tx.events.filter(engine.ShortfallCovered))
+    assert [(c.source, c.amount) for c in covered] == [(VAULT, to_wad(1_050_000))]
+    assert engine.vault_bad_debt() == to_wad(1_050_000)
+    assert engine.collateral(trader, 0) == 0
+    log = one(tx, engine.Liquidation)
+    assert log.full and (log.reward, log.insurance_fee) == (0, 0)
+    assert_solvent(engine, token, [trader, keeper])
+
+
+def test_gap_is_covered_by_insurance_first_then_the_vault(engine, engine_admin, token, market, plain_market, deposit, trader, other_trader, keeper, oracle, set_price, admin):
+    # trading fees fill the insurance fund (20 % of them)
+    deposit(other_trader, 2_000_000)
+    engine.modify_position(market, to_wad(100), BUY_LIMIT, sender=other_trader)
+    engine.close_position(market, 0, sender=other_trader)
+    insurance = engine.insurance_balance()
+    assert insurance > 0
+    deposit(trader, 300_000)
+    engine.modify_position(plain_market, to_wad(10), BUY_LIMIT, sender=trader)
+    set_price(oracle, 15_000)
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    covered = [(c.source, c.amount) for c in tx.events.filter(engine.ShortfallCovered)]
+    assert covered == [(INSURANCE, insurance), (VAULT, to_wad(1_050_000) - insurance)]
+    assert engine.insurance_balance() == 0
+    assert engine.vault_bad_debt() == to_wad(1_050_000) - insurance
+    assert_solvent(engine, token, [trader, other_trader, keeper])
+
+
+def test_owed_funding_beyond_collateral_still_liquidates(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, keeper, oracle, set_price, chain, token):
+    # dynamic funding at full velocity reaches the 5 % per 8 h cap within half a day
+    config = plain_config.with_(dynamic_funding=True, skew_scale=WAD, max_funding_velocity=WAD // 10, max_funding_rate=WAD // 20)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
+    deposit(trader, 30_000)
+    engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)  # 5x
+    chain.pending_timestamp = chain.pending_timestamp + 6 * 86400
+    set_price(oracle, 150_000)
+    health = engine.account_health(trader, 0)
+    assert health.funding_owed > to_wad(30_000) and health.equity < 0
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    assert one(tx, engine.BadDebt).shortfall > 0
+    assert engine.open_positions(trader, 0, market_id).size == 0
+    assert engine.collateral(trader, 0) == 0
+    assert_solvent(engine, token, [trader, keeper])
+
+
+# ---------------------------------------------------------------------------
+# Batches, races and who may liquidate
+# ---------------------------------------------------------------------------
+
+
+def test_batch_liquidates_the_liquidatable_and_skips_the_rest(engine, plain_market, deposit, trader, other_trader, stranger, keeper, lp, oracle, set_price, token):
+    for account in (trader, other_trader, stranger):
+        deposit(account, 300_000)
+    engine.modify_position(plain_market, to_wad(10), BUY_LIMIT, sender=trader)
+    engine.modify_position(plain_market, to_wad(10), BUY_LIMIT, sender=other_trader)
+    engine.modify_position(plain_market, to_wad(1), BUY_LIMIT, sender=stranger)  # 1x: healthy
+    set_price(oracle, 125_000)
+    refs = [(a.address, 0) for a in (trader, stranger, other_trader, lp, trader)]
+    assert engine.liquidate_many.call(refs, sender=keeper) == [True, False, True, False, False]
+    tx = engine.liquidate_many(refs, sender=keeper)
+    logs = list(tx.events.filter(engine.Liquidation))
+    assert [log.owner for log in logs] == [trader.address, other_trader.address]
+    assert engine.collateral(keeper, 0) == sum(log.reward for log in logs) > 0
+    assert engine.open_positions(stranger, 0, plain_market).size == to_wad(1)
+
+
+def test_two_liquidations_in_one_block_pay_one_reward(engine, btc_long, trader, keeper, stranger, oracle, set_price, chain):
+    set_price(oracle, 123_000)
+    rpc = chain.provider.web3.provider.make_request
+    rpc("evm_setAutomine", [False])
+    try:
+        first = engine.liquidate(trader, 0, sender=keeper, gas=2_000_000, required_confirmations=0)
+        second = engine.liquidate(trader, 0, sender=stranger, gas=2_000_000, required_confirmations=0, raise_on_revert=False)
+        rpc("evm_mine", [])
+    finally:
+        rpc("evm_setAutomine", [True])
+    first, second = (chain.provider.get_receipt(tx.txn_hash) for tx in (first, second))
+    assert first.block_number == second.block_number
+    assert not first.failed and second.failed
+    assert engine.collateral(keeper, 0) > 0 and engine.collateral(stranger, 0) == 0
+
+
+def test_healthy_and_flat_accounts_are_not_liquidatable(engine, btc_long, trader, other_trader, keeper):
+    with ape.reverts(NOT_LIQUIDATABLE):
+        engine.liquidate(trader, 0, sender=keeper)
+    with ape.reverts(NOT_LIQUIDATABLE):
+        engine.liquidate(other_trader, 0, sender=keeper)
+
+
+def test_liquidation_works_while_paused(engine, engine_admin, btc_long, trader, keeper, guardian, oracle, set_price):
+    engine_admin.pause(sender=guardian)
+    set_price(oracle, 120_000)
+    engine.liquidate(trader, 0, sender=keeper)
+    assert engine.open_positions(trader, 0, btc_long).size == 0
+
+
+@pytest.mark.parametrize("price", [126_000, 121_000, 100_000])
+def test_self_liquidation_from_a_second_account_never_gains(engine, btc_long, trader, other_trader, oracle, set_price, price):
+    """The pair's claim (an account cannot lose more than its collateral) never grows."""
+    set_price(oracle, price)
+    before = max(engine.account_health(trader, 0).equity, 0) + engine.collateral(other_trader, 0)
+    engine.liquidate(trader, 0, sender=other_trader)
+    after = max(engine.account_health(trader, 0).equity, 0) + engine.collateral(other_trader, 0)
+    assert after <= before
+
+
+def test_right_after_an_open_or_a_withdrawal_the_account_is_not_liquidatable(engine, plain_market, deposit, trader, token):
+    deposit(trader, 15_000)
+    engine.modify_position(plain_market, to_wad(1), BUY_LIMIT, sender=trader)  # exactly 10x
+    assert not engine.is_liquidatable(trader, 0)
+    deposit(trader, 15_000)
+    engine.withdraw(15_000 * 10**6, sender=trader)
+    assert not engine.is_liquidatable(trader, 0)
+
+
+# ---------------------------------------------------------------------------
+# Auto-deleveraging
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_vault_market(deploy, admin, lp, plain_config):
+    """A protocol whose vault holds 100,000 and one plain market."""
+    small = deploy(6)
+    fund_small(small, lp, 100_000, small.vault, admin)
+    small.vault.deposit(100_000 * 10**6, lp, sender=lp)
+    return small, add_market(small, admin, plain_config, atomic_trading=True)
+
+
+def fund_small(small, account, amount, spender, admin):
+    units = amount * 10**6
+    small.token.mint(account, units, sender=admin)
+    small.token.approve(spender, units, sender=account)
+    return units
+
+
+def test_deleveraging_opens_when_traders_profit_outgrows_the_vault(small_vault_market, trader, keeper, admin, oracle, set_price):
+    small, market_id = small_vault_market
+    engine = small.engine
+    engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
+    engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)  # 300,000 long
+    set_price(oracle, 165_000)  # profit 30,000: 30 % of the vault
+    assert not engine.adl_eligible()
+    with ape.reverts("liquidation: deleveraging not allowed"):
+        engine.deleverage(market_id, trader, 0, to_wad(1), sender=keeper)
+    set_price(oracle, 180_000)  # profit 60,000 > 50 % of 100,000
+    assert engine.adl_eligible()
+    with ape.reverts("liquidation: size out of range"):
+        engine.deleverage(market_id, trader, 0, to_wad(3), sender=keeper)
+    with ape.reverts("liquidation: size out of range"):
+        engine.deleverage(market_id, trader, 0, 0, sender=keeper)
+    tx = engine.deleverage(market_id, trader, 0, to_wad(1), sender=keeper)
+    log = one(tx, engine.Deleveraged)
+    assert (log.size_delta, log.new_size, log.price) == (-to_wad(1), to_wad(1), to_wad(180_000))
+    assert log.realized_pnl == to_wad(30_000) and log.caller == keeper.address
+    assert engine.collateral(trader, 0) == to_wad(130_000)
+    assert not engine.adl_eligible()  # profit 30,000 of a vault now at 70,000
+
+
+def test_deleveraging_refuses_a_losing_position(small_vault_market, trader, other_trader, keeper, admin, oracle, set_price):
+    small, market_id = small_vault_market
+    engine = small.engine
+    for account, size in ((trader, 2), (other_trader, -1)):
+        engine.deposit(fund_small(small, account, 100_000, engine, admin), sender=account)
+        engine.modify_position(market_id, to_wad(size), BUY_LIMIT if size > 0 else 0, sender=account)
+    set_price(oracle, 210_000)  # traders' net profit 60,000 > 50 % of 100,000
+    assert engine.adl_eligible()
+    with ape.reverts("liquidation: position not in profit"):
+        engine.deleverage(market_id, other_trader, 0, to_wad(1), sender=keeper)
+    with ape.reverts("markets: unknown market"):
+        engine.deleverage(market_id + 1, trader, 0, to_wad(1), sender=keeper)
+
+
+# ---------------------------------------------------------------------------
+# Insurance fund and parameters (EngineAdmin)
+# ---------------------------------------------------------------------------
+
+
+def fill_insurance(engine, market, deposit, account):
+    deposit(account, 2_000_000)
+    engine.modify_position(market, to_wad(100), BUY_LIMIT, sender=account)
+    engine.close_position(market, 0, sender=account)
+    return engine.insurance_balance()
+
+
+def test_admin_withdraws_insurance_above_the_floor_only(engine, engine_admin, token, market, deposit, other_trader, admin, stranger):
+    insurance = fill_insurance(engine, market, deposit, other_trader)
+    scale = engine.collateral_scale()
+    floor = insurance // 2 // scale * scale
+    tx = engine_admin.set_insurance_floor(floor, sender=admin)
+    assert engine.insurance_floor() == floor
+    assert engine_admin.InsuranceFloorSet.from_receipt(tx)[0].insurance_floor == floor
+    room = (insurance - floor) // scale
+    with ape.reverts("treasury: insurance below floor"):
+        engine_admin.withdraw_insurance(room + 1, stranger, sender=admin)
+    with ape.reverts(MISSING_ROLE):
+        engine_admin.withdraw_insurance(1, stranger, sender=stranger)
+    with ape.reverts(MISSING_ROLE):
+        engine_admin.set_insurance_floor(0, sender=stranger)
+    tx = engine_admin.withdraw_insurance(room, stranger, sender=admin)
+    assert token.balanceOf(stranger) == room
+    assert engine.insurance_balance() == insurance - room * scale
+    assert engine_admin.InsuranceWithdrawn.from_receipt(tx)[0].amount == room
+
+
+def test_no_insurance_withdrawal_while_the_vault_carries_bad_debt_until_repaid(engine, engine_admin, protocol, market_config, btc_long, deposit, trader, other_trader, keeper, admin, stranger, oracle, set_price):
+    set_price(oracle, 15_000)
+    engine.liquidate(trader, 0, sender=keeper)
+    debt = engine.vault_bad_debt()
+    assert debt > 0
+    fee_market = add_market(protocol, admin, market_config.with_(breaker_move=WAD), atomic_trading=True)
+    insurance = fill_insurance(engine, fee_market, deposit, other_trader)
+    with ape.reverts("treasury: bad debt pending"):
+        engine_admin.withdraw_insurance(1, stranger, sender=admin)
+    vault_before = engine.vault_balance()
+    tx = engine_admin.repay_vault_bad_debt(sender=stranger)
+    assert engine_admin.VaultBadDebtRepaid.from_receipt(tx)[0].amount == insurance
+    assert engine.vault_bad_debt() == debt - insurance
+    assert engine.vault_balance() - vault_before == insurance
+    assert engine.insurance_balance() == 0
+
+
+def test_insurance_withdrawal_reverts_when_the_token_transfer_fails_hostile_token(project, admin, guardian, lp, trader, stranger, market_config):
+    from vyperp.deploy import deploy_protocol
+
+    token = project.HostileToken.deploy(6, sender=admin)
+    hostile = deploy_protocol(project, admin, token=token, guardian=guardian)
+    market_id = add_market(hostile, admin, market_config, atomic_trading=True)
+    for account, spender, amount in ((lp, hostile.vault, 10**13), (trader, hostile.engine, 10**12)):
+        token.mint(account, amount, sender=account)
+        token.approve(spender, amount, sender=account)
+    hostile.vault.deposit(10**13, lp, sender=lp)
+    hostile.engine.deposit(10**12, sender=trader)
+    hostile.engine.modify_position(market_id, to_wad(10), BUY_LIMIT, sender=trader)
+    assert hostile.engine.insurance_balance() > 10**12
+    token.configure(0, True, ZERO, sender=stranger)
+    with ape.reverts("engine_admin: transfer failed"):
+        hostile.admin.withdraw_insurance(1, stranger, sender=admin)
+
+
+def test_repay_with_no_bad_debt_moves_nothing(engine, engine_admin, market, deposit, other_trader, stranger, admin_facet):
+    insurance = fill_insurance(engine, market, deposit, other_trader)
+    tx = engine_admin.repay_vault_bad_debt(sender=stranger)
+    assert not list(engine_admin.VaultBadDebtRepaid.from_receipt(tx))
+    assert engine.insurance_balance() == insurance
+    with ape.reverts("engine_admin: call through the engine"):
+        admin_facet.repay_vault_bad_debt(sender=stranger)
+
+
+DEFAULTS = dict(fee=5 * WAD // 1000, min_reward=5 * WAD, max_reward=1000 * WAD, buffer=WAD // 4, partial_notional=100_000 * WAD, adl_ratio=WAD // 2)
+
+
+def params(**changes):
+    values = {**DEFAULTS, **changes}
+    return tuple(values[k] for k in DEFAULTS)
+
+
+def test_liquidation_params_default_and_can_be_set(engine, engine_admin, admin):
+    assert tuple(engine.liquidation_params()) == params()
+    new = params(fee=WAD // 100, min_reward=0, max_reward=10**6 * WAD, buffer=WAD, partial_notional=0, adl_ratio=10 * WAD)
+    tx = engine_admin.set_liquidation_params(new, sender=admin)
+    assert tuple(engine.liquidation_params()) == new
+    assert tuple(engine_admin.LiquidationParamsSet.from_receipt(tx)[0].params) == new
+
+
+@pytest.mark.parametrize("changes, reason", [
+    (dict(fee=WAD // 20 + 1), "liquidation: fee out of bounds"),
+    (dict(min_reward=1001 * WAD), "liquidation: min_reward above max_reward"),
+    (dict(max_reward=10**6 * WAD + 1), "liquidation: max_reward out of bounds"),
+    (dict(buffer=WAD + 1), "liquidation: buffer out of bounds"),
+    (dict(adl_ratio=WAD // 10 - 1), "liquidation: adl_ratio out of bounds"),
+    (dict(adl_ratio=10 * WAD + 1), "liquidation: adl_ratio out of bounds"),
+])
+def test_liquidation_params_outside_bounds_revert(engine_admin, admin, changes, reason):
+    with ape.reverts(reason):
+        engine_admin.set_liquidation_params(params(**changes), sender=admin)
+
+
+def test_only_admin_sets_liquidation_params(engine_admin, stranger, guardian):
+    for who in (stranger, guardian):
+        with ape.reverts(MISSING_ROLE):
+            engine_admin.set_liquidation_params(params(), sender=who)
+
+
+def test_partial_liquidation_can_be_turned_off(engine, engine_admin, btc_long, trader, keeper, admin, oracle, set_price):
+    engine_admin.set_liquidation_params(params(partial_notional=10**30 * WAD), sender=admin)
+    set_price(oracle, "126315.78")
+    tx = engine.liquidate(trader, 0, sender=keeper)
+    assert one(tx, engine.Liquidation).full
+    assert engine.open_markets(trader, 0) == 0
