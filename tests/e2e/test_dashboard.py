@@ -49,7 +49,7 @@ def test_snapshot_of_a_fresh_devnet(reader):
     assert snapshot.vault_assets == LP_DEPOSIT
     assert snapshot.share_price == 1
     assert snapshot.insurance_balance == 0
-    assert snapshot.liquidations is None  # the engine has no Liquidation event yet
+    assert snapshot.liquidations == 0
 
 
 def test_snapshot_after_a_trade_shows_interest_skew_and_fees(reader, sdk, trader, chain):
@@ -69,7 +69,7 @@ def test_snapshot_after_a_trade_shows_interest_skew_and_fees(reader, sdk, trader
     btc_line = table_row(text, "BTC-USD")
     assert "95,000.00 " in btc_line and "2.0000" in btc_line
     assert f"insurance fund {snapshot.insurance_balance:,.2f}" in text
-    assert "liquidations n/a" in text
+    assert "liquidations 0" in text
     oracle_line = table_row(text, "oracle")
     assert "alive" in oracle_line and "42" in oracle_line and "BTC-USD 95000" in oracle_line
     funding_line = table_row(text, "funding")
@@ -78,6 +78,7 @@ def test_snapshot_after_a_trade_shows_interest_skew_and_fees(reader, sdk, trader
 
 def test_a_refresh_is_a_handful_of_rpc_requests(reader, chain):
     reader.snapshot()  # first use warms Ape's caches (contract types, chain id)
+    chain.mine()  # a new block: the refresh also scans it for liquidations
     web3_provider = chain.provider.web3.provider
     sent = []
     original = web3_provider.make_request
@@ -91,5 +92,23 @@ def test_a_refresh_is_a_handful_of_rpc_requests(reader, chain):
         reader.snapshot()
     finally:
         del web3_provider.make_request
-    # the head block, then every market and vault figure in one multicall at that block
-    assert sent == ["eth_getBlockByNumber", "eth_call"]
+    # the head block, every market and vault figure in one multicall at that block, and the
+    # liquidations logged since the last refresh
+    assert sent == ["eth_getBlockByNumber", "eth_call", "eth_getLogs"]
+
+
+def test_liquidations_are_counted_from_events(reader, sdk, trader, keeper, reporters, chain):
+    sdk.deposit(10_000, trader)
+    sdk.open_position("BTC-USD", Decimal(2), "long", trader)  # 19x
+    assert reader.snapshot().liquidations == 0
+    oracle = sdk.contracts.oracles["BTC-USD"]
+    for reporter in reporters[: oracle.quorum()]:
+        oracle.report(92_000 * 10**8, sender=reporter)
+    chain.mine(deltatime=61)  # the mark's TWAP window passes at the new price
+    assert sdk.account(trader).liquidatable
+
+    sdk.contracts.engine.liquidate(trader, sender=keeper)
+    snapshot = reader.snapshot()
+    assert snapshot.liquidations == 1
+    assert snapshot.markets[0].long_open_interest < 2  # closed, partly for an account this size
+    assert reader.snapshot().liquidations == 1  # counted once however often it refreshes
