@@ -460,12 +460,19 @@ class Devnet:
 
     def __init__(self, settings: DevnetSettings, log: Callable[[str], None] = print):
         self.settings = settings
-        self.log = log
+        self._echo = log
         self.anvil: subprocess.Popen | None = None
         self.children: dict[str, subprocess.Popen] = {}
         self.restarts: dict[str, int] = {}
         self._provider_context = None
         self.provider = None
+
+    def log(self, message: str) -> None:
+        """To the terminal, and to <state dir>/logs/devnet.log, which outlives the scrollback."""
+        self._echo(message)
+        self.settings.paths.create()
+        with self.settings.paths.log("devnet").open("a") as log_file:
+            log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
     def start(self, project, accounts, networks, config_manager) -> DevnetRun:
         """Anvil up, Ape attached, the protocol deployed (or found), the loops started."""

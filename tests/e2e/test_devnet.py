@@ -73,6 +73,7 @@ def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
     assert oracle.name == "oracle" and oracle.errors == 0 and oracle.stopped
     assert oracle.steps > 0 and "BTC-USD" in oracle.last_action
     assert "oracle: " in (state / "logs" / "oracle.log").read_text()
+    assert "started oracle" in (state / "logs" / "devnet.log").read_text()
     stopped_at = block(r"stopping at block (\d+)", first)
     assert stopped_at > manifest["deploy_block"]
 
