@@ -521,6 +521,7 @@ class Devnet:
     def start_loop(self, name: str) -> subprocess.Popen:
         if name not in PROCESSES:
             raise DevnetError(f"unknown devnet process {name!r} (known: {', '.join(PROCESSES)})")
+        self.settings.paths.create()
         with self.settings.paths.log(name).open("ab") as log:
             process = subprocess.Popen(
                 loop_command(name, self.settings),

@@ -1,7 +1,9 @@
 """`ape run devnet up` as a subprocess: a first start deploys on a fresh anvil whose state lives in
 a temporary directory; a second start resumes that chain (same manifest, block height kept,
-nothing redeployed), and no process outlives a run."""
+nothing redeployed), and no process outlives a run. Then the parts on their own: stale feeds
+re-published on resume, a loop's status, the supervisor's restarts."""
 
+import itertools
 import json
 import os
 import re
@@ -13,11 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from vyperp import devnet as devnet_module
 from vyperp.devnet import (
+    MAX_RESTARTS,
+    Devnet,
+    DevnetPaths,
+    DevnetSettings,
     process_exists,
     read_statuses,
     refresh_stale_prices,
     rpc_answers,
+    run_loop,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +70,7 @@ def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
     manifest_file = deployments / "ethereum_local.json"
 
     first = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
-                      "--duration", "8")  # fmt: skip
+                      "--duration", "10")  # fmt: skip
     assert "devnet created at block 0" in first
     assert "deployed: DevnetUSD, EngineAdmin, Engine, LiquidityVault, EngineLens" in first
     manifest = json.loads(manifest_file.read_text())
@@ -98,3 +106,39 @@ def test_stale_feeds_are_republished_at_their_last_answer(project, sdk, chain):
     assert refresh_stale_prices(project, accounts, sdk.deployment) == list(before)
     assert {state.name: state.index_price for state in sdk.markets()} == before
     assert refresh_stale_prices(project, accounts, sdk.deployment) == []  # all fresh: no-op
+
+
+def test_a_loop_counts_failed_steps_records_its_last_action_and_marks_itself_stopped(tmp_path):
+    outcomes = itertools.chain([RuntimeError("feed down"), "published"], itertools.repeat(None))
+
+    def step():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    lines = []
+    final = run_loop("probe", step, interval=0.01, status_dir=tmp_path, log=lines.append,
+                     duration=0.5)  # fmt: skip
+    (saved,) = read_statuses(tmp_path)
+    assert saved == final
+    assert saved.steps >= 3 and saved.errors == 1 and saved.stopped
+    assert saved.last_error == "RuntimeError: feed down" and saved.last_action == "published"
+    assert lines[:2] == ["probe: step failed: RuntimeError: feed down", "probe: published"]
+
+
+def test_supervisor_restarts_a_mock_crashing_loop_then_gives_up(tmp_path, monkeypatch):
+    crash = [sys.executable, "-c", "raise SystemExit(3)"]
+    monkeypatch.setattr(devnet_module, "loop_command", lambda name, settings: crash)
+    supervisor = Devnet(DevnetSettings(paths=DevnetPaths(tmp_path)), log=lambda line: None)
+    supervisor.start_loop("oracle")
+    for restart in range(1, MAX_RESTARTS + 1):
+        supervisor.children["oracle"].wait(10)
+        assert supervisor.given_up() == []
+        supervisor.supervise()
+        assert supervisor.restarts["oracle"] == restart
+    supervisor.children["oracle"].wait(10)
+    supervisor.supervise()  # no fourth restart
+    assert supervisor.restarts["oracle"] == MAX_RESTARTS
+    assert supervisor.given_up() == ["oracle"]
+    assert "oracle exited (3); restart 3 of 3" in (tmp_path / "logs" / "devnet.log").read_text()
