@@ -602,7 +602,10 @@ def refresh_stale_prices(project, accounts, deployment) -> list[str]:
         call.add(engine.index_price, entry.id)
     stale = [
         (name, entry)
-        for (name, entry), price in zip(deployment.markets.items(), call(), strict=True)
+        # judged at the pending block: a resumed chain's head still carries its old time
+        for (name, entry), price in zip(
+            deployment.markets.items(), call(block_id="pending"), strict=True
+        )
         if price is None and entry.reporters  # a feed without reporters is not ours to feed
     ]
     refreshed = []
