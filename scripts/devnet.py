@@ -93,7 +93,7 @@ def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes
     )
     devnet = Devnet(settings, log=click.echo)
     # `kill <pid>` stops the devnet as Ctrl-C does, rather than orphaning anvil
-    signal.signal(signal.SIGTERM, lambda number, frame: signal.default_int_handler(number, frame))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         run = devnet.start(project, accounts, networks, config)
         click.echo(

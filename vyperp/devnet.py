@@ -489,6 +489,11 @@ class Devnet:
         self.provider = self._provider_context.__enter__()
         start_block = self.provider.get_block("latest").number
         report = self._deploy(project, accounts)
+        if outdated := outdated_contracts(project, report.deployment, self.provider.get_code):
+            self.log(
+                f"WARNING: the chain runs older code than contracts/ for {', '.join(outdated)}; "
+                "stop the devnet and `make devnet-reset` to deploy the current contracts"
+            )
         refreshed = refresh_stale_prices(project, accounts, report.deployment)
         if refreshed:
             self.log(f"re-published the last price of stale feeds: {', '.join(refreshed)}")
@@ -584,6 +589,29 @@ def wait(duration: float | None, on_tick: Callable[[], None] = lambda: None) -> 
     while deadline is None or time.monotonic() < deadline:
         on_tick()
         time.sleep(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+
+
+def outdated_contracts(project, deployment, code_at: Callable[[str], bytes]) -> list[str]:
+    """The manifest's contracts whose code on the chain is not the project's compiled code (a
+    chain resumed after contracts/ changed). Vyper appends immutables after the runtime code,
+    so deployed code starts with the compiled runtime code."""
+    addresses = {
+        "Engine": deployment.engine,
+        "EngineAdmin": deployment.engine_admin,
+        "LiquidityVault": deployment.vault,
+        "EngineLens": deployment.lens,
+    }
+    addresses.update(
+        {f"PriceOracle {name}": entry.oracle for name, entry in deployment.markets.items()}
+    )
+    outdated = []
+    for label, address in addresses.items():
+        if address is None:
+            continue  # a manifest from before the admin facet
+        compiled = getattr(project, label.split()[0]).contract_type.runtime_bytecode.bytecode
+        if not bytes(code_at(address)).startswith(bytes.fromhex(compiled.removeprefix("0x"))):
+            outdated.append(label)
+    return outdated
 
 
 def refresh_stale_prices(project, accounts, deployment) -> list[str]:

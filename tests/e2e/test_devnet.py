@@ -3,6 +3,7 @@ a temporary directory; a second start resumes that chain (same manifest, block h
 nothing redeployed), and no process outlives a run. Then the parts on their own: stale feeds
 re-published on resume, a loop's status, the supervisor's restarts."""
 
+import dataclasses
 import itertools
 import json
 import os
@@ -21,6 +22,7 @@ from vyperp.devnet import (
     Devnet,
     DevnetPaths,
     DevnetSettings,
+    outdated_contracts,
     process_exists,
     read_statuses,
     refresh_stale_prices,
@@ -144,3 +146,11 @@ def test_supervisor_restarts_a_mock_crashing_loop_then_gives_up(tmp_path, monkey
     assert supervisor.restarts["oracle"] == MAX_RESTARTS
     assert supervisor.given_up() == ["oracle"]
     assert "oracle exited (3); restart 3 of 3" in (tmp_path / "logs" / "devnet.log").read_text()
+
+
+def test_contracts_on_the_chain_are_checked_against_the_compiled_project(project, sdk, chain):
+    deployment = sdk.deployment
+    assert outdated_contracts(project, deployment, chain.provider.get_code) == []
+    # a manifest whose engine address holds other code, as after contracts/ changed
+    moved = dataclasses.replace(deployment, engine=deployment.lens)
+    assert outdated_contracts(project, moved, chain.provider.get_code) == ["Engine"]
