@@ -6,7 +6,7 @@ VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test bench clean
+.PHONY: deps test bench clean devnet devnet-reset
 
 deps: $(STAMPS)/python $(STAMPS)/node
 
@@ -39,6 +39,18 @@ test: deps $(STAMPS)/contracts
 ## Gas per operation on anvil, written to docs/benchmarks.md.
 bench: deps $(STAMPS)/contracts
 	ape run gas_benchmark
+
+## Persistent devnet on DEVNET_PORT: anvil with its state in .devnet/, the deployment, keepers,
+## simulated traders and the live dashboard. Ctrl-C stops it; the next run resumes the chain.
+## DEVNET_ARGS passes options to `ape run devnet up` (e.g. --no-dashboard, --duration 60).
+DEVNET_PORT ?= 8545
+DEVNET_ARGS ?=
+devnet: deps $(STAMPS)/contracts
+	ape run devnet up --port $(DEVNET_PORT) $(DEVNET_ARGS)
+
+## Forget the devnet: its chain state, logs and manifest (stop it first).
+devnet-reset:
+	rm -rf .devnet deployments/ethereum_local.json
 
 clean:
 	rm -rf $(VENV) node_modules $(STAMPS) .build .cache

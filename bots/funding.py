@@ -7,21 +7,19 @@ and from a one-minute cron (an idle automining devnet makes no blocks). `VYPERP_
 sets the interval in seconds of chain time (default 60).
 """
 
-import json
 import os
-from pathlib import Path
 
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
+from vyperp.deployment import Deployment
 from vyperp.keepers.funding import DEFAULT_INTERVAL, FundingKeeper
 
 bot = SilverbackBot(signer_required=True)
 
-network_key = ":".join(networks.provider.network.choice.split(":")[:2])
-manifest = json.loads((Path("deployments") / f"{network_key.replace(':', '_')}.json").read_text())
+deployment = Deployment.load(networks.provider.network_choice)
 keeper = FundingKeeper(
-    project.Engine.at(manifest["engine"]),
+    project.Engine.at(deployment.engine),
     bot.signer,
     interval=int(os.environ.get("VYPERP_FUNDING_INTERVAL", DEFAULT_INTERVAL)),
 )

@@ -9,14 +9,13 @@ that an idle automining devnet still gets prices. Moves are a jump-diffusion wit
 volatility `VYPERP_ORACLE_VOL` (default 0.6) and seed `VYPERP_ORACLE_SEED` (default 1).
 """
 
-import json
 import os
 from contextlib import suppress
-from pathlib import Path
 
 from ape import accounts, chain, networks, project
 from silverback import SilverbackBot
 
+from vyperp.deployment import Deployment
 from vyperp.keepers.oracle_feeder import (
     FeedMode,
     OracleFeeder,
@@ -27,20 +26,19 @@ from vyperp.sim.paths import JumpDiffusion
 
 bot = SilverbackBot()
 
-network_key = ":".join(networks.provider.network.choice.split(":")[:2])
-manifest = json.loads((Path("deployments") / f"{network_key.replace(':', '_')}.json").read_text())
+deployment = Deployment.load(networks.provider.network_choice)
 model = JumpDiffusion(annual_volatility=float(os.environ.get("VYPERP_ORACLE_VOL", "0.6")),
                       jumps_per_year=365, jump_stdev=0.01)
 seed = int(os.environ.get("VYPERP_ORACLE_SEED", "1"))
 step_seconds = int(os.environ.get("VYPERP_ORACLE_STEP", "12"))
 feeders = {
     name: OracleFeeder(
-        project.PriceOracle.at(entry["oracle"]),
-        signers_among_test_accounts(accounts, entry["reporters"]),
-        SimulatedSource(model, seed=seed + entry["id"], step_seconds=step_seconds),
+        project.PriceOracle.at(entry.oracle),
+        signers_among_test_accounts(accounts, entry.reporters),
+        SimulatedSource(model, seed=seed + entry.id, step_seconds=step_seconds),
         mode=FeedMode.LIVE,
     )
-    for name, entry in manifest["markets"].items()
+    for name, entry in deployment.markets.items()
 }
 
 

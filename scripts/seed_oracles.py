@@ -16,27 +16,26 @@ named `seed-oracles.py`, and a hyphenated name cannot be imported, so the code l
 importable name. `ape run seed_oracles` runs the same command.
 """
 
-import json
 from decimal import Decimal
 from pathlib import Path
 
 import click
 from ape.cli import ConnectedProviderCommand
 
+from vyperp.deployment import Deployment, ManifestError, MarketEntry
 from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource, signers_among_test_accounts
 from vyperp.sim.paths import JumpDiffusion, PricePath, generate_path
 
 
-def read_market(network_choice: str, market: str, root: Path) -> dict:
-    """The market's entry of the deployment manifest (format: /work/shared common brief)."""
-    ecosystem_and_network = ":".join(network_choice.split(":")[:2])
-    manifest_file = root / f"{ecosystem_and_network.replace(':', '_')}.json"
-    if not manifest_file.is_file():
-        raise click.ClickException(f"no deployment manifest at {manifest_file}: run the deploy first")
-    markets = json.loads(manifest_file.read_text())["markets"]
-    if market not in markets:
-        raise click.ClickException(f"unknown market {market!r}; listed: {', '.join(markets)}")
-    return markets[market]
+def read_market(network_choice: str, market: str, root: Path) -> MarketEntry:
+    """The market's entry of the deployment manifest."""
+    if not Deployment.exists(network_choice, root):
+        path = Deployment.path_for(network_choice, root)
+        raise click.ClickException(f"no deployment manifest at {path}: run the deploy first")
+    try:
+        return Deployment.load(network_choice, root).market(market)
+    except ManifestError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command(cls=ConnectedProviderCommand, name="seed-oracles")
@@ -64,7 +63,7 @@ def cli(provider, market, csv_file, relative, generate, seed, vol, drift, jumps,
     if bool(csv_file) == generate:
         raise click.UsageError("give exactly one of --csv and --generate")
     entry = read_market(provider.network.choice, market, deployments)
-    oracle = project.PriceOracle.at(entry["oracle"])
+    oracle = project.PriceOracle.at(entry.oracle)
     first_price = Decimal(start_price) if start_price else None
     if first_price is None and (relative or generate):
         first_price = Decimal(int(oracle.latestAnswer())).scaleb(-int(oracle.decimals()))
@@ -83,7 +82,7 @@ def cli(provider, market, csv_file, relative, generate, seed, vol, drift, jumps,
             path = path.scaled(first_price, price_decimals=int(oracle.decimals()))
 
     try:
-        reporters = signers_among_test_accounts(accounts, entry["reporters"])
+        reporters = signers_among_test_accounts(accounts, entry.reporters)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     feeder = OracleFeeder(oracle, reporters, PathSource(path))

@@ -1,0 +1,114 @@
+"""The dashboard's snapshot of a known state on the e2e devnet, its rendering, and its cost in
+RPC requests."""
+
+import os
+import time
+from decimal import Decimal
+
+import pytest
+
+from vyperp.dashboard import DashboardReader, render_text
+from vyperp.devnet import ProcessStatus
+from vyperp.sdk import from_wad
+
+NETWORK = "ethereum:local"
+LP_DEPOSIT = Decimal(5_000_000)  # config/markets.yaml: what the devnet's LP deposits
+BTC_PRICE = Decimal(95_000)  # its BTC-USD initial_price
+
+
+@pytest.fixture
+def status_dir(tmp_path):
+    now = time.time()
+    ProcessStatus(name="oracle", pid=os.getpid(), interval=1.0, started_at=now - 60,
+                  updated_at=now, steps=42, last_action="BTC-USD 95000",
+                  last_action_at=now - 2).save(tmp_path)  # fmt: skip
+    # a pid no process has: the keeper died without marking itself stopped
+    ProcessStatus(name="funding", pid=2**22 + 1, interval=5.0, started_at=now - 60,
+                  updated_at=now - 1, steps=3, errors=1,
+                  last_error="ContractLogicError: stale").save(tmp_path)  # fmt: skip
+    return tmp_path
+
+
+@pytest.fixture
+def reader(project, sdk, status_dir):
+    return DashboardReader(project, sdk.deployment, status_dir=status_dir)
+
+
+def table_row(text: str, first_cell: str) -> str:
+    """The rendered table row whose first cell is ``first_cell``."""
+    cells = (line.split("│") for line in text.splitlines())
+    return next("│".join(row) for row in cells if len(row) > 2 and row[1].strip() == first_cell)
+
+
+def test_snapshot_of_a_fresh_devnet(reader):
+    snapshot = reader.snapshot()
+    assert [m.name for m in snapshot.markets] == ["BTC-USD", "ETH-USD", "SOL-USD"]
+    btc = snapshot.markets[0]
+    assert btc.index_price == btc.mark_price == BTC_PRICE
+    assert btc.skew == btc.long_open_interest == btc.short_open_interest == 0
+    assert snapshot.vault_assets == LP_DEPOSIT
+    assert snapshot.share_price == 1
+    assert snapshot.insurance_balance == 0
+    assert snapshot.liquidations == 0
+
+
+def test_snapshot_after_a_trade_shows_interest_skew_and_fees(reader, sdk, trader, chain):
+    sdk.deposit(100_000, trader)
+    trade = sdk.open_position("BTC-USD", Decimal(2), "long", trader)
+    vault_share = from_wad(sdk.contracts.engine.vault_fee_share())
+
+    snapshot = reader.snapshot()
+    btc = snapshot.markets[0]
+    assert btc.long_open_interest == btc.skew == 2 and btc.short_open_interest == 0
+    assert btc.funding_rate is not None
+    # the fee is split between the vault and the insurance fund
+    assert snapshot.insurance_balance == trade.fee - trade.fee * vault_share
+    assert snapshot.block == chain.blocks.head.number
+
+    text = render_text(snapshot, width=200)
+    btc_line = table_row(text, "BTC-USD")
+    assert "95,000.00 " in btc_line and "2.0000" in btc_line
+    assert f"insurance fund {snapshot.insurance_balance:,.2f}" in text
+    assert "liquidations 0" in text
+    oracle_line = table_row(text, "oracle")
+    assert "alive" in oracle_line and "42" in oracle_line and "BTC-USD 95000" in oracle_line
+    funding_line = table_row(text, "funding")
+    assert "down" in funding_line and "error: ContractLogicError: stale" in funding_line
+
+
+def test_a_refresh_is_a_handful_of_rpc_requests(reader, chain):
+    reader.snapshot()  # first use warms Ape's caches (contract types, chain id)
+    chain.mine()  # a new block: the refresh also scans it for liquidations
+    web3_provider = chain.provider.web3.provider
+    sent = []
+    original = web3_provider.make_request
+
+    def counting(method, params):
+        sent.append(method)
+        return original(method, params)
+
+    web3_provider.make_request = counting
+    try:
+        reader.snapshot()
+    finally:
+        del web3_provider.make_request
+    # the head block, every market and vault figure in one multicall at that block, and the
+    # liquidations logged since the last refresh
+    assert sent == ["eth_getBlockByNumber", "eth_call", "eth_getLogs"]
+
+
+def test_liquidations_are_counted_from_events(reader, sdk, trader, keeper, reporters, chain):
+    sdk.deposit(10_000, trader)
+    sdk.open_position("BTC-USD", Decimal(2), "long", trader)  # 19x
+    assert reader.snapshot().liquidations == 0
+    oracle = sdk.contracts.oracles["BTC-USD"]
+    for reporter in reporters[: oracle.quorum()]:
+        oracle.report(92_000 * 10**8, sender=reporter)
+    chain.mine(deltatime=61)  # the mark's TWAP window passes at the new price
+    assert sdk.account(trader).liquidatable
+
+    sdk.contracts.engine.liquidate(trader, sender=keeper)
+    snapshot = reader.snapshot()
+    assert snapshot.liquidations == 1
+    assert snapshot.markets[0].long_open_interest < 2  # closed, partly for an account this size
+    assert reader.snapshot().liquidations == 1  # counted once however often it refreshes

@@ -1,0 +1,156 @@
+"""`ape run devnet up` as a subprocess: a first start deploys on a fresh anvil whose state lives in
+a temporary directory; a second start resumes that chain (same manifest, block height kept,
+nothing redeployed), and no process outlives a run. Then the parts on their own: stale feeds
+re-published on resume, a loop's status, the supervisor's restarts."""
+
+import dataclasses
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vyperp import devnet as devnet_module
+from vyperp.devnet import (
+    MAX_RESTARTS,
+    Devnet,
+    DevnetPaths,
+    DevnetSettings,
+    outdated_contracts,
+    process_exists,
+    read_statuses,
+    refresh_stale_prices,
+    rpc_answers,
+    run_loop,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+APE = str(Path(sys.executable).with_name("ape"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def devnet_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("devnet")
+    state, deployments = root / "state", root / "deployments"
+    yield state, deployments
+    # A supervisor that died (a timeout) leaves anvil behind: end it by its recorded pid.
+    pid_file = state / "anvil.pid"
+    if pid_file.is_file() and process_exists(pid := int(pid_file.read_text())):
+        os.kill(pid, signal.SIGKILL)
+
+
+def devnet_up(port: int, state: Path, deployments: Path, *options: str) -> str:
+    environment = {key: value for key, value in os.environ.items() if key != "APE_FOUNDRY_HOST"}
+    finished = subprocess.run(
+        [APE, "run", "devnet", "up", "--port", str(port), "--state-dir", str(state),
+         "--deployments", str(deployments), "--no-dashboard", *options],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout
+
+
+def block(pattern: str, output: str) -> int:
+    return int(re.search(pattern, output).group(1))
+
+
+def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
+    state, deployments = devnet_dirs
+    port = free_port()
+    manifest_file = deployments / "ethereum_local.json"
+
+    first = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
+                      "--duration", "10")  # fmt: skip
+    assert "devnet created at block 0" in first
+    assert "deployed: DevnetUSD, EngineAdmin, Engine, LiquidityVault, EngineLens" in first
+    manifest = json.loads(manifest_file.read_text())
+    assert set(manifest["markets"]) == {"BTC-USD", "ETH-USD", "SOL-USD"}
+    assert state.joinpath("state.json").stat().st_size > 0
+    (oracle,) = read_statuses(state / "status")
+    # the feeder ran as its own process against the devnet and published rounds
+    assert oracle.name == "oracle" and oracle.errors == 0 and oracle.stopped
+    assert oracle.steps > 0 and "BTC-USD" in oracle.last_action
+    assert "oracle: " in (state / "logs" / "oracle.log").read_text()
+    assert "started oracle" in (state / "logs" / "devnet.log").read_text()
+    stopped_at = block(r"stopping at block (\d+)", first)
+    assert stopped_at > manifest["deploy_block"]
+
+    second = devnet_up(port, state, deployments, "--no-processes", "--duration", "0")
+    assert f"devnet resumed at block {stopped_at};" in second
+    assert "deployment found on the chain: nothing deployed" in second
+    assert json.loads(manifest_file.read_text()) == manifest  # same addresses
+
+    # nothing is left running: anvil is gone (and its pid file), and so is the feeder
+    assert not rpc_answers(f"http://127.0.0.1:{port}")
+    assert not (state / "anvil.pid").exists()
+    assert not process_exists(oracle.pid)
+
+
+def test_stale_feeds_are_republished_at_their_last_answer(project, sdk, chain):
+    from ape import accounts  # the account manager: reporters are found among its test accounts
+
+    before = {state.name: state.index_price for state in sdk.markets()}
+    # a resumed chain: its head block is as old as the last session, the next one is now
+    # (600 s later: longer than every market's max_price_age)
+    chain.pending_timestamp = chain.blocks.head.timestamp + 600
+    assert all(price is not None for price in before.values())
+
+    assert refresh_stale_prices(project, accounts, sdk.deployment) == list(before)
+    assert {state.name: state.index_price for state in sdk.markets()} == before
+    assert refresh_stale_prices(project, accounts, sdk.deployment) == []  # all fresh: no-op
+
+
+def test_a_loop_counts_failed_steps_records_its_last_action_and_marks_itself_stopped(tmp_path):
+    outcomes = itertools.chain([RuntimeError("feed down"), "published"], itertools.repeat(None))
+
+    def step():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    lines = []
+    final = run_loop("probe", step, interval=0.01, status_dir=tmp_path, log=lines.append,
+                     duration=0.5)  # fmt: skip
+    (saved,) = read_statuses(tmp_path)
+    assert saved == final
+    assert saved.steps >= 3 and saved.errors == 1 and saved.stopped
+    assert saved.last_error == "RuntimeError: feed down" and saved.last_action == "published"
+    assert lines[:2] == ["probe: step failed: RuntimeError: feed down", "probe: published"]
+
+
+def test_supervisor_restarts_a_mock_crashing_loop_then_gives_up(tmp_path, monkeypatch):
+    crash = [sys.executable, "-c", "raise SystemExit(3)"]
+    monkeypatch.setattr(devnet_module, "loop_command", lambda name, settings: crash)
+    supervisor = Devnet(DevnetSettings(paths=DevnetPaths(tmp_path)), log=lambda line: None)
+    supervisor.start_loop("oracle")
+    for restart in range(1, MAX_RESTARTS + 1):
+        supervisor.children["oracle"].wait(10)
+        assert supervisor.given_up() == []
+        supervisor.supervise()
+        assert supervisor.restarts["oracle"] == restart
+    supervisor.children["oracle"].wait(10)
+    supervisor.supervise()  # no fourth restart
+    assert supervisor.restarts["oracle"] == MAX_RESTARTS
+    assert supervisor.given_up() == ["oracle"]
+    assert "oracle exited (3); restart 3 of 3" in (tmp_path / "logs" / "devnet.log").read_text()
+
+
+def test_contracts_on_the_chain_are_checked_against_the_compiled_project(project, sdk, chain):
+    deployment = sdk.deployment
+    assert outdated_contracts(project, deployment, chain.provider.get_code) == []
+    # a manifest whose engine address holds other code, as after contracts/ changed
+    moved = dataclasses.replace(deployment, engine=deployment.lens)
+    assert outdated_contracts(project, moved, chain.provider.get_code) == ["Engine"]

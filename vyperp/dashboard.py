@@ -1,0 +1,237 @@
+"""The devnet's live terminal view: markets, vault, insurance fund, liquidations, keepers.
+
+A refresh is a handful of RPC requests whatever the number of markets: the head block, one
+Multicall3 call for every market and vault figure (read at that block, so they agree), and,
+once the engine's ABI has a ``Liquidation`` event, one log query for the blocks since the last
+refresh. Keeper status comes from the status files the devnet's loops write (no RPC).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from vyperp.devnet import ProcessStatus, read_statuses
+from vyperp.sdk import from_wad
+
+LIQUIDATION_EVENT = "Liquidation"
+
+
+@dataclass(frozen=True)
+class MarketRow:
+    """One market's figures; prices and funding are None while its feed is unusable."""
+
+    name: str
+    index_price: Decimal | None
+    mark_price: Decimal | None
+    skew: Decimal
+    funding_rate: Decimal | None  # per 8 h, > 0: longs pay
+    long_open_interest: Decimal
+    short_open_interest: Decimal
+
+
+@dataclass(frozen=True)
+class DashboardSnapshot:
+    """Everything one refresh shows, read at one block."""
+
+    block: int
+    timestamp: int
+    markets: tuple[MarketRow, ...]
+    vault_assets: Decimal
+    vault_shares: Decimal
+    share_price: Decimal  # collateral per whole share
+    insurance_balance: Decimal
+    liquidations: int | None  # None: the engine has no Liquidation event yet
+    keepers: tuple[ProcessStatus, ...] = ()
+
+
+class DashboardReader:
+    """Reads snapshots of one deployment."""
+
+    def __init__(self, project, deployment, *, status_dir: Path | None = None, chain=None):
+        from ape_ethereum.multicall import Call
+
+        from vyperp.keepers.funding import ensure_multicall
+
+        if chain is None:
+            from ape import chain
+        self.chain = chain
+        self.deployment = deployment
+        self.contracts = deployment.contracts(project)
+        self.status_dir = status_dir
+        self._call_type = Call
+        ensure_multicall(chain.provider)
+        self.token_decimals = int(self.contracts.token.decimals())
+        self.share_decimals = int(self.contracts.vault.decimals())
+        has_event = any(
+            event.name == LIQUIDATION_EVENT for event in self.contracts.engine.contract_type.events
+        )
+        self._liquidation_event = (
+            getattr(self.contracts.engine, LIQUIDATION_EVENT) if has_event else None
+        )
+        self._liquidations = 0
+        self._scanned_through = deployment.deploy_block - 1
+
+    def snapshot(self) -> DashboardSnapshot:
+        engine, vault = self.contracts.engine, self.contracts.vault
+        head = self.chain.blocks.head
+        call = self._call_type()
+        names = list(self.deployment.markets)
+        for name in names:
+            market_id = self.deployment.markets[name].id
+            call.add(engine.index_price, market_id)
+            call.add(engine.mark_price, market_id)
+            call.add(engine.long_open_interest, market_id)
+            call.add(engine.short_open_interest, market_id)
+            call.add(engine.current_funding, market_id)
+        call.add(vault.totalAssets)
+        call.add(vault.totalSupply)
+        call.add(vault.convertToAssets, 10**self.share_decimals)
+        call.add(engine.insurance_balance)
+        answers = list(call(block_id=head.number))
+
+        markets = []
+        for position, name in enumerate(names):
+            index, mark, long_oi, short_oi, funding = answers[5 * position : 5 * position + 5]
+            markets.append(
+                MarketRow(
+                    name=name,
+                    index_price=None if index is None else from_wad(index),
+                    mark_price=None if mark is None else from_wad(mark),
+                    skew=from_wad(long_oi - short_oi),
+                    funding_rate=None if funding is None else from_wad(funding[1]),
+                    long_open_interest=from_wad(long_oi),
+                    short_open_interest=from_wad(short_oi),
+                )
+            )
+        assets, shares, share_value, insurance = answers[5 * len(names) :]
+        return DashboardSnapshot(
+            block=int(head.number),
+            timestamp=int(head.timestamp),
+            markets=tuple(markets),
+            vault_assets=Decimal(assets).scaleb(-self.token_decimals),
+            vault_shares=Decimal(shares).scaleb(-self.share_decimals),
+            share_price=Decimal(share_value).scaleb(-self.token_decimals),
+            insurance_balance=from_wad(insurance),
+            liquidations=self._count_liquidations(int(head.number)),
+            keepers=tuple(read_statuses(self.status_dir)) if self.status_dir else (),
+        )
+
+    def _count_liquidations(self, head: int) -> int | None:
+        """Liquidation events so far, scanning only the blocks since the last refresh."""
+        if self._liquidation_event is None:
+            return None
+        if head > self._scanned_through:
+            self._liquidations += sum(
+                1 for _ in self._liquidation_event.range(self._scanned_through + 1, head + 1)
+            )
+            self._scanned_through = head
+        return self._liquidations
+
+
+# ---- rendering ----
+
+
+def render(snapshot: DashboardSnapshot, *, now: float | None = None) -> Group:
+    """The snapshot as rich renderables: markets, protocol, keepers."""
+    markets = Table(title="Markets", expand=True)
+    for column in ("market", "index", "mark", "skew", "funding / 8h", "OI long", "OI short"):
+        markets.add_column(column, justify="left" if column == "market" else "right")
+    for row in snapshot.markets:
+        markets.add_row(
+            row.name,
+            _price(row.index_price),
+            _price(row.mark_price),
+            _number(row.skew, 4),
+            "stale" if row.funding_rate is None else f"{row.funding_rate * 100:.6f} %",
+            _number(row.long_open_interest, 4),
+            _number(row.short_open_interest, 4),
+        )
+
+    protocol = Table.grid(padding=(0, 3))
+    protocol.add_row(
+        f"vault value [bold]{_number(snapshot.vault_assets, 2)}[/]",
+        f"shares {_number(snapshot.vault_shares, 2)}",
+        f"share price [bold]{_number(snapshot.share_price, 6)}[/]",
+        f"insurance fund [bold]{_number(snapshot.insurance_balance, 2)}[/]",
+        "liquidations "
+        + ("n/a" if snapshot.liquidations is None else f"[bold]{snapshot.liquidations}[/]"),
+    )
+
+    keepers = Table(title="Processes", expand=True)
+    for column in ("process", "status", "steps", "errors", "last action", "age"):
+        keepers.add_column(column)
+    now = time.time() if now is None else now
+    for status in snapshot.keepers:
+        age = "-" if status.last_action_at is None else f"{now - status.last_action_at:.0f} s"
+        keepers.add_row(
+            status.name,
+            _process_state(status, now),
+            str(status.steps),
+            str(status.errors),
+            status.last_action or (status.last_error and f"error: {status.last_error}") or "-",
+            age,
+        )
+
+    header = f"vyperp devnet  block {snapshot.block}  chain time {snapshot.timestamp}"
+    return Group(
+        Panel(protocol, title=header, title_align="left"),
+        markets,
+        keepers,
+    )
+
+
+def render_text(snapshot: DashboardSnapshot, *, width: int = 160, now: float | None = None) -> str:
+    """The rendering as plain text (tests, logs)."""
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(render(snapshot, now=now))
+    return console.file.getvalue()
+
+
+def run_live(
+    reader: DashboardReader,
+    *,
+    refresh_seconds: float = 1.0,
+    duration: float | None = None,
+    on_refresh: Callable[[], None] = lambda: None,
+) -> None:
+    """Refreshes until ``duration`` passed or Ctrl-C (which propagates), calling
+    ``on_refresh`` before each refresh (the supervisor checks its processes there)."""
+    deadline = None if duration is None else time.monotonic() + duration
+    with Live(_safe_render(reader), refresh_per_second=4, screen=False) as live:
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(refresh_seconds)
+            on_refresh()
+            live.update(_safe_render(reader))
+
+
+def _safe_render(reader: DashboardReader):
+    # A refresh that fails (a node restarting, a transient RPC error) shows the error and the
+    # next refresh tries again, rather than ending the dashboard.
+    try:
+        return render(reader.snapshot())
+    except Exception as error:  # noqa: BLE001
+        return Panel(f"{type(error).__name__}: {error}", title="cannot read the chain")
+
+
+def _process_state(status: ProcessStatus, now: float) -> str:
+    if status.stopped:
+        return "stopped"
+    return "[green]alive[/]" if status.alive(now) else "[red]down[/]"
+
+
+def _price(value: Decimal | None) -> str:
+    return "stale" if value is None else _number(value, 4 if value < 1000 else 2)
+
+
+def _number(value: Decimal, places: int) -> str:
+    return f"{value:,.{places}f}"
