@@ -154,11 +154,13 @@ event OrderCancelled:
     caller: indexed(address)
     fee_to: address
     keeper_fee: uint256
+    outcome: uint8
     reason: String[128]
 
 
 event OrderSkipped:
     order_id: indexed(uint256)
+    outcome: uint8
     reason: String[128]
 
 
@@ -365,14 +367,16 @@ def cancel(order_id: uint256):
     order: Order = self._load(order_id)
     assert order.owner != empty(address), "order_book: no such order"
     fee_to: address = msg.sender
+    outcome: uint8 = EXPIRED
     reason: String[128] = "order_book: order expired"
     if block.timestamp < order.expiry:
         assert msg.sender == order.owner or staticcall engine.is_operator(order.owner, msg.sender), "order_book: not owner or operator"
         assert order.kind != KIND_MARKET, "order_book: market orders run until expiry"
         fee_to = order.owner
+        outcome = CANCELLED
         reason = "order_book: cancelled by owner"
     self._orders[order_id] = empty(uint256[3])
-    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=fee_to, keeper_fee=order.keeper_fee, reason=reason)
+    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=fee_to, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
     self._pay(fee_to, order.keeper_fee)
 
 
@@ -423,7 +427,7 @@ def execute_many(order_ids: DynArray[uint256, MAX_BATCH]) -> DynArray[uint8, MAX
         fee: uint256 = 0
         outcome, reason, fee = self._execute(order_id)
         if outcome == PENDING or outcome == MISSING:
-            log OrderSkipped(order_id=order_id, reason=reason)
+            log OrderSkipped(order_id=order_id, outcome=outcome, reason=reason)
         total_fee += fee
         outcomes.append(outcome)
     self._pay(msg.sender, total_fee)
@@ -687,7 +691,7 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
             return EXECUTED, "", order.keeper_fee
         outcome = CANCELLED
         reason = self._revert_reason(response)
-    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=msg.sender, keeper_fee=order.keeper_fee, reason=reason)
+    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=msg.sender, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
     return outcome, reason, order.keeper_fee
 
 

@@ -22,28 +22,33 @@ ANY_SELL = 0
 
 
 @pytest.fixture(scope="module")
-def feed(project, admin, reporters):
-    oracle = deploy_oracle(project, admin, reporters[:1])
-    oracle.report(150_000 * 10**8, sender=reporters[0])
-    return oracle
-
-
-@pytest.fixture(scope="module")
-def book_market(protocol, admin, market_config, feed, seeded_vault):
-    return add_market(protocol, admin, market_config.with_(oracle=feed.address))
-
-
-@pytest.fixture(scope="module")
-def book(project, protocol, admin, book_market):
+def order_setup(project, protocol, admin, market_config, reporters, seeded_vault, deposit, fund, trader, other_trader):
+    """One module fixture builds everything (Ape isolates chain state per fixture scope, and
+    several chain-changing module fixtures set up out of order get rebased)."""
+    feed = deploy_oracle(project, admin, reporters[:1])
+    feed.report(150_000 * 10**8, sender=reporters[0])
+    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address))
     settings = OrderSettings(min_delay=MIN_DELAY, max_age=MAX_AGE, min_keeper_fee=Decimal(1))
-    return deploy_order_book(protocol, admin, project=project, settings={book_market: settings})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def funded(book, deposit, fund, trader, other_trader):
+    book = deploy_order_book(protocol, admin, project=project, settings={market_id: settings})
     for account in (trader, other_trader):
         deposit(account, 100_000)
         fund(account, 1_000, book)
+    return feed, market_id, book
+
+
+@pytest.fixture(autouse=True)
+def feed(order_setup):
+    return order_setup[0]
+
+
+@pytest.fixture
+def book_market(order_setup):
+    return order_setup[1]
+
+
+@pytest.fixture
+def book(order_setup):
+    return order_setup[2]
 
 
 @pytest.fixture
