@@ -156,6 +156,16 @@ class OrderBookClient:
         self.token = token
         self.chain = chain
         self.token_decimals = int(token.decimals())
+        self.market_names: dict[int, str] = {}  # id -> name, for display; filled from a manifest
+
+    def market_id(self, market: int | str) -> int:
+        """A market id from its id or its manifest name."""
+        if isinstance(market, int) or str(market).isdigit():
+            return int(market)
+        for market_id, name in self.market_names.items():
+            if name == market:
+                return market_id
+        raise OrderError(f"unknown market {market!r}")
 
     def settings(self, market_id: int) -> OrderSettings:
         raw = self.book.market_settings(market_id)
@@ -268,6 +278,25 @@ class OrderBookClient:
     def cancel(self, order_id: int, sender):
         """Cancels an order: the owner's (not a market order) before expiry, anyone's after."""
         return self.book.cancel(order_id, sender=sender)
+
+
+def connect_client(project, network_choice: str, root, *, order_book: str | None = None) -> OrderBookClient:
+    """A client over the manifest of a network: the order book is ``order_book`` or the
+    manifest's ``"order_book"`` address (the key the deploy writes once it deploys one)."""
+    import json
+
+    from vyperp.deployment import Deployment, ManifestError
+
+    deployment = Deployment.load(network_choice, root)
+    if order_book is None:
+        path = Deployment.path_for(network_choice, root)
+        order_book = json.loads(path.read_text()).get("order_book")
+        if not order_book:
+            raise ManifestError(f"{path} names no order_book; pass its address")
+    contracts = deployment.contracts(project)
+    client = OrderBookClient(project.OrderBook.at(order_book), contracts.engine, contracts.token)
+    client.market_names = {entry.id: name for name, entry in deployment.markets.items()}
+    return client
 
 
 def _move_against(price: int, delta: int, tolerance: int) -> int:

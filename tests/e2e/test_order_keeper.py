@@ -145,3 +145,29 @@ def test_client_places_each_kind_with_its_acceptable_price_and_cancels(client, b
     client.cancel(limit.id, trader)
     assert token.balanceOf(trader) == before + FEE_UNITS
     assert client.order(limit.id) is None
+
+
+def test_cli_places_lists_and_cancels_orders_on_the_devnet(project, sdk, admin, trader, chain, manifest_root, token):
+    from click.testing import CliRunner
+
+    from scripts.orders import cli
+
+    contracts = sdk.contracts
+    devnet_book = deploy_order_book(contracts.as_protocol(), admin, project=project)
+    common = ["--deployments", str(manifest_root), "--order-book", devnet_book.address, "--account", "TEST::2"]
+
+    def run(*args):
+        result = CliRunner().invoke(cli, [*args, *common], obj={"provider": chain.provider})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    placed = run("place", "BTC-USD", "limit", "buy", "0.5", "--limit-price", "90000", "--post-only")
+    assert "order 0 committed" in placed and "90,000.0000" in placed and "post-only" in placed
+    run("place", "ETH-USD", "market", "sell", "2", "--keeper-fee", "2.5")
+    listed = run("list")
+    assert [line.split("│")[2].strip() for line in listed.splitlines() if line.startswith("│")] == ["BTC-USD", "ETH-USD"]
+    assert "2.5" in listed and "-2" in listed
+    assert "order 0 cancelled" in run("cancel", "0")
+    assert [o.id for o in OrderBookClient(devnet_book, contracts.engine, contracts.token).pending(trader)] == [1]
+    failed = CliRunner().invoke(cli, ["cancel", "1", *common], obj={"provider": chain.provider})
+    assert failed.exit_code != 0  # a market order runs until its expiry
