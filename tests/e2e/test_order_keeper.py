@@ -112,10 +112,18 @@ def test_keeper_never_sends_an_order_twice_while_its_transaction_is_in_flight(cl
     provider.make_request("evm_setAutomine", [False])
     results = {}
     try:
-        sender = threading.Thread(target=lambda: results.setdefault("first", order_keeper.step()))
+        def first_step():
+            try:
+                results["first"] = order_keeper.step()
+            except Exception as error:  # reported by the assertion below
+                results["error"] = error
+
+        sender = threading.Thread(target=first_step)
+        nonce = keeper.nonce
         sender.start()
-        for _ in range(200):  # until the first step has marked the order and sent it
-            if order_keeper.in_flight:
+        for _ in range(600):  # until the first step's transaction waits in anvil's pool
+            pool = provider.make_request("eth_getTransactionCount", [keeper.address, "pending"])
+            if (int(pool, 16) if isinstance(pool, str) else int(pool)) > nonce:
                 break
             threading.Event().wait(0.05)
         assert order_keeper.in_flight == {order_id}
@@ -124,6 +132,7 @@ def test_keeper_never_sends_an_order_twice_while_its_transaction_is_in_flight(cl
         sender.join(timeout=30)
     finally:
         provider.make_request("evm_setAutomine", [True])
+    assert "error" not in results, results
     assert results["first"].outcomes == {order_id: Outcome.EXECUTED}
     assert order_keeper.in_flight == frozenset()
     assert engine.open_positions(trader, 0, book_market).size == 10**18
