@@ -1,0 +1,37 @@
+"""Order keeper bot: executes the OrderBook's due orders in one `execute_many` per step.
+
+    silverback run orders --network ethereum:local:foundry --account TEST::5
+
+The order book comes from `deployments/<network>.json` (its "order_book" key) or
+`VYPERP_ORDER_BOOK`; `--account` signs and receives the keeper fees. Runs on every new block and
+from a one-minute cron (an idle automining devnet makes no blocks).
+"""
+
+import json
+import os
+from pathlib import Path
+
+from ape import chain, networks, project
+from silverback import SilverbackBot
+
+from vyperp.keepers.orders import OrderKeeper
+
+bot = SilverbackBot(signer_required=True)
+
+network_key = ":".join(networks.provider.network.choice.split(":")[:2])
+manifest = json.loads((Path("deployments") / f"{network_key.replace(':', '_')}.json").read_text())
+keeper = OrderKeeper(
+    project.OrderBook.at(os.environ.get("VYPERP_ORDER_BOOK") or manifest["order_book"]), bot.signer
+)
+
+
+@bot.on_(chain.blocks)
+def on_block(block):
+    keeper.step()
+    return keeper.metrics.as_dict()
+
+
+@bot.cron("* * * * *")
+def every_minute(time):
+    keeper.step()
+    return keeper.metrics.as_dict()

@@ -1,0 +1,503 @@
+"""OrderBook: commit, execution with a later oracle price, triggers, post-only, reduce-only,
+keeper fees, expiry and cancellation, batches that skip failures, views and every revert.
+
+The market here has atomic trading off, so orders are the only way into it.
+"""
+
+from decimal import Decimal
+
+import ape
+import pytest
+
+from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.orders import OrderKind, OrderSettings, Outcome, deploy_order_book
+from vyperp.units import WAD, to_wad
+
+MIN_DELAY = 2
+MAX_AGE = 60
+FEE = 10**6  # 1 dUSD, the market's minimum keeper fee
+MARKET, LIMIT, STOP, TAKE = (int(kind) for kind in OrderKind)
+ANY_BUY = to_wad(1_000_000)  # acceptable price that accepts any buy fill here
+ANY_SELL = 0
+
+
+@pytest.fixture(scope="module")
+def order_setup(project, protocol, admin, market_config, reporters, seeded_vault, deposit, fund, trader, other_trader):
+    """One module fixture builds everything (Ape isolates chain state per fixture scope, and
+    several chain-changing module fixtures set up out of order get rebased)."""
+    feed = deploy_oracle(project, admin, reporters[:1])
+    feed.report(150_000 * 10**8, sender=reporters[0])
+    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address))
+    settings = OrderSettings(min_delay=MIN_DELAY, max_age=MAX_AGE, min_keeper_fee=Decimal(1))
+    book = deploy_order_book(protocol, admin, project=project, settings={market_id: settings})
+    for account in (trader, other_trader):
+        deposit(account, 100_000)
+        fund(account, 1_000, book)
+    return feed, market_id, book
+
+
+@pytest.fixture(autouse=True)
+def feed(order_setup):
+    return order_setup[0]
+
+
+@pytest.fixture
+def book_market(order_setup):
+    return order_setup[1]
+
+
+@pytest.fixture
+def book(order_setup):
+    return order_setup[2]
+
+
+@pytest.fixture
+def price(feed, reporters, chain):
+    """Publishes a new index price one second (or `after` seconds) later."""
+
+    def report(value, after=1):
+        chain.mine(deltatime=after)
+        feed.report(int(Decimal(str(value)) * 10**8), sender=reporters[0])
+
+    return report
+
+
+@pytest.fixture
+def commit(book, book_market, chain):
+    def place(sender, kind, size, acceptable, trigger=0, lifetime=600, fee=FEE, market=None, **options):
+        expiry = chain.pending_timestamp + lifetime
+        receipt = book.commit_order(
+            book_market if market is None else market,
+            kind,
+            to_wad(size),
+            acceptable,
+            to_wad(trigger),
+            expiry,
+            fee,
+            options.get("reduce_only", False),
+            options.get("post_only", False),
+            options.get("trigger_on_mark", False),
+            options.get("subaccount", 0),
+            options.get("owner", sender),
+            sender=sender,
+        )
+        return receipt.events.filter(book.OrderCommitted)[0].order_id
+
+    return place
+
+
+@pytest.fixture
+def open_long(commit, book, price, keeper, engine, book_market):
+    """Gives an account a position through a market order (the only way in here)."""
+
+    def open_(account, size, at=150_000):
+        order_id = commit(account, MARKET, size, ANY_BUY if size > 0 else ANY_SELL)
+        price(at, after=MIN_DELAY)
+        assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+        return engine.open_positions(account, 0, book_market).size
+
+    return open_
+
+
+def outcomes(receipt):
+    return list(receipt.return_value)
+
+
+# ---------------------------------------------------------------------------
+# Commit
+# ---------------------------------------------------------------------------
+
+
+def test_commit_stores_the_order_packed_and_takes_the_fee(book, book_market, commit, token, trader, chain):
+    before = token.balanceOf(trader)
+    order_id = commit(trader, LIMIT, -3.25, to_wad(151_234.5), lifetime=86400, fee=2_500_000,
+                      reduce_only=True, post_only=True, subaccount=2**32 - 1)
+    stored = book.order(order_id)
+    assert stored.owner == trader
+    assert stored.subaccount == 2**32 - 1
+    assert stored.market_id == book_market
+    assert stored.kind == LIMIT
+    assert stored.size_delta == -to_wad(3.25)
+    assert stored.acceptable_price == to_wad(151_234.5)
+    assert (stored.reduce_only, stored.post_only, stored.trigger_on_mark) == (True, True, False)
+    assert stored.expiry == stored.commit_time + 86400
+    assert stored.commit_time == chain.blocks.head.timestamp
+    assert stored.keeper_fee == 2_500_000
+    assert token.balanceOf(trader) == before - 2_500_000
+    assert token.balanceOf(book) == 2_500_000
+    assert book.next_order_id() == order_id + 1
+
+
+def test_an_operator_commits_for_its_owner_and_pays_the_fee(book, engine, commit, token, trader, stranger, fund):
+    engine.set_operator(stranger, True, sender=trader)
+    fund(stranger, 1, book)
+    order_id = commit(stranger, LIMIT, 1, to_wad(140_000), owner=trader)
+    assert book.order(order_id).owner == trader
+    assert token.balanceOf(stranger) == 0
+
+
+def test_atomic_trades_are_off_so_orders_are_the_only_way_in(engine, book_market, trader):
+    with ape.reverts("engine: atomic trades disabled"):
+        engine.modify_position(book_market, to_wad(1), ANY_BUY, sender=trader)
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (dict(owner="stranger"), "order_book: not owner or operator"),
+        (dict(market=99), "order_book: market not enabled"),
+        (dict(size=0), "order_book: zero size"),
+        (dict(size=2**95 // WAD + 1), "order_book: size too large"),
+        (dict(acceptable=2**128), "order_book: price too large"),
+        (dict(subaccount=2**32), "order_book: subaccount too large"),
+        (dict(kind=4), "order_book: unknown order kind"),
+        (dict(kind=STOP), "order_book: trigger price needed"),
+        (dict(kind=TAKE, trigger=160_000), "order_book: no position to close"),
+        (dict(trigger=1), "order_book: trigger on an untriggered order"),
+        (dict(trigger_on_mark=True), "order_book: trigger on an untriggered order"),
+        (dict(kind=MARKET, post_only=True), "order_book: post-only needs a limit order"),
+        (dict(lifetime=MIN_DELAY), "order_book: expires before it can execute"),
+        (dict(kind=MARKET, lifetime=3601), "order_book: expiry too far"),
+        (dict(lifetime=90 * 86400 + 1), "order_book: expiry too far"),
+        (dict(fee=FEE - 1), "order_book: keeper fee below minimum"),
+        (dict(fee=1000 * 10**6 + 1), "order_book: keeper fee above maximum"),
+    ],
+)
+def test_commit_refuses(commit, trader, stranger, change, reason):
+    args = dict(kind=LIMIT, size=1, acceptable=to_wad(140_000), trigger=0, owner=trader)
+    args.update(change)
+    if args["owner"] == "stranger":
+        args["owner"] = trader
+        sender = stranger
+    else:
+        sender = trader
+    with ape.reverts(reason):
+        commit(sender, **args)
+
+
+def test_paused_book_refuses_commits_but_still_executes(book, commit, admin, trader, keeper, price, stranger):
+    order_id = commit(trader, MARKET, 1, ANY_BUY)
+    with ape.reverts("order_book: caller is not the owner"):
+        book.pause(sender=stranger)
+    book.pause(sender=admin)
+    with ape.reverts("order_book: paused"):
+        commit(trader, MARKET, 1, ANY_BUY)
+    price(150_000, after=MIN_DELAY)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    with ape.reverts("order_book: caller is not the owner"):
+        book.unpause(sender=stranger)
+    book.unpause(sender=admin)
+    commit(trader, MARKET, 1, ANY_BUY)
+
+
+def test_fee_on_transfer_and_false_returning_tokens_are_refused(project, admin, trader, reporters, market_config):
+    token = project.HostileToken.deploy(6, sender=admin)
+    protocol = deploy_protocol(project, admin, token=token)
+    oracle = deploy_oracle(project, admin, reporters[:1])
+    oracle.report(150_000 * 10**8, sender=reporters[0])
+    market_id = add_market(protocol, admin, market_config.with_(oracle=oracle.address))
+    book = deploy_order_book(protocol, admin, project=project)
+    token.mint(trader, 10**9, sender=admin)
+    token.approve(book, 10**9, sender=trader)
+    expiry = ape.chain.pending_timestamp + 600
+    args = (market_id, MARKET, to_wad(1), ANY_BUY, 0, expiry, FEE)
+    token.configure(100, False, "0x" + "00" * 20, sender=admin)
+    with ape.reverts("order_book: fee-on-transfer token"):
+        book.commit_order(*args, sender=trader)
+    token.configure(0, True, "0x" + "00" * 20, sender=admin)
+    with ape.reverts("order_book: transfer failed"):
+        book.commit_order(*args, sender=trader)
+
+
+# ---------------------------------------------------------------------------
+# Execution needs a price newer than the commit
+# ---------------------------------------------------------------------------
+
+
+def test_no_fill_at_a_price_the_trader_saw_before_committing(book, commit, engine, book_market, trader, keeper, price, chain, feed, reporters):
+    order_id = commit(trader, MARKET, 1, ANY_BUY)
+    with ape.reverts("order_book: price not newer than order"):
+        book.execute(order_id, sender=keeper)
+    commit_time = book.order(order_id).commit_time
+    chain.pending_timestamp = commit_time + MIN_DELAY - 1  # a report one second short of the delay
+    feed.report(155_000 * 10**8, sender=reporters[0])
+    with ape.reverts("order_book: price not newer than order"):
+        book.execute(order_id, sender=keeper)
+    price(160_000)  # the price moves after the commit
+    quote = engine.fill_price(book_market, to_wad(1))
+    receipt = book.execute(order_id, sender=keeper)
+    fill = receipt.events.filter(engine.PositionModified)[0]
+    assert fill.fill_price == quote and quote > to_wad(160_000)
+    assert engine.open_positions(trader, 0, book_market).size == to_wad(1)
+
+
+def test_a_price_older_than_max_age_does_not_execute(book, commit, trader, keeper, price, chain):
+    order_id = commit(trader, MARKET, 1, ANY_BUY)
+    price(150_000, after=MIN_DELAY)
+    chain.mine(deltatime=MAX_AGE + 1)
+    with ape.reverts("order_book: price too old"):
+        book.execute(order_id, sender=keeper)
+    assert book.status(order_id) == (Outcome.PENDING, "order_book: price too old")
+    price(150_000)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+
+
+# ---------------------------------------------------------------------------
+# Fill conditions of each order type at, above and below the trigger
+# ---------------------------------------------------------------------------
+
+
+def test_market_order_waits_while_the_fill_is_beyond_its_acceptable_price(book, commit, engine, book_market, trader, keeper, price):
+    order_id = commit(trader, MARKET, 1, to_wad(150_100))
+    price(151_000, after=MIN_DELAY)
+    with ape.reverts("order_book: fill price beyond limit"):
+        book.execute(order_id, sender=keeper)
+    price(150_000)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_limit_order_fills_at_and_better_than_its_limit_only(book, commit, engine, book_market, trader, keeper, price, side):
+    price(150_000)
+    limit = engine.fill_price(book_market, to_wad(side))  # the fill a trade of this size gets at 150,000
+    worse, exact, better = (
+        commit(trader, LIMIT, side, limit - side),  # one wei worse than the fill at 150,000
+        commit(trader, LIMIT, side, limit),
+        commit(trader, LIMIT, side, limit + side * to_wad(1_000)),
+    )
+    price(150_000, after=MIN_DELAY)  # at the limit: the exact one fills, the one a wei worse waits
+    receipt = book.execute_many([worse, exact, better], sender=keeper)
+    assert outcomes(receipt) == [Outcome.PENDING, Outcome.EXECUTED, Outcome.EXECUTED]
+    assert receipt.events.filter(book.OrderSkipped)[0].reason == "order_book: fill price beyond limit"
+    price(150_000 + side * 500)  # further against it: still waits
+    assert outcomes(book.execute_many([worse], sender=keeper)) == [Outcome.PENDING]
+    price(150_000 - side * 500)  # in its favour: fills
+    assert outcomes(book.execute_many([worse], sender=keeper)) == [Outcome.EXECUTED]
+    assert engine.open_positions(trader, 0, book_market).size == 3 * to_wad(side)
+
+
+def test_stop_loss_and_take_profit_of_a_long_at_above_and_below_their_triggers(book, commit, engine, book_market, trader, keeper, open_long, price):
+    assert open_long(trader, 6) == to_wad(6)
+    stops = [commit(trader, STOP, -1, ANY_SELL, trigger=t) for t in (141_000, 140_000, 139_000)]
+    takes = [commit(trader, TAKE, -1, ANY_SELL, trigger=t) for t in (159_000, 160_000, 161_000)]
+    price(150_000, after=MIN_DELAY)
+    assert outcomes(book.execute_many(stops + takes, sender=keeper)) == [Outcome.PENDING] * 6
+    price(140_000)  # stops sell at or below their trigger
+    assert outcomes(book.execute_many(stops, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING]
+    price(160_000)  # take-profits sell at or above theirs
+    assert outcomes(book.execute_many(takes, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING]
+    assert engine.open_positions(trader, 0, book_market).size == to_wad(2)
+
+
+def test_stop_loss_and_take_profit_of_a_short_trigger_the_other_way(book, commit, engine, book_market, trader, keeper, open_long, price):
+    assert open_long(trader, -4) == -to_wad(4)
+    stops = [commit(trader, STOP, 1, ANY_BUY, trigger=t) for t in (159_000, 160_000, 161_000)]
+    takes = [commit(trader, TAKE, 1, ANY_BUY, trigger=t) for t in (139_000, 140_000, 141_000)]
+    price(160_000, after=MIN_DELAY)  # stops buy back at or above their trigger
+    assert outcomes(book.execute_many(stops + takes, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING] + [Outcome.PENDING] * 3
+    price(140_000)  # take-profits buy back at or below theirs
+    assert outcomes(book.execute_many(takes, sender=keeper)) == [Outcome.PENDING, Outcome.EXECUTED, Outcome.EXECUTED]
+    assert engine.open_positions(trader, 0, book_market).size == 0
+
+
+def test_stop_loss_on_the_mark_waits_for_the_twap(project, protocol, admin, book, feed, market_config, commit, engine, trader, keeper, reporters, chain):
+    marked = add_market(protocol, admin, market_config.with_(oracle=feed.address, mark_window=600))
+    book.set_market_settings(marked, MIN_DELAY, MAX_AGE, FEE, sender=admin)
+    order_id = commit(trader, MARKET, 1, ANY_BUY, market=marked)
+    chain.mine(deltatime=MIN_DELAY)
+    feed.report(150_000 * 10**8, sender=reporters[0])
+    book.execute(order_id, sender=keeper)
+    on_mark = commit(trader, STOP, -1, ANY_SELL, trigger=145_000, market=marked, trigger_on_mark=True)
+    on_index = commit(trader, STOP, -1, ANY_SELL, trigger=145_000, market=marked)
+    chain.mine(deltatime=MIN_DELAY)
+    feed.report(140_000 * 10**8, sender=reporters[0])  # the index drops; the 10-minute mark barely moves
+    assert engine.mark_price(marked) > to_wad(145_000)
+    assert outcomes(book.execute_many([on_mark, on_index], sender=keeper)) == [Outcome.PENDING, Outcome.EXECUTED]
+
+
+# ---------------------------------------------------------------------------
+# Post-only and reduce-only
+# ---------------------------------------------------------------------------
+
+
+def test_post_only_waits_until_it_reduces_the_skew_and_pays_only_the_maker_fee(book, commit, engine, book_market, trader, other_trader, keeper, open_long, price, market_config):
+    post = commit(trader, LIMIT, -2, ANY_SELL, post_only=True)
+    price(150_000, after=MIN_DELAY)
+    with ape.reverts("order_book: post-only order would take"):
+        book.execute(post, sender=keeper)  # skew 0: a sell would take
+    open_long(other_trader, 1)
+    with ape.reverts("order_book: post-only order would take"):
+        book.execute(post, sender=keeper)  # skew 1: selling 2 would flip it, half taker
+    open_long(other_trader, 2)
+    receipt = book.execute(post, sender=keeper)
+    fill = receipt.events.filter(engine.PositionModified)[0]
+    notional = -(-2 * fill.fill_price // 1)  # ceil(|Δ|·fill), Δ = 2 exactly
+    assert fill.fee == -(-notional * market_config.maker_fee // WAD)
+    assert fill.fee < notional * market_config.taker_fee // WAD
+
+
+def test_reduce_only_orders_are_clamped_to_the_position(book, commit, engine, book_market, trader, keeper, open_long, price):
+    open_long(trader, 2)
+    order_id = commit(trader, MARKET, -5, ANY_SELL, reduce_only=True)
+    price(150_000, after=MIN_DELAY)
+    receipt = book.execute(order_id, sender=keeper)
+    assert receipt.events.filter(book.OrderExecuted)[0].size_delta == -to_wad(2)
+    assert engine.open_positions(trader, 0, book_market).size == 0
+
+
+def test_an_order_whose_position_is_gone_is_cancelled_and_pays_the_keeper(book, commit, engine, book_market, token, trader, keeper, open_long, price):
+    open_long(trader, 1)
+    stop = commit(trader, STOP, -1, ANY_SELL, trigger=100_000)
+    close = commit(trader, MARKET, -1, ANY_SELL, reduce_only=True)
+    price(150_000, after=MIN_DELAY)
+    before = token.balanceOf(keeper)
+    receipt = book.execute_many([close, stop], sender=keeper)
+    assert outcomes(receipt) == [Outcome.EXECUTED, Outcome.CANCELLED]
+    cancelled = receipt.events.filter(book.OrderCancelled)[0]
+    assert (cancelled.order_id, cancelled.reason, cancelled.fee_to) == (stop, "order_book: nothing to reduce", keeper)
+    assert token.balanceOf(keeper) == before + 2 * FEE
+    assert book.order(stop).owner == ZERO
+
+
+ZERO = "0x" + "00" * 20
+
+
+def test_an_order_that_would_breach_margin_is_cancelled_with_the_engine_reason(book, commit, engine, book_market, token, trader, keeper, price):
+    order_id = commit(trader, MARKET, 10, ANY_BUY)  # 1,500,000 of notional on 100,000 of collateral
+    price(150_000, after=MIN_DELAY)
+    before = token.balanceOf(keeper)
+    receipt = book.execute(order_id, sender=keeper)
+    assert receipt.return_value == Outcome.CANCELLED
+    assert receipt.events.filter(book.OrderCancelled)[0].reason == "engine: insufficient margin"
+    assert token.balanceOf(keeper) == before + FEE
+    assert engine.open_positions(trader, 0, book_market).size == 0
+    assert book.order(order_id).owner == ZERO
+
+
+# ---------------------------------------------------------------------------
+# Batches and keeper fees
+# ---------------------------------------------------------------------------
+
+
+def test_a_batch_skips_and_reports_each_failure_and_pays_the_fees_once(book, commit, engine, book_market, token, trader, other_trader, keeper, price, chain):
+    expiring = commit(other_trader, LIMIT, 1, to_wad(100_000), lifetime=MIN_DELAY + 1)
+    good = commit(trader, MARKET, 1, ANY_BUY)
+    too_big = commit(other_trader, MARKET, 100, ANY_BUY)
+    waiting = commit(trader, LIMIT, 1, to_wad(100_000))
+    price(150_000, after=MIN_DELAY + 1)
+    held = token.balanceOf(book)
+    before = token.balanceOf(keeper)
+    receipt = book.execute_many([good, too_big, waiting, expiring, 999, good], sender=keeper)
+    assert outcomes(receipt) == [Outcome.EXECUTED, Outcome.CANCELLED, Outcome.PENDING, Outcome.EXPIRED, Outcome.MISSING, Outcome.MISSING]
+    assert [e.order_id for e in receipt.events.filter(book.OrderSkipped)] == [waiting, 999, good]
+    assert [e.reason for e in receipt.events.filter(book.OrderCancelled)] == ["engine: insufficient margin", "order_book: order expired"]
+    assert token.balanceOf(keeper) == before + 3 * FEE
+    assert token.balanceOf(book) == held - 3 * FEE == FEE  # the waiting order's fee stays
+    assert len(receipt.events.filter(token.Transfer)) == 1
+    assert engine.open_positions(trader, 0, book_market).size == to_wad(1)
+
+
+def test_execute_reverts_for_missing_orders_and_keepers_short_of_gas(book, commit, trader, keeper, price):
+    with ape.reverts("order_book: no such order"):
+        book.execute(12345, sender=keeper)
+    order_id = commit(trader, MARKET, 1, ANY_BUY)
+    price(150_000, after=MIN_DELAY)
+    with ape.reverts("order_book: gas too low to execute"):
+        book.execute(order_id, sender=keeper, gas=900_000)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+
+
+# ---------------------------------------------------------------------------
+# Expiry and cancellation
+# ---------------------------------------------------------------------------
+
+
+def test_owner_cancels_a_resting_order_and_gets_the_fee_back(book, engine, commit, token, trader, stranger):
+    order_id = commit(trader, LIMIT, 1, to_wad(100_000))
+    with ape.reverts("order_book: not owner or operator"):
+        book.cancel(order_id, sender=stranger)
+    before = token.balanceOf(trader)
+    receipt = book.cancel(order_id, sender=trader)
+    event = receipt.events.filter(book.OrderCancelled)[0]
+    assert (event.fee_to, event.reason) == (trader, "order_book: cancelled by owner")
+    assert token.balanceOf(trader) == before + FEE
+    with ape.reverts("order_book: no such order"):
+        book.cancel(order_id, sender=trader)
+    # an operator cancels for the owner; the fee still goes to the owner
+    engine.set_operator(stranger, True, sender=trader)
+    second = commit(trader, LIMIT, 1, to_wad(100_000))
+    assert token.balanceOf(trader) == before  # refunded the first fee, paid the second
+    book.cancel(second, sender=stranger)
+    assert token.balanceOf(trader) == before + FEE
+
+
+def test_market_orders_run_until_expiry_then_anyone_cancels_for_the_fee(book, commit, token, trader, stranger, keeper, chain):
+    order_id = commit(trader, MARKET, 1, ANY_BUY, lifetime=100)
+    with ape.reverts("order_book: market orders run until expiry"):
+        book.cancel(order_id, sender=trader)
+    chain.mine(deltatime=100)
+    assert book.status(order_id) == (Outcome.EXPIRED, "order_book: order expired")
+    before = token.balanceOf(stranger)
+    event = book.cancel(order_id, sender=stranger).events.filter(book.OrderCancelled)[0]
+    assert (event.fee_to, event.reason) == (stranger, "order_book: order expired")
+    assert token.balanceOf(stranger) == before + FEE
+
+
+def test_execute_on_an_expired_order_removes_it_for_the_fee(book, commit, token, trader, keeper, chain):
+    order_id = commit(trader, LIMIT, 1, to_wad(100_000), lifetime=50)
+    chain.mine(deltatime=50)
+    before = token.balanceOf(keeper)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXPIRED
+    assert token.balanceOf(keeper) == before + FEE
+
+
+# ---------------------------------------------------------------------------
+# Views and settings
+# ---------------------------------------------------------------------------
+
+
+def test_views_page_pending_orders_per_account_and_executable_ones(book, commit, trader, other_trader, price):
+    mine = [commit(trader, LIMIT, 1, to_wad(100_000)) for _ in range(2)]
+    theirs = commit(other_trader, MARKET, 1, ANY_BUY)
+    mine.append(commit(trader, MARKET, 1, ANY_BUY, subaccount=3))
+    assert [o.id for o in book.orders_of(trader, 0, 1000)] == mine
+    assert [o.id for o in book.orders_of(trader, mine[1], 2)] == [mine[1]]
+    assert book.orders_of(trader, 10_000, 10) == []
+    with ape.reverts("order_book: page too long"):
+        book.orders_of(trader, 0, 1001)
+    first = mine[0]
+    page = book.executable_orders(first, 1000)
+    assert (list(page.ids), page.first_pending) == ([], first)  # no price since the commits
+    price(150_000, after=MIN_DELAY)
+    page = book.executable_orders(first, 1000)
+    assert list(page.ids) == [theirs, mine[2]]
+    assert (page.first_pending, page.scanned_to) == (first, mine[2] + 1)
+    with ape.reverts("order_book: page too long"):
+        book.executable_orders(0, 1001)
+    assert book.status(mine[0]) == (Outcome.PENDING, "order_book: fill price beyond limit")
+    assert book.status(10_000) == (Outcome.MISSING, "order_book: no such order")
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ((99, 2, 60, FEE), "order_book: unknown market"),
+        ((None, 0, 60, FEE), "order_book: min_delay out of bounds"),
+        ((None, 601, 60, FEE), "order_book: min_delay out of bounds"),
+        ((None, 2, 0, FEE), "order_book: max_age out of bounds"),
+        ((None, 2, 3601, FEE), "order_book: max_age out of bounds"),
+        ((None, 2, 60, 1000 * 10**6 + 1), "order_book: min_keeper_fee out of bounds"),
+    ],
+)
+def test_market_settings_are_bounded(book, book_market, admin, args, reason):
+    market_id, *rest = args
+    with ape.reverts(reason):
+        book.set_market_settings(book_market if market_id is None else market_id, *rest, sender=admin)
+
+
+def test_market_settings_are_owner_only_and_read_back(book, book_market, admin, stranger):
+    with ape.reverts("order_book: caller is not the owner"):
+        book.set_market_settings(book_market, 5, 30, 0, sender=stranger)
+    book.set_market_settings(book_market, 600, 3600, 1000 * 10**6, sender=admin)
+    assert book.market_settings(book_market) == (600, 3600, 1000 * 10**6)
+    assert book.market_settings(99) == (0, 0, 0)
