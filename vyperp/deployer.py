@@ -19,6 +19,7 @@ import yaml
 from ape import chain
 
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.orders import OrderSettings, configure_market, deploy_order_book
 from vyperp.deployment import DEFAULT_ROOT, Deployment, ManifestError, MarketEntry, network_key
 from vyperp.params import MarketConfig
 from vyperp.units import to_token_units, to_wad
@@ -164,6 +165,14 @@ def deploy_network(
         deployment = _deploy_protocol(project, plan, deployer, report, log)
         deployment.save(root)
     contracts = deployment.contracts(project)
+    if deployment.order_book is None:
+        book = deploy_order_book(contracts.as_protocol(), deployer, project=project, settings={})
+        deployment.order_book = book.address
+        deployment.save(root)
+        report.deployed.append("OrderBook")
+        log(f"deployed the order book at {book.address}")
+    order_book = project.OrderBook.at(deployment.order_book)
+    token_decimals = int(contracts.token.decimals())
 
     oracle_reporters = list(plan.reporters) or [account.address for account in reporters]
     for spec in plan.markets:
@@ -178,6 +187,8 @@ def deploy_network(
                 spec.initial_price,
                 reporters[: plan.oracle.quorum],
             )
+        # orders with the default delays and keeper fee (docs/orders.md)
+        configure_market(order_book, deployer, entry.id, OrderSettings(), token_decimals)
         deployment.markets[spec.name] = entry
         # saved per market, so a run that fails halfway resumes where it stopped
         deployment.save(root)

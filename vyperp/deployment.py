@@ -86,6 +86,7 @@ class Deployment:
     vault: str
     lens: str
     engine_admin: str | None = None
+    order_book: str | None = None
     markets: dict[str, MarketEntry] = field(default_factory=dict)
 
     # ---- files ----
@@ -131,6 +132,7 @@ class Deployment:
             "engine_admin": self.engine_admin,
             "vault": self.vault,
             "lens": self.lens,
+            "order_book": self.order_book,
             "markets": {name: entry.to_json() for name, entry in self.markets.items()},
         }
 
@@ -145,6 +147,7 @@ class Deployment:
             engine_admin=data.get("engine_admin"),
             vault=data["vault"],
             lens=data["lens"],
+            order_book=data.get("order_book"),
             markets={name: MarketEntry.from_json(entry) for name, entry in data["markets"].items()},
         )
 
@@ -177,6 +180,8 @@ class Deployment:
         }
         if self.engine_admin:
             addresses["engine_admin"] = self.engine_admin
+        if self.order_book:
+            addresses["order_book"] = self.order_book
         return addresses
 
     # ---- chain ----

@@ -42,6 +42,7 @@ NETWORK_CHOICE = "ethereum:local:foundry"
 # Test accounts by role, as in tests/conftest.py and `ape run deploy`.
 DEPLOYER = 0
 FUNDING_KEEPER = 5
+ORDER_KEEPER = 9
 LOCAL_REPORTERS = (6, 7, 8)
 # A loop that keeps exiting (a build error) is left down after this many restarts.
 MAX_RESTARTS = 3
@@ -281,6 +282,24 @@ def build_funding_keeper(context: LoopContext) -> Callable[[], str | None]:
     return step
 
 
+def build_order_keeper(context: LoopContext) -> Callable[[], str | None]:
+    """Executes due orders in one `execute_many` per step."""
+    from vyperp.keepers.orders import OrderKeeper
+
+    keeper = OrderKeeper(
+        context.project.OrderBook.at(context.deployment.order_book),
+        context.accounts.test_accounts[ORDER_KEEPER],
+    )
+
+    def step() -> str | None:
+        execution = keeper.step()
+        if execution is None:
+            return None
+        return ", ".join(f"order {i} {outcome.name.lower()}" for i, outcome in execution.outcomes.items())
+
+    return step
+
+
 def build_trader_simulation(context: LoopContext) -> Callable[[], str | None]:
     """Simulated traders (generated test accounts) opening and closing, and an LP depositing."""
     from vyperp.sdk import Vyperp
@@ -305,6 +324,7 @@ class StepError(Exception):
 KEEPERS: tuple[LoopSpec, ...] = (
     LoopSpec("oracle", build_oracle_feeders, interval=1.0),
     LoopSpec("funding", build_funding_keeper, interval=5.0),
+    LoopSpec("orders", build_order_keeper, interval=2.0),
 )
 SIMULATIONS: tuple[LoopSpec, ...] = (LoopSpec("traders", build_trader_simulation, interval=4.0),)
 PROCESSES: dict[str, LoopSpec] = {spec.name: spec for spec in KEEPERS + SIMULATIONS}

@@ -10,7 +10,7 @@ from vyperp.deployment import Deployment
 from vyperp.units import WAD
 
 NETWORK = "ethereum:local"
-PROTOCOL_CONTRACTS = ["DevnetUSD", "EngineAdmin", "Engine", "LiquidityVault", "EngineLens"]
+PROTOCOL_CONTRACTS = ["DevnetUSD", "EngineAdmin", "Engine", "LiquidityVault", "EngineLens", "OrderBook"]
 MARKETS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 
 
@@ -40,6 +40,7 @@ def test_manifest_has_the_shared_format_and_describes_the_chain(
         "engine_admin",
         "vault",
         "lens",
+        "order_book",
         "markets",
     }
     assert raw["network"] == NETWORK and raw["chain_id"] == chain.chain_id
@@ -175,7 +176,7 @@ def test_a_manifest_left_by_a_restarted_local_chain_is_replaced(
     assert report.replaced_manifest == [
         "no code at the engine address 0x000000000000000000000000000000000000dEaD"
     ]
-    assert report.deployed[:5] == PROTOCOL_CONTRACTS
+    assert report.deployed[:6] == PROTOCOL_CONTRACTS
     fresh = Deployment.load(NETWORK, root)
     assert fresh.engine not in (dead.engine, first_deploy.deployment.engine)
     assert fresh.check_chain(report.deployment.chain_id, project.provider.get_code) == []

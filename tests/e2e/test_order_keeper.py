@@ -159,11 +159,12 @@ def test_client_places_each_kind_with_its_acceptable_price_and_cancels(client, b
 def test_cli_places_lists_and_cancels_orders_on_the_devnet(project, sdk, admin, trader, chain, manifest_root, token):
     from click.testing import CliRunner
 
-    from scripts.orders import cli
+    from vyperp.orders_cli import cli
 
     contracts = sdk.contracts
-    devnet_book = deploy_order_book(contracts.as_protocol(), admin, project=project)
-    common = ["--deployments", str(manifest_root), "--order-book", devnet_book.address, "--account", "TEST::2"]
+    # the deploy lists every devnet market in its order book and records it in the manifest
+    devnet_book = project.OrderBook.at(sdk.deployment.order_book)
+    common = ["--deployments", str(manifest_root), "--account", "TEST::2"]
 
     def run(*args):
         result = CliRunner().invoke(cli, [*args, *common], obj={"provider": chain.provider})

@@ -1,0 +1,112 @@
+"""The order commands behind `ape run orders place|list|cancel` (scripts/orders.py): the trader's
+orders on the OrderBook named in the manifest.
+
+    ape run orders place BTC-USD market buy 1 --account TEST::2
+    ape run orders place BTC-USD limit sell 0.5 --limit-price 99000 --post-only --account TEST::2
+    ape run orders place BTC-USD stop-loss sell 1 --trigger-price 90000 --account TEST::2
+    ape run orders list --account TEST::2
+    ape run orders cancel 7 --account TEST::2
+
+Sizes are positive base units, the side gives the direction; prices and fees are human units. The logic lives in
+vyperp.orders; docs/orders.md describes the order types and when they execute.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from ape import chain, project
+from ape.cli import ConnectedProviderCommand, account_option
+from rich.console import Console
+from rich.table import Table
+
+from vyperp.deployment import DEFAULT_ROOT, ManifestError
+from vyperp.orders import DEFAULT_SLIPPAGE, OrderError, OrderKind, connect_client
+
+KINDS = [kind.name.lower().replace("_", "-") for kind in OrderKind]
+
+
+def _client(deployments_root, order_book):
+    return _run(lambda: connect_client(project, chain.provider.network_choice, deployments_root, order_book=order_book))
+
+
+def _run(action):
+    try:
+        return action()
+    except (OrderError, ManifestError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def common(command):
+    command = click.option("--deployments", "deployments_root", type=click.Path(file_okay=False, path_type=Path),
+                           default=lambda: project.path / DEFAULT_ROOT, show_default="deployments/")(command)
+    command = click.option("--order-book", default=None, help="OrderBook address (default: the manifest's).")(command)
+    return account_option()(command)
+
+
+@click.group(help=__doc__)
+def cli():
+    pass
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@common
+@click.argument("market")
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("side", type=click.Choice(["buy", "sell"]))
+@click.argument("size", type=Decimal)
+@click.option("--limit-price", type=Decimal, help="Limit orders: the limit; others: the worst fill accepted.")
+@click.option("--trigger-price", type=Decimal, help="Stop-loss and take-profit: the arming price.")
+@click.option("--slippage", type=Decimal, default=DEFAULT_SLIPPAGE, show_default=True)
+@click.option("--keeper-fee", type=Decimal, help="Collateral paid to the executor (default: the market's minimum).")
+@click.option("--lifetime", type=click.IntRange(min=1), help="Seconds until expiry.")
+@click.option("--reduce-only", is_flag=True)
+@click.option("--post-only", is_flag=True)
+@click.option("--on-mark", is_flag=True, help="Trigger on the mark price instead of the index.")
+@click.option("--subaccount", type=click.IntRange(min=0), default=0, show_default=True)
+def place(account, deployments_root, order_book, market, kind, side, size, limit_price, trigger_price, slippage,
+          keeper_fee, lifetime, reduce_only, post_only, on_mark, subaccount):
+    """Commit a KIND order to SIDE SIZE base units of MARKET."""
+    if size <= 0:
+        raise click.ClickException("size must be positive; the side gives the direction")
+    client = _client(deployments_root, order_book)
+    order_id = _run(lambda: client.place(
+        client.market_id(market), kind, size if side == "buy" else -size, account, limit_price=limit_price, trigger_price=trigger_price,
+        slippage=slippage, keeper_fee=keeper_fee, lifetime=lifetime, reduce_only=reduce_only,
+        post_only=post_only, trigger_on_mark=on_mark, subaccount=subaccount))
+    _print_orders(client, [client.order(order_id)], f"order {order_id} committed")
+
+
+@cli.command(name="list", cls=ConnectedProviderCommand)
+@common
+def list_(account, deployments_root, order_book):
+    """List the account's pending orders."""
+    client = _client(deployments_root, order_book)
+    _print_orders(client, client.pending(account), f"pending orders of {account.address}")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@common
+@click.argument("order_id", type=click.IntRange(min=0))
+def cancel(account, deployments_root, order_book, order_id):
+    """Cancel ORDER_ID (yours before expiry, anyone's after)."""
+    client = _client(deployments_root, order_book)
+    if client.order(order_id) is None:
+        raise click.ClickException(f"no pending order {order_id}")
+    client.cancel(order_id, account)
+    click.echo(f"order {order_id} cancelled")
+
+
+def _print_orders(client, orders, title):
+    table = Table(title=title)
+    for column in ("id", "market", "kind", "size", "acceptable", "trigger", "flags", "expiry", "fee"):
+        table.add_column(column)
+    for order in orders:
+        flags = ",".join(name for name, on in (("reduce-only", order.reduce_only), ("post-only", order.post_only),
+                                               ("on-mark", order.trigger_on_mark)) if on)
+        table.add_row(str(order.id), client.market_names.get(order.market_id, str(order.market_id)),
+                      order.kind.name.lower().replace("_", "-"), f"{order.size_delta:f}",
+                      f"{order.acceptable_price:,.4f}",
+                      "" if order.trigger_price is None else f"{order.trigger_price:,.4f}",
+                      flags, str(order.expiry), f"{order.keeper_fee:f}")
+    Console(width=140).print(table)
