@@ -12,6 +12,7 @@ lays out whatever sections it is given.
 """
 
 import datetime
+from decimal import Decimal
 import json
 import random
 import shutil
@@ -27,6 +28,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from eth_utils import keccak
 
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.orders import OrderKind, OrderSettings, deploy_order_book
 from vyperp.params import MarketConfig
 from vyperp.units import to_wad
 
@@ -58,6 +60,10 @@ TARGETS = {
 }
 # Accounts of the batch liquidation measurement.
 BATCH_SIZE = 10
+# Orders: the market's minimum delay (s), the keeper fee (token units), a buy's acceptable price.
+ORDER_MIN_DELAY = 2
+ORDER_KEEPER_FEE = 10**6
+ORDER_ANY_BUY = to_wad(10_000_000)
 
 REFERENCE = (
     "Reference points: a dYdX perpetual trade ≈ 166,000 gas; "
@@ -440,6 +446,89 @@ def liquidation_benchmarks(net: Devnet, _sections: list[Section]) -> Section:
     return section
 
 
+def order_book_benchmarks(_net: Devnet, _sections: list[Section]) -> Section:
+    """Commit, execute and cancel on the OrderBook, over its own protocol and market.
+
+    One market without atomic trading over a devnet oracle (M = I), a seeded LP vault and two
+    funded traders, each with an order already committed so that no measured commit is the
+    book's first write. Every execution runs with an oracle round newer than the commit.
+    """
+    from ape import accounts, chain, project
+
+    admin, trader, other, lp, keeper, reporter = (accounts.test_accounts[i] for i in (0, 2, 3, 4, 5, 6))
+    protocol = deploy_protocol(project, admin)
+    feed = deploy_oracle(project, admin, [reporter])
+    feed.report(150_000 * 10**8, sender=reporter)
+    market = add_market(protocol, admin, MarketConfig(oracle=feed.address, mark_window=0, max_price_age=3600))
+    book = deploy_order_book(
+        protocol,
+        admin,
+        project=project,
+        settings={market: OrderSettings(min_delay=ORDER_MIN_DELAY, min_keeper_fee=Decimal(1))},
+    )
+    token, engine = protocol.token, protocol.engine
+    token.mint(lp, 10**13, sender=admin)
+    token.approve(protocol.vault, 10**13, sender=lp)
+    protocol.vault.deposit(10**13, lp, sender=lp)
+    for account in (trader, other):
+        token.mint(account, 10**12, sender=admin)
+        token.approve(engine, 10**11, sender=account)
+        engine.deposit(10**11, sender=account)
+        token.approve(book, 10**11, sender=account)
+
+    def commit(account, kind, size, acceptable, trigger=0, lifetime=600, **flags):
+        expiry = chain.pending_timestamp + lifetime
+        return book.commit_order(market, int(kind), to_wad(size), acceptable, to_wad(trigger), expiry, ORDER_KEEPER_FEE,
+                                 flags.get("reduce_only", False), flags.get("post_only", False), False,
+                                 sender=account)
+
+    def fresh_price(value=150_000):
+        chain.mine(deltatime=ORDER_MIN_DELAY)
+        feed.report(value * 10**8, sender=reporter)
+
+    def order_id(receipt):
+        return receipt.events.filter(book.OrderCommitted)[0].order_id
+
+    rows = []
+    commit(other, OrderKind.LIMIT, 1, to_wad(100_000))  # the book's counters are warm from here on
+    first = commit(trader, OrderKind.MARKET, 1, ORDER_ANY_BUY)
+    rows.append(("commit market order", first.gas_used, "keeper fee pulled in, 3 storage words"))
+    fresh_price()
+    executed = book.execute(order_id(first), sender=keeper)
+    rows.append(("execute market order (open)", executed.gas_used, "the market's first trade: its aggregates are fresh writes"))
+    stop = commit(trader, OrderKind.STOP_LOSS, -1, 0, trigger=140_000)
+    rows.append(("commit stop-loss", stop.gas_used, "reads the position it protects"))
+    limit = commit(trader, OrderKind.LIMIT, -1, to_wad(140_000), lifetime=86400)
+    rows.append(("commit limit order", limit.gas_used, ""))
+    cancelled = book.cancel(order_id(limit), sender=trader)
+    rows.append(("cancel (owner, fee refunded)", cancelled.gas_used, "storage cleared: refunds"))
+    fresh_price(139_000)
+    triggered = book.execute(order_id(stop), sender=keeper)
+    rows.append(("execute stop-loss (close)", triggered.gas_used, "trigger on the index"))
+
+    batch = [order_id(commit(acc, OrderKind.MARKET, size, ORDER_ANY_BUY if size > 0 else 0))
+             for acc, size in ((trader, 1), (other, -1), (trader, 1), (other, -1), (trader, 1))]
+    fresh_price()
+    many = book.execute_many(batch, sender=keeper)
+    rows.append((f"execute_many, {len(batch)} market orders", many.gas_used,
+                 f"{many.gas_used // len(batch):,} per order; one fee transfer"))
+    waiting = [order_id(commit(trader, OrderKind.LIMIT, 1, to_wad(100_000))) for _ in range(5)]
+    fresh_price()
+    skipped = book.execute_many(waiting, sender=keeper)
+    rows.append((f"execute_many, {len(waiting)} limit orders not due", skipped.gas_used, "all skipped (OrderSkipped)"))
+    expiring = commit(trader, OrderKind.MARKET, 1, ORDER_ANY_BUY, lifetime=60)
+    chain.mine(deltatime=60)
+    expired = book.cancel(order_id(expiring), sender=keeper)
+    rows.append(("cancel expired (anyone, fee to the caller)", expired.gas_used, ""))
+    section = Section("Orders (OrderBook)")
+    section.intro.append(
+        "Its own protocol and market (no atomic trading, M = I). `execute` includes the engine's "
+        "trade (see the core operations) and the keeper-fee transfer."
+    )
+    section.rows = [Row(name, gas, note=note) for name, gas, note in rows]
+    return section
+
+
 # ---------------------------------------------------------------------------
 # Where the gas goes: opcode trace joined with the compiler's storage layout
 # ---------------------------------------------------------------------------
@@ -690,7 +779,7 @@ def where_the_gas_goes(net: Devnet, sections: list[Section]) -> Section:
 # Entry point
 # ---------------------------------------------------------------------------
 
-BENCHMARKS = [core_benchmarks, liquidation_benchmarks, where_the_gas_goes]
+BENCHMARKS = [core_benchmarks, liquidation_benchmarks, order_book_benchmarks, where_the_gas_goes]
 
 
 def anvil_version() -> str:
