@@ -242,6 +242,16 @@ def test_a_price_older_than_max_age_does_not_execute(book, commit, trader, keepe
     assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
 
 
+def test_a_price_fresh_for_the_book_but_stale_for_the_engine_waits(book, commit, engine_admin, book_market, feed, market_config, admin, trader, keeper, price, chain):
+    order_id = commit(trader, MARKET, 1, ANY_BUY)
+    price(150_000, after=MIN_DELAY)
+    engine_admin.set_market_params(book_market, market_config.with_(oracle=feed.address, max_price_age=30), sender=admin)
+    chain.mine(deltatime=45)  # within the book's 60 s, beyond the engine's 30 s
+    receipt = book.execute_many([order_id], sender=keeper)
+    assert outcomes(receipt) == [Outcome.PENDING]
+    assert receipt.events.filter(book.OrderSkipped)[0].reason == "order_book: price not usable"
+
+
 # ---------------------------------------------------------------------------
 # Fill conditions of each order type at, above and below the trigger
 # ---------------------------------------------------------------------------
@@ -281,7 +291,9 @@ def test_stop_loss_and_take_profit_of_a_long_at_above_and_below_their_triggers(b
     stops = [commit(trader, STOP, -1, ANY_SELL, trigger=t) for t in (141_000, 140_000, 139_000)]
     takes = [commit(trader, TAKE, -1, ANY_SELL, trigger=t) for t in (159_000, 160_000, 161_000)]
     price(150_000, after=MIN_DELAY)
-    assert outcomes(book.execute_many(stops + takes, sender=keeper)) == [Outcome.PENDING] * 6
+    receipt = book.execute_many(stops + takes, sender=keeper)
+    assert outcomes(receipt) == [Outcome.PENDING] * 6
+    assert {e.reason for e in receipt.events.filter(book.OrderSkipped)} == {"order_book: trigger not reached"}
     price(140_000)  # stops sell at or below their trigger
     assert outcomes(book.execute_many(stops, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING]
     price(160_000)  # take-profits sell at or above theirs
