@@ -7,21 +7,19 @@ The order book comes from `deployments/<network>.json` (its "order_book" key) or
 from a one-minute cron (an idle automining devnet makes no blocks).
 """
 
-import json
 import os
-from pathlib import Path
 
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
+from vyperp.deployment import Deployment
 from vyperp.keepers.orders import OrderKeeper
 
 bot = SilverbackBot(signer_required=True)
 
-network_key = ":".join(networks.provider.network.choice.split(":")[:2])
-manifest = json.loads((Path("deployments") / f"{network_key.replace(':', '_')}.json").read_text())
+deployment = Deployment.load(networks.provider.network_choice)
 keeper = OrderKeeper(
-    project.OrderBook.at(os.environ.get("VYPERP_ORDER_BOOK") or manifest["order_book"]), bot.signer
+    project.OrderBook.at(os.environ.get("VYPERP_ORDER_BOOK") or deployment.order_book), bot.signer
 )
 
 

@@ -282,17 +282,13 @@ class OrderBookClient:
 
 def connect_client(project, network_choice: str, root, *, order_book: str | None = None) -> OrderBookClient:
     """A client over the manifest of a network: the order book is ``order_book`` or the
-    manifest's ``"order_book"`` address (the key the deploy writes once it deploys one)."""
-    import json
-
+    manifest's (the deploy records it)."""
     from vyperp.deployment import Deployment, ManifestError
 
     deployment = Deployment.load(network_choice, root)
-    if order_book is None:
-        path = Deployment.path_for(network_choice, root)
-        order_book = json.loads(path.read_text()).get("order_book")
-        if not order_book:
-            raise ManifestError(f"{path} names no order_book; pass its address")
+    order_book = order_book or deployment.order_book
+    if not order_book:
+        raise ManifestError(f"{Deployment.path_for(network_choice, root)} names no order_book; pass its address")
     contracts = deployment.contracts(project)
     client = OrderBookClient(project.OrderBook.at(order_book), contracts.engine, contracts.token)
     client.market_names = {entry.id: name for name, entry in deployment.markets.items()}
