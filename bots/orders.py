@@ -1,6 +1,6 @@
 """Order keeper bot: executes the OrderBook's due orders in one `execute_many` per step.
 
-    silverback run orders --network ethereum:local:foundry --account TEST::5
+    silverback run orders --network ethereum:local:foundry --account TEST::9
 
 The order book comes from `deployments/<network>.json` (its "order_book" key) or
 `VYPERP_ORDER_BOOK`; `--account` signs and receives the keeper fees. Runs on every new block and

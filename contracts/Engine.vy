@@ -570,7 +570,12 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
         self._check_new_risk(market_id, new.size)
 
     notional: uint256 = fixed_point._umul_up(convert(abs(size_delta), uint256), price)
-    fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, markets.params[market_id].maker_fee, markets.params[market_id].taker_fee)
+    imr: uint256 = 0
+    mmr: uint256 = 0
+    maker_fee: uint256 = 0
+    taker_fee: uint256 = 0
+    imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
+    fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, maker_fee, taker_fee)
     accounts.collateral[owner][subaccount] += realized - convert(fee, int256)
     treasury.vault_balance -= realized
     treasury._route_fee(fee)
@@ -601,7 +606,11 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
 def _check_new_risk(market_id: uint256, new_size: int256):
     assert not pausable.paused, "engine: paused"
     assert not pricing._is_reduce_only(market_id), "engine: market is reduce-only"
-    assert convert(abs(new_size), uint256) <= markets.params[market_id].max_position_size, "engine: position above size limit"
+    max_position_size: uint256 = 0
+    max_open_interest: uint256 = 0
+    ratio: uint256 = 0
+    max_position_size, max_open_interest, ratio = markets._limits(market_id)
+    assert convert(abs(new_size), uint256) <= max_position_size, "engine: position above size limit"
 
 
 @internal
@@ -612,8 +621,11 @@ def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
         side_interest = positions.long_open_interest[market_id]
     else:
         side_interest = positions.short_open_interest[market_id]
-    assert side_interest <= markets.params[market_id].max_open_interest, "engine: open interest cap"
-    ratio: uint256 = markets.params[market_id].max_oi_vault_ratio
+    max_position_size: uint256 = 0
+    max_open_interest: uint256 = 0
+    ratio: uint256 = 0
+    max_position_size, max_open_interest, ratio = markets._limits(market_id)
+    assert side_interest <= max_open_interest, "engine: open interest cap"
     if ratio != 0:
         vault_capacity: int256 = fixed_point._mul_floor(max(treasury.vault_balance, 0), convert(ratio, int256))
         assert convert(fixed_point._umul_up(side_interest, index), int256) <= vault_capacity, "engine: open interest above vault capacity"

@@ -51,6 +51,8 @@ interface IEngine:
     def collateral_token() -> address: view
     def collateral_scale() -> uint256: view
     def vault_balance() -> int256: view
+    def vault_bad_debt() -> uint256: view
+    def insurance_balance() -> int256: view
     def max_vault_utilization() -> uint256: view
     def market_count() -> uint256: view
     def long_open_interest(market_id: uint256) -> uint256: view
@@ -328,9 +330,12 @@ def _equity() -> int256:
     """
     @dev Each market valued from the engine's aggregates: traders' PnL is
          skew * mark - sum of cost bases (rounded up), their unsettled funding
-         index * skew - sum of size * snapshot (rounded down).
+         index * skew - sum of size * snapshot (rounded down). The bad debt the
+         vault absorbed counts as far as the insurance fund can repay it now,
+         so the (permissionless) repayment cannot be sandwiched by a deposit.
     """
-    total: int256 = staticcall engine.vault_balance()
+    repayable: int256 = min(convert(staticcall engine.vault_bad_debt(), int256), max(staticcall engine.insurance_balance(), 0))
+    total: int256 = staticcall engine.vault_balance() + repayable
     market_count: uint256 = staticcall engine.market_count()
     for market_id: uint256 in range(MAX_MARKETS):
         if market_id >= market_count:

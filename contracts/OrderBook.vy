@@ -45,6 +45,7 @@ interface IEngine:
     def is_operator(owner: address, operator: address) -> bool: view
     def open_positions(owner: address, subaccount: uint256, market_id: uint256) -> (int256, int256, int256): view
     def collateral_token() -> address: view
+    def skew(market_id: uint256) -> int256: view
 
 
 # @dev Order kinds.
@@ -641,7 +642,8 @@ def _readiness(order: Order) -> (uint8, String[128], int256):
         return PENDING, "order_book: fill price beyond limit", size
 
     if order.post_only:
-        skew: int256 = convert(self._engine_view(abi_encode(order.market_id, method_id=method_id("skew(uint256)"))), int256)
+        # signed, and reads no price, so it cannot revert
+        skew: int256 = staticcall engine.skew(order.market_id)
         if not ((skew > 0 and size < 0 and -size <= skew) or (skew < 0 and size > 0 and size <= -skew)):
             return PENDING, "order_book: post-only order would take", size
     return EXECUTED, "", size

@@ -181,19 +181,22 @@ def deploy_network(
         entry = _list_market(
             project, contracts, spec, plan.oracle, deployer, oracle_reporters, report, log
         )
+        # saved at once: a run that fails later must not list the market a second time
+        deployment.markets[spec.name] = entry
+        deployment.save(root)
+        report.listed_markets.append(spec.name)
+        log(f"listed {spec.name} as market {entry.id} (oracle {entry.oracle})")
         if spec.initial_price is not None and reporters and spec.oracle is None:
             seed_price(
                 project.PriceOracle.at(entry.oracle),
                 spec.initial_price,
                 reporters[: plan.oracle.quorum],
             )
-        # orders with the default delays and keeper fee (docs/orders.md)
-        configure_market(order_book, deployer, entry.id, OrderSettings(), token_decimals)
-        deployment.markets[spec.name] = entry
-        # saved per market, so a run that fails halfway resumes where it stopped
-        deployment.save(root)
-        report.listed_markets.append(spec.name)
-        log(f"listed {spec.name} as market {entry.id} (oracle {entry.oracle})")
+    # every listed market takes orders, with the default delays and keeper fee (docs/orders.md);
+    # checked on every run, so a run that stopped between listing and this step completes it
+    for entry in deployment.markets.values():
+        if order_book.market_settings(entry.id).max_age == 0:
+            configure_market(order_book, deployer, entry.id, OrderSettings(), token_decimals)
 
     if plan.devnet is not None and local_accounts:
         _fund_devnet(contracts, plan.devnet, deployer, local_accounts, report, log)

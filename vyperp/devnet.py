@@ -620,6 +620,7 @@ def outdated_contracts(project, deployment, code_at: Callable[[str], bytes]) -> 
         "EngineAdmin": deployment.engine_admin,
         "LiquidityVault": deployment.vault,
         "EngineLens": deployment.lens,
+        "OrderBook": deployment.order_book,
     }
     addresses.update(
         {f"PriceOracle {name}": entry.oracle for name, entry in deployment.markets.items()}
@@ -627,7 +628,7 @@ def outdated_contracts(project, deployment, code_at: Callable[[str], bytes]) -> 
     outdated = []
     for label, address in addresses.items():
         if address is None:
-            continue  # a manifest from before the admin facet
+            continue  # a manifest from before the admin facet or the order book
         compiled = getattr(project, label.split()[0]).contract_type.runtime_bytecode.bytecode
         if not bytes(code_at(address)).startswith(bytes.fromhex(compiled.removeprefix("0x"))):
             outdated.append(label)

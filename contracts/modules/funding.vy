@@ -53,16 +53,24 @@ def _current_rate(market_id: uint256, skew: int256, elapsed: int256) -> (int256,
     """
     @dev The rate in force now, and the average rate over the elapsed time.
     """
-    max_rate: int256 = convert(markets.params[market_id].max_funding_rate, int256)
-    proportional_skew: int256 = skew * SWAD // convert(markets.params[market_id].skew_scale, int256)
-    if markets.params[market_id].dynamic_funding:
+    skew_scale: uint256 = 0
+    max_premium: uint256 = 0
+    dynamic: bool = False
+    skew_scale, max_premium, dynamic = markets._skew_params(market_id)
+    interest_rate: uint256 = 0
+    max_funding_rate: uint256 = 0
+    max_velocity: uint256 = 0
+    interest_rate, max_funding_rate, max_velocity = markets._funding_params(market_id)
+    max_rate: int256 = convert(max_funding_rate, int256)
+    proportional_skew: int256 = skew * SWAD // convert(skew_scale, int256)
+    if dynamic:
         old_rate: int256 = self.funding_rate[market_id]
-        velocity: int256 = convert(markets.params[market_id].max_funding_velocity, int256)
+        velocity: int256 = convert(max_velocity, int256)
         drift: int256 = fixed_point._clamp(proportional_skew, SWAD) * velocity // SWAD * elapsed // VELOCITY_PERIOD
         new_rate: int256 = fixed_point._clamp(old_rate + drift, max_rate)
         return new_rate, (old_rate + new_rate) // 2
-    premium: int256 = fixed_point._clamp(proportional_skew, convert(markets.params[market_id].max_premium, int256))
-    rate: int256 = fixed_point._clamp(premium + convert(markets.params[market_id].interest_rate, int256), max_rate)
+    premium: int256 = fixed_point._clamp(proportional_skew, convert(max_premium, int256))
+    rate: int256 = fixed_point._clamp(premium + convert(interest_rate, int256), max_rate)
     return rate, rate
 
 

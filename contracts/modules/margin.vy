@@ -80,9 +80,14 @@ def _health(owner: address, subaccount: uint256) -> AccountHealth:
             health.unrealized_pnl += value.unrealized_pnl
             health.funding_owed += value.funding_owed
             health.notional += value.notional
-            imr: uint256 = accounts._initial_margin_ratio(owner, markets.params[market_id].imr)
+            market_imr: uint256 = 0
+            mmr: uint256 = 0
+            maker_fee: uint256 = 0
+            taker_fee: uint256 = 0
+            market_imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
+            imr: uint256 = accounts._initial_margin_ratio(owner, market_imr)
             health.initial_margin += fixed_point._umul_up(value.notional, imr)
-            health.maintenance_margin += fixed_point._umul_up(value.notional, markets.params[market_id].mmr)
+            health.maintenance_margin += fixed_point._umul_up(value.notional, mmr)
         mask >>= 1
     health.equity = health.collateral + health.unrealized_pnl - health.funding_owed
     return health

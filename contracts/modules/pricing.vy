@@ -53,16 +53,21 @@ def _index_price(market_id: uint256) -> uint256:
     """
     @dev The oracle's latest answer in 18 decimals; reverts when unusable.
     """
+    oracle: address = empty(address)
+    max_price_age: uint256 = 0
+    window: uint256 = 0
+    scale: uint256 = 0
+    oracle, max_price_age, window, scale = markets._feed(market_id)
     answer: int256 = 0
     updated_at: uint256 = 0
     _: uint80 = 0
     __: uint256 = 0
     ___: uint80 = 0
-    _, answer, __, updated_at, ___ = staticcall IAggregatorV3(markets.params[market_id].oracle).latestRoundData()
+    _, answer, __, updated_at, ___ = staticcall IAggregatorV3(oracle).latestRoundData()
     assert answer > 0, "pricing: invalid price"
     assert updated_at <= block.timestamp, "pricing: price from the future"
-    assert block.timestamp - updated_at <= markets.params[market_id].max_price_age, "pricing: stale price"
-    return convert(answer, uint256) * markets.price_scale[market_id]
+    assert block.timestamp - updated_at <= max_price_age, "pricing: stale price"
+    return convert(answer, uint256) * scale
 
 
 @internal
@@ -71,12 +76,16 @@ def _mark_price(market_id: uint256, index_price: uint256) -> uint256:
     """
     @dev Time-weighted average of the index over the mark window (0: the index).
     """
-    window: uint256 = markets.params[market_id].mark_window
+    oracle: address = empty(address)
+    max_price_age: uint256 = 0
+    window: uint256 = 0
+    scale: uint256 = 0
+    oracle, max_price_age, window, scale = markets._feed(market_id)
     if window == 0:
         return index_price
-    twap: uint256 = staticcall ITwapOracle(markets.params[market_id].oracle).twap(window)
+    twap: uint256 = staticcall ITwapOracle(oracle).twap(window)
     assert twap > 0, "pricing: invalid mark price"
-    return twap * markets.price_scale[market_id]
+    return twap * scale
 
 
 @internal
@@ -87,8 +96,12 @@ def _premium_integral(market_id: uint256, skew: int256, round_up: bool) -> int25
          +-max_premium) (18 decimals): x^2 / (2 k) below the clamp,
          m |x| - m^2 k / 2 beyond it. Even in x.
     """
-    k: int256 = convert(markets.params[market_id].skew_scale, int256)
-    m: int256 = convert(markets.params[market_id].max_premium, int256)
+    skew_scale: uint256 = 0
+    max_premium: uint256 = 0
+    dynamic: bool = False
+    skew_scale, max_premium, dynamic = markets._skew_params(market_id)
+    k: int256 = convert(skew_scale, int256)
+    m: int256 = convert(max_premium, int256)
     x: int256 = abs(skew)
     numerator: int256 = 0
     denominator: int256 = 0
@@ -135,7 +148,9 @@ def _update_breaker(market_id: uint256, index_price: uint256):
     """
     low: uint256 = self.breaker_low[market_id]
     high: uint256 = self.breaker_high[market_id]
-    move: uint256 = markets.params[market_id].breaker_move
+    move: uint256 = 0
+    window: uint256 = 0
+    move, window = markets._breaker_params(market_id)
     if high != 0:
         if index_price * WAD > low * (WAD + move):
             self._trip(market_id, low, index_price)
@@ -143,7 +158,7 @@ def _update_breaker(market_id: uint256, index_price: uint256):
         if index_price * WAD < high * (WAD - move):
             self._trip(market_id, high, index_price)
             return
-    if high == 0 or block.timestamp - self.breaker_window_start[market_id] >= markets.params[market_id].breaker_window:
+    if high == 0 or block.timestamp - self.breaker_window_start[market_id] >= window:
         self._open_window(market_id, index_price)
     elif index_price < low:
         self.breaker_low[market_id] = index_price
@@ -172,7 +187,12 @@ def _is_reduce_only(market_id: uint256) -> bool:
     @dev True while a breaker trip is younger than the breaker window.
     """
     tripped_at: uint256 = self.breaker_tripped_at[market_id]
-    return tripped_at != 0 and block.timestamp < tripped_at + markets.params[market_id].breaker_window
+    if tripped_at == 0:
+        return False
+    move: uint256 = 0
+    window: uint256 = 0
+    move, window = markets._breaker_params(market_id)
+    return block.timestamp < tripped_at + window
 
 
 @internal

@@ -19,6 +19,7 @@ from vyperp.units import WAD, to_wad
 ZERO = "0x0000000000000000000000000000000000000000"
 MISSING_ROLE = "access_control: account is missing role"
 MAX_UINT = 2**256 - 1
+MAX_UINT128 = 2**128 - 1
 FUNDING_PERIOD = 8 * 3600
 BTC = 150_000
 BUY_LIMIT = to_wad(1_000_000)
@@ -305,12 +306,12 @@ def test_set_market_params_rejects_oracle_with_19_decimals(project, engine, admi
 # Market parameter bounds
 # ---------------------------------------------------------------------------
 
-# (field, inclusive lower bound, inclusive upper bound or None for max uint256), as in
-# markets.vy LOWER_BOUNDS / UPPER_BOUNDS.
+# (field, inclusive lower bound, inclusive upper bound), as in markets.vy LOWER_BOUNDS /
+# UPPER_BOUNDS. Sizes and the skew scale stop at 2^128 - 1: they fill half a packed word.
 BOUNDS = [
     ("max_price_age", 1, 86_400),
     ("mark_window", 0, 3_600),
-    ("skew_scale", 1, None),
+    ("skew_scale", 1, MAX_UINT128),
     ("max_premium", 0, WAD // 10),
     ("interest_rate", 0, WAD // 1_000),
     ("max_funding_rate", 0, WAD // 20),
@@ -318,7 +319,7 @@ BOUNDS = [
     ("imr", WAD // 100, WAD),
     ("mmr", WAD // 200, WAD),
     ("taker_fee", 0, WAD // 100),
-    ("max_position_size", 1, None),
+    ("max_position_size", 1, MAX_UINT128),
     ("max_oi_vault_ratio", 0, 100 * WAD),
     ("breaker_move", WAD // 100, WAD),
     ("breaker_window", 60, 86_400),
@@ -330,6 +331,7 @@ COMPANIONS = {
     ("max_funding_rate", 0): {"interest_rate": 0},
     ("imr", WAD // 100): {"mmr": WAD // 200},
     ("taker_fee", 0): {"maker_fee": 0},
+    ("max_position_size", 2**128 - 1): {"max_open_interest": 2**128 - 1},
 }
 
 OUTSIDE = [(f, lo - 1) for f, lo, hi in BOUNDS if lo > 0] + [(f, hi + 1) for f, lo, hi in BOUNDS if hi is not None]
@@ -371,10 +373,30 @@ def test_mmr_upper_bound_is_unreachable(engine, admin, market_config, engine_adm
     assert engine.params(engine.market_count() - 1).mmr == WAD - 1
 
 
-def test_unbounded_fields_accept_max_uint(engine, admin, market_config, engine_admin):
-    config = market_config.with_(skew_scale=MAX_UINT, max_position_size=MAX_UINT, max_open_interest=MAX_UINT)
-    tx = engine_admin.add_market(config.as_tuple(), sender=admin)
-    assert same_params(engine.params(engine.market_count() - 1), config.as_tuple())
+def test_every_field_at_its_largest_value_reads_back_and_trades(engine, admin, market_config, engine_admin, protocol, trader, deposit, seeded_vault):
+    """All fields at their upper bounds at once: the packed words the trading paths read hold
+    every field in its own bits (a trade at max fees and margins prices as the struct says)."""
+    config = market_config.with_(
+        skew_scale=MAX_UINT128, max_position_size=MAX_UINT128, max_open_interest=MAX_UINT128,
+        max_premium=WAD // 10, interest_rate=WAD // 1_000, max_funding_rate=WAD // 20,
+        max_funding_velocity=WAD // 10, imr=WAD, mmr=WAD - 1, maker_fee=WAD // 100, taker_fee=WAD // 100,
+        max_oi_vault_ratio=100 * WAD, breaker_move=WAD, breaker_window=86_400, max_price_age=86_400,
+    )
+    engine_admin.add_market(config.as_tuple(), sender=admin)
+    market_id = engine.market_count() - 1
+    assert same_params(engine.params(market_id), config.as_tuple())
+    engine_admin.set_atomic_trading(market_id, True, sender=admin)
+    deposit(trader, 400_000)
+    tx = engine.modify_position(market_id, to_wad(1), to_wad(1_000_000), sender=trader)
+    fill = tx.events.filter(engine.PositionModified)[0]
+    assert fill.fee == (fill.fill_price + 99) // 100  # 1 % taker fee on 1 unit, rounded up
+    health = engine.account_health(trader, 0)
+    assert health.initial_margin == health.notional  # imr = 1
+
+
+def test_max_open_interest_above_128_bits_reverts(engine_admin, admin, market_config):
+    with ape.reverts("markets: max_open_interest out of bounds"):
+        engine_admin.add_market(market_config.with_(max_open_interest=MAX_UINT128 + 1).as_tuple(), sender=admin)
 
 
 CROSS_RULES = [

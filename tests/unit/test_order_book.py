@@ -348,6 +348,19 @@ def test_post_only_waits_until_it_reduces_the_skew_and_pays_only_the_maker_fee(b
     assert fill.fee < notional * market_config.taker_fee // WAD
 
 
+def test_post_only_buy_against_a_negative_skew_executes_and_the_scan_still_works(book, commit, engine, book_market, trader, other_trader, keeper, open_long, price):
+    """A negative skew is read signed: a waiting post-only buy must not break the views."""
+    assert open_long(other_trader, -3) == -to_wad(3)
+    waiting = commit(trader, LIMIT, 5, to_wad(1_000_000), post_only=True)  # would flip the skew: waits
+    post = commit(trader, LIMIT, 2, to_wad(1_000_000), post_only=True)
+    price(150_000, after=MIN_DELAY)
+    ids = list(book.executable_orders(0, 100)[0])
+    assert post in ids and waiting not in ids
+    receipt = book.execute_many([waiting, post], sender=keeper)
+    assert outcomes(receipt) == [Outcome.PENDING, Outcome.EXECUTED]
+    assert engine.skew(book_market) == -to_wad(1)
+
+
 def test_reduce_only_orders_are_clamped_to_the_position(book, commit, engine, book_market, trader, keeper, open_long, price):
     open_long(trader, 2)
     order_id = commit(trader, MARKET, -5, ANY_SELL, reduce_only=True)
