@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from vyperp.keepers.account_book import AccountKey, MarketQuote
-from vyperp.keepers.rpc import AbiMethod, FinalRpcError, RpcClient, RpcResult
+from vyperp.keepers.rpc import AbiMethod, FinalRpcError, RpcClient, RpcError, RpcResult
 
 # EngineLens.MAX_BATCH: accounts per account_statuses call.
 STATUS_BATCH = 500
+# Transactions of one step are estimated against the head state, before the earlier ones land.
+GAS_LIMIT_HEADROOM = 1.25
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,29 @@ class TransactionSigner:
             raise FinalRpcError(f"{self.address} refused to sign")
         raw = signed.serialize_transaction()
         return SignedTransaction(raw="0x" + raw.hex(), hash="0x" + keccak(raw).hex(), nonce=nonce)
+
+    def prepare(self, rpc: RpcClient, to: str, calldata: Sequence[str], head: Head
+                ) -> list[SignedTransaction | RpcError]:
+        """Estimates every call in one post, then signs those the node would run, with
+        consecutive nonces. A call that would revert comes back as its (final) error: nothing
+        is spent on it."""
+        estimates = rpc.batch([
+            ("eth_estimateGas", [{"from": self.address, "to": to, "data": data}]) for data in calldata
+        ])
+        prepared: list[SignedTransaction | RpcError] = []
+        nonce = head.nonce
+        for data, estimate in zip(calldata, estimates, strict=True):
+            if estimate.error is not None:
+                prepared.append(estimate.error)
+                continue
+            gas = int(int(estimate.value, 16) * GAS_LIMIT_HEADROOM)
+            prepared.append(self.sign(to, data, nonce=nonce, gas=gas, gas_price=head.gas_price))
+            nonce += 1
+        return prepared
+
+    @staticmethod
+    def post(rpc: RpcClient, transactions: Sequence[SignedTransaction]) -> list[RpcError | None]:
+        """Sends signed transactions in one post without waiting for receipts; the node's refusal
+        of each, if any."""
+        results = rpc.batch([("eth_sendRawTransaction", [tx.raw]) for tx in transactions])
+        return [result.error for result in results]

@@ -50,7 +50,6 @@ BASE_GAS = 60_000
 ACCOUNT_GAS = 45_000
 POSITION_GAS = 45_000
 DEFAULT_MAX_TX_GAS = 12_000_000  # well under anvil's 30M block: several batches per block
-GAS_LIMIT_HEADROOM = 1.25  # estimates run before earlier batches of the same step land
 
 
 @dataclass
@@ -188,33 +187,26 @@ class Liquidator:
 
     def _send(self, batches: list[list[Valuation]], head: Head) -> list[InFlight]:
         calldata = [self.liquidate_many.calldata([list(v.key) for v in batch]) for batch in batches]
-        estimates = self.rpc.batch([
-            ("eth_estimateGas", [{"from": self.signer.address, "to": self.reads.engine_address,
-                                  "data": data}])
-            for data in calldata
-        ])
+        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head)
         signed = []
-        for batch, data, estimate in zip(batches, calldata, estimates, strict=True):
-            if estimate.error is not None:
-                self._count_send_error(estimate.error, batch)
-                continue
-            transaction = self.signer.sign(
-                self.reads.engine_address, data, nonce=head.nonce + len(signed),
-                gas=int(int(estimate.value, 16) * GAS_LIMIT_HEADROOM), gas_price=head.gas_price)
-            signed.append((batch, transaction))
-        flights = []
+        for batch, transaction in zip(batches, prepared, strict=True):
+            if isinstance(transaction, Exception):
+                self._count_send_error(transaction, batch)
+            else:
+                signed.append((batch, transaction))
         # Recorded before the post: should the post fail midway, the receipts decide next step.
+        flights = []
         for batch, transaction in signed:
             flight = InFlight(transaction.hash, transaction.nonce, tuple(v.key for v in batch),
                               head.number, time.time())
             self.in_flight[flight.hash] = flight
             flights.append(flight)
-        results = self.rpc.batch([("eth_sendRawTransaction", [tx.raw]) for _, tx in signed])
-        for (batch, transaction), result in zip(signed, results, strict=True):
-            if result.error is not None:
+        refusals = self.signer.post(self.rpc, [transaction for _, transaction in signed])
+        for (batch, transaction), refusal in zip(signed, refusals, strict=True):
+            if refusal is not None:
                 del self.in_flight[transaction.hash]
                 flights = [f for f in flights if f.hash != transaction.hash]
-                self._count_send_error(result.error, batch)
+                self._count_send_error(refusal, batch)
         sent_accounts = sum(len(f.accounts) for f in flights)
         self.metrics.count("transactions_sent", len(flights))
         self.metrics.count("accounts_sent", sent_accounts)
