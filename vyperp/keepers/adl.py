@@ -27,9 +27,12 @@ from decimal import Decimal
 from vyperp.keepers.account_book import AccountBook, AccountKey, EventSource, _mul_floor
 from vyperp.keepers.engine_reads import EngineReads, Head, TransactionSigner
 from vyperp.keepers.metrics import KeeperMetrics
-from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient
+from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient, node_url
 
 WAD = 10**18
+# Floor of a deleverage's gas limit: its estimate may miss the funding settlement (see
+# TransactionSigner.prepare); a deleverage with one settlement uses well under this.
+DELEVERAGE_GAS = 250_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,14 @@ class AdlStep:
     sent: tuple[str, ...] = ()  # transaction hashes
     waiting: int = 0  # transactions of earlier steps still without a receipt
     retryable_error: str | None = None
+
+    def describe(self) -> str | None:
+        """One line for logs and status files; None when the step had nothing to do."""
+        if self.retryable_error:
+            return f"node unavailable at block {self.block}: {self.retryable_error}"
+        if self.sent:
+            return f"block {self.block}: deleveraging {len(self.sent)} positions"
+        return None
 
 
 class AdlKeeper:
@@ -78,6 +89,17 @@ class AdlKeeper:
         self.overshoot = overshoot
         self.in_flight: set[str] = set()
         self.metrics = metrics or KeeperMetrics("adl")
+
+    @classmethod
+    def from_deployment(cls, project, deployment, sender, *, provider=None, **options) -> AdlKeeper:
+        """An ADL keeper over a manifest (`vyperp.deployment.Deployment`) on Ape's connected node."""
+        if provider is None:
+            from ape import networks
+
+            provider = networks.provider
+        contracts = deployment.contracts(project)
+        return cls(contracts.engine, contracts.lens, sender, rpc=RpcClient(node_url(provider)),
+                   deploy_block=deployment.deploy_block, chain_id=deployment.chain_id, **options)
 
     def step(self) -> AdlStep:
         report = AdlStep()
@@ -176,7 +198,8 @@ class AdlKeeper:
 
     def _send(self, plan: list[Deleverage], head: Head) -> list[str]:
         calldata = [self.deleverage.calldata(d.market_id, d.key[0], d.key[1], d.size) for d in plan]
-        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head)
+        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head,
+                                       [DELEVERAGE_GAS] * len(calldata))
         signed = []
         for planned, transaction in zip(plan, prepared, strict=True):
             if isinstance(transaction, Exception):

@@ -157,21 +157,27 @@ class TransactionSigner:
         raw = signed.serialize_transaction()
         return SignedTransaction(raw="0x" + raw.hex(), hash="0x" + keccak(raw).hex(), nonce=nonce)
 
-    def prepare(self, rpc: RpcClient, to: str, calldata: Sequence[str], head: Head
-                ) -> list[SignedTransaction | RpcError]:
+    def prepare(self, rpc: RpcClient, to: str, calldata: Sequence[str], head: Head,
+                gas_floors: Sequence[int] | None = None) -> list[SignedTransaction | RpcError]:
         """Estimates every call in one post, then signs those the node would run, with
         consecutive nonces. A call that would revert comes back as its (final) error: nothing
-        is spent on it."""
+        is spent on it.
+
+        `gas_floors` bound each limit from below. An estimate runs at the head block's timestamp
+        when the next block has not started yet, where funding has already accrued and the calls
+        settle nothing; the transaction then lands a second later and pays the settlements (about
+        20,000 gas per position: a 48-account liquidation estimated at 2.8M used over 3.5M)."""
         estimates = rpc.batch([
             ("eth_estimateGas", [{"from": self.address, "to": to, "data": data}]) for data in calldata
         ])
         prepared: list[SignedTransaction | RpcError] = []
         nonce = head.nonce
-        for data, estimate in zip(calldata, estimates, strict=True):
+        floors = gas_floors or [0] * len(calldata)
+        for data, estimate, floor in zip(calldata, estimates, floors, strict=True):
             if estimate.error is not None:
                 prepared.append(estimate.error)
                 continue
-            gas = int(int(estimate.value, 16) * GAS_LIMIT_HEADROOM)
+            gas = max(int(int(estimate.value, 16) * GAS_LIMIT_HEADROOM), floor)
             prepared.append(self.sign(to, data, nonce=nonce, gas=gas, gas_price=head.gas_price))
             nonce += 1
         return prepared

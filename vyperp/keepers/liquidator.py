@@ -40,15 +40,16 @@ from pathlib import Path
 from vyperp.keepers.account_book import AccountBook, AccountKey, EventSource, Valuation
 from vyperp.keepers.engine_reads import EngineReads, Head, TransactionSigner
 from vyperp.keepers.metrics import KeeperMetrics
-from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient
+from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient, node_url
 
 # Engine.MAX_LIQUIDATION_BATCH
 MAX_BATCH_ACCOUNTS = 64
-# Gas of liquidate_many on anvil (see docs/benchmarks-keepers.md): a fixed part, per account, per
-# position closed. Only packing uses these; each transaction's limit is its own estimate.
+# Gas of liquidate_many, upper bounds from anvil (docs/benchmarks-keepers.md measures ~80,000 per
+# one-position account with funding to settle): a fixed part, per account, per position closed.
+# They pack the batches and floor each gas limit (see TransactionSigner.prepare).
 BASE_GAS = 60_000
 ACCOUNT_GAS = 45_000
-POSITION_GAS = 45_000
+POSITION_GAS = 55_000
 DEFAULT_MAX_TX_GAS = 12_000_000  # well under anvil's 30M block: several batches per block
 
 
@@ -90,6 +91,19 @@ class LiquidationStep:
     sent_at: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
+    def describe(self) -> str | None:
+        """One line for logs and status files; None when the step had nothing to do."""
+        if self.retryable_error:
+            return f"node unavailable at block {self.block}: {self.retryable_error}"
+        parts = []
+        if self.liquidated or self.already_liquidated:
+            parts.append(f"{len(self.liquidated)} liquidated, {len(self.already_liquidated)} "
+                         "already liquidated")
+        if self.sent:
+            accounts = sum(len(flight.accounts) for flight in self.sent)
+            parts.append(f"sent {len(self.sent)} liquidate_many for {accounts} accounts")
+        return f"block {self.block}: " + "; ".join(parts) if parts else None
+
 
 class Liquidator:
     """Keeps a book of the engine's accounts and liquidates those below maintenance margin."""
@@ -112,6 +126,19 @@ class Liquidator:
         self.in_flight: dict[str, InFlight] = {}
         self.book = self._restore() or AccountBook(
             self.reads.engine_address, self.reads.read_collateral_scale(), deploy_block)
+
+    @classmethod
+    def from_deployment(cls, project, deployment, sender, *, provider=None,
+                        checkpoint_path: Path | None = None, **options) -> Liquidator:
+        """A liquidator over a manifest (`vyperp.deployment.Deployment`) on Ape's connected node."""
+        if provider is None:
+            from ape import networks
+
+            provider = networks.provider
+        contracts = deployment.contracts(project)
+        return cls(contracts.engine, contracts.lens, sender, rpc=RpcClient(node_url(provider)),
+                   deploy_block=deployment.deploy_block, chain_id=deployment.chain_id,
+                   checkpoint_path=checkpoint_path, **options)
 
     # ---- step ----
 
@@ -177,7 +204,7 @@ class Liquidator:
         batches: list[list[Valuation]] = []
         gas = 0
         for valuation in confirmed:
-            cost = ACCOUNT_GAS + POSITION_GAS * valuation.position_count
+            cost = _account_gas(valuation)
             if not batches or len(batches[-1]) == MAX_BATCH_ACCOUNTS or gas + cost > self.max_tx_gas:
                 batches.append([])
                 gas = BASE_GAS
@@ -187,7 +214,8 @@ class Liquidator:
 
     def _send(self, batches: list[list[Valuation]], head: Head) -> list[InFlight]:
         calldata = [self.liquidate_many.calldata([list(v.key) for v in batch]) for batch in batches]
-        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head)
+        floors = [BASE_GAS + sum(_account_gas(v) for v in batch) for batch in batches]
+        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head, floors)
         signed = []
         for batch, transaction in zip(batches, prepared, strict=True):
             if isinstance(transaction, Exception):
@@ -240,7 +268,9 @@ class Liquidator:
             del self.in_flight[flight.hash]
             if int(receipt["status"], 16) != 1:
                 self.metrics.count("reverted")
-                self.metrics.log.error("liquidate_many %s reverted", flight.hash)
+                self.metrics.log.error("liquidate_many %s reverted in block %d (gas used %d)",
+                                       flight.hash, int(receipt["blockNumber"], 16),
+                                       int(receipt["gasUsed"], 16))
                 continue
             ours = {
                 (log.args["owner"], log.args["subaccount"])
@@ -283,3 +313,6 @@ class Liquidator:
                               len(book.accounts))
         return book
 
+
+def _account_gas(valuation: Valuation) -> int:
+    return ACCOUNT_GAS + POSITION_GAS * valuation.position_count

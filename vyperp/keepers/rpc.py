@@ -146,9 +146,11 @@ class AbiMethod:
         self.output_types = [item.canonical_type for item in abi.outputs]
 
     @classmethod
-    def of(cls, contract_type, name: str) -> AbiMethod:
-        return cls(next(item for item in contract_type.abi if getattr(item, "name", None) == name
-                        and item.type == "function"))
+    def of(cls, contract_type, name: str, arity: int | None = None) -> AbiMethod:
+        """The method by name; `arity` picks one overload (Vyper's default arguments make them)."""
+        return cls(next(item for item in contract_type.abi
+                        if item.type == "function" and item.name == name
+                        and (arity is None or len(item.inputs) == arity)))
 
     def calldata(self, *args) -> str:
         return "0x" + (self.selector + encode(self.input_types, list(args))).hex()
