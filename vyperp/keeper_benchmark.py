@@ -74,7 +74,9 @@ class CrashResult:
     book_events: int
     liquidatable: int
     candidates: int
+    report_returned_s: float  # Ape's report() returned: the crash block is mined
     set_known_s: float
+    crash_step: dict[str, float]  # the first step after the crash: seconds from its start
     first_mined_s: float | None
     last_mined_s: float | None
     transactions: int
@@ -215,7 +217,8 @@ def run_crash(project, accounts, provider, count: int, *, seed: int = 1) -> Cras
     requests_before, posts_before = keeper_rpc.requests_sent, keeper_rpc.posts
     crash_sent = time.perf_counter()
     crash_block = devnet.report(CRASH_PRICE).block_number
-    steps, set_known, candidates = [], None, 0
+    report_returned = time.perf_counter() - crash_sent
+    steps, set_known, candidates, crash_step = [], None, 0, {}
     mined_at: dict[str, float] = {}
     pending: set[str] = set()
     deadline = crash_sent + 120
@@ -225,7 +228,7 @@ def run_crash(project, accounts, provider, count: int, *, seed: int = 1) -> Cras
         if set_known is None and step.block >= crash_block:
             # known once a step has seen the crash block: confirmed, or nothing to confirm
             set_known = (step.confirmed_at or time.perf_counter()) - crash_sent
-            candidates = step.candidates
+            candidates, crash_step = step.candidates, step.timings
         pending.update(flight.hash for flight in step.sent)
         _observe(observer, pending, mined_at)
         if not step.sent and not liquidator.in_flight and set_known is not None and step.candidates == 0:
@@ -243,7 +246,8 @@ def run_crash(project, accounts, provider, count: int, *, seed: int = 1) -> Cras
     return CrashResult(
         accounts=count, population=population, cold_start_seconds=cold_seconds,
         cold_start_requests=cold_requests, book_events=liquidator.book.events_applied,
-        liquidatable=len(doomed), candidates=candidates, set_known_s=set_known or float("nan"),
+        liquidatable=len(doomed), candidates=candidates, report_returned_s=report_returned,
+        set_known_s=set_known or float("nan"), crash_step=crash_step,
         first_mined_s=min(mined_at.values()) - crash_sent if mined_at else None,
         last_mined_s=max(mined_at.values()) - crash_sent if mined_at else None,
         transactions=len(mined_at), steps=len(steps), keeper_requests=requests,
@@ -253,9 +257,13 @@ def run_crash(project, accounts, provider, count: int, *, seed: int = 1) -> Cras
     )
 
 
-def _observe(observer: RpcClient, pending: set[str], mined_at: dict[str, float]) -> None:
+def _observe(observer: RpcClient, pending: set[str], mined_at: dict[str, float],
+             timeout: float = 60.0) -> None:
     """Marks the wall time at which each sent transaction is first seen mined."""
+    deadline = time.perf_counter() + timeout
     while pending:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{len(pending)} liquidations not mined after {timeout} s: {sorted(pending)[:3]}")
         hashes = sorted(pending)
         results = observer.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         now = time.perf_counter()
@@ -306,6 +314,20 @@ def render_markdown(results: list[CrashResult], environment: str) -> str:
             f"({r.keeper_posts}) | {'yes' if r.exact else 'NO'} |")
     lines += [
         "",
+        "Inside the first step after the crash (seconds from its start): synced the crash "
+        "block's events, valued every account locally, confirmed the candidates on chain, "
+        "checked, signed and sent every batch.",
+        "",
+        "| accounts | crash report mined (Ape returned, s) | synced | valued | confirmed | sent |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        t = r.crash_step
+        lines.append(
+            f"| {r.accounts:,} | {r.report_returned_s:.3f} | {_s(t.get('synced'))} "
+            f"| {_s(t.get('valued'))} | {_s(t.get('confirmed'))} | {_s(t.get('sent'))} |")
+    lines += [
+        "",
         "| accounts | positions opened | set-up (s) | set-up RPC requests | keeper cold start: "
         "book from events (s) | cold-start requests | book events | candidates confirmed "
         "| gas per liquidated account |",
@@ -325,8 +347,10 @@ def render_markdown(results: list[CrashResult], environment: str) -> str:
         "- *exact*: the accounts liquidated are exactly those the lens reports liquidatable at "
         "the crash block, and none is liquidatable at the end.",
         f"- Batches: at most 64 accounts (`MAX_LIQUIDATION_BATCH`) and {results[0].max_tx_gas:,} "
-        "gas per `liquidate_many`; each is estimated, then all of a step's batches are signed "
-        "and sent in one post. Anvil automines each on arrival.",
+        "gas per `liquidate_many`; the gas limit is the keeper's model (45,000 per account and "
+        "55,000 per position, plus 60,000), each batch is checked once with `eth_call`, then "
+        "all of a step's batches are signed and sent in one post. Anvil automines each on "
+        "arrival.",
         "",
     ]
     return "\n".join(lines)

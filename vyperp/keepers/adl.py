@@ -13,8 +13,8 @@ market's skew, `cost_sum` and mark, as the engine sums it), `V` and `r` in one p
 book's positions by unrealized PnL (the largest claims on the vault first), confirm the top ones
 with `position_value` and `open_positions` at the same block (one post); plan full closes down
 the ranking and a partial close of the last one so the closed profit reaches the target with a
-small overshoot (`overshoot`, against rounding); estimate, sign and send the planned calls in one
-post. With `r >= 1` closing profit cannot restore the inequality, so the plan closes the ranked
+small overshoot (`overshoot`, against rounding); check (`eth_call`), sign and send the planned
+calls in one post. With `r >= 1` closing profit cannot restore the inequality, so the plan closes the ranked
 positions in full, `max_positions` per step. The next step waits for these receipts, then checks
 again: deleveraging continues until the engine says it is no longer eligible.
 """
@@ -30,8 +30,7 @@ from vyperp.keepers.metrics import KeeperMetrics
 from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient, node_url
 
 WAD = 10**18
-# Floor of a deleverage's gas limit: its estimate may miss the funding settlement (see
-# TransactionSigner.prepare); a deleverage with one settlement uses well under this.
+# Gas limit of one deleverage (one funding settlement, one position closed) with room to spare.
 DELEVERAGE_GAS = 250_000
 
 

@@ -11,8 +11,8 @@ One step, at the head block N:
 4. confirm the candidates with `EngineLens.account_statuses` at N, 500 per call, one post;
 5. pack the confirmed accounts, worst first, into `liquidate_many` transactions of at most 64
    accounts and `max_tx_gas` gas (gas per account is measured: docs/benchmarks-keepers.md),
-   estimate them (a revert with a reason is final and shows here, before anything is spent),
-   sign them and send them all in one post, without waiting for receipts.
+   run each once with `eth_call` (a revert with a reason is final and shows here, before
+   anything is spent), sign them and send them all in one post, without waiting for receipts.
 
 In flight. An account in a sent transaction is not sent again until its receipt is in or the
 node no longer knows the transaction (dropped, or the post never arrived). Another liquidator
@@ -44,12 +44,14 @@ from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClien
 
 # Engine.MAX_LIQUIDATION_BATCH
 MAX_BATCH_ACCOUNTS = 64
-# Gas of liquidate_many, upper bounds from anvil (docs/benchmarks-keepers.md measures ~80,000 per
-# one-position account with funding to settle): a fixed part, per account, per position closed.
-# They pack the batches and floor each gas limit (see TransactionSigner.prepare).
+# Gas limit of liquidate_many: a fixed part, per account, per position closed. A one-position
+# account needs about 105,000 of limit (eth_estimateGas of 64 on anvil: 6,682,572) though it uses
+# 53,000 once storage refunds are counted (docs/benchmarks-keepers.md), plus ~20,000 per position
+# when funding is to settle. These pack the batches and are each transaction's limit; a batch
+# that still runs out of gas in its check is re-estimated (TransactionSigner.prepare).
 BASE_GAS = 60_000
-ACCOUNT_GAS = 45_000
-POSITION_GAS = 55_000
+ACCOUNT_GAS = 70_000
+POSITION_GAS = 70_000
 DEFAULT_MAX_TX_GAS = 12_000_000  # well under anvil's 30M block: several batches per block
 
 
@@ -124,8 +126,8 @@ class Liquidator:
         self.metrics = metrics or KeeperMetrics("liquidator")
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.in_flight: dict[str, InFlight] = {}
-        self.book = self._restore() or AccountBook(
-            self.reads.engine_address, self.reads.read_collateral_scale(), deploy_block)
+        self.deploy_block = deploy_block
+        self.book = self._restore() or self._new_book()
 
     @classmethod
     def from_deployment(cls, project, deployment, sender, *, provider=None,
@@ -158,6 +160,11 @@ class Liquidator:
     def _step(self, report: LiquidationStep) -> None:
         head = self.reads.head(self.signer.address)
         report.block = head.number
+        if head.number < self.book.last_block:
+            # the chain is shorter than the book (a devnet restarted without its state)
+            self.metrics.log.warning("head %d is behind the book (%d): rebuilding from block %d",
+                                     head.number, self.book.last_block, self.deploy_block)
+            self.book, self.in_flight = self._new_book(), {}
         report.events_applied = self.events.sync(self.book, head.number)
         report.timings["synced"] = time.perf_counter() - report.started_at
 
@@ -214,8 +221,8 @@ class Liquidator:
 
     def _send(self, batches: list[list[Valuation]], head: Head) -> list[InFlight]:
         calldata = [self.liquidate_many.calldata([list(v.key) for v in batch]) for batch in batches]
-        floors = [BASE_GAS + sum(_account_gas(v) for v in batch) for batch in batches]
-        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head, floors)
+        limits = [BASE_GAS + sum(_account_gas(v) for v in batch) for batch in batches]
+        prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head, limits)
         signed = []
         for batch, transaction in zip(batches, prepared, strict=True):
             if isinstance(transaction, Exception):
@@ -288,6 +295,10 @@ class Liquidator:
                                   len(liquidated), len(skipped))
 
     # ---- checkpoint ----
+
+    def _new_book(self) -> AccountBook:
+        return AccountBook(self.reads.engine_address, self.reads.read_collateral_scale(),
+                           self.deploy_block)
 
     def _save(self) -> None:
         if self.checkpoint_path is None:
