@@ -38,6 +38,10 @@ def book_accounts(engine, market, trader, other_trader, fund, token, oracle, set
             limit = BUY_LIMIT if side > 0 else 0
             engine.modify_position(market, side * size, limit, subaccount, sender=owner)
             opened.append((owner.address, subaccount))
+    # more events for the book to follow: a reduce and a withdrawal, and a short flipped long
+    engine.modify_position(market, -to_wad("0.05"), 0, 6, sender=trader)
+    engine.withdraw(2_000 * 10**6, 6, sender=trader)
+    engine.modify_position(market, to_wad("0.3"), BUY_LIMIT, 12, sender=other_trader)
     return opened
 
 
@@ -98,6 +102,20 @@ def liquidations(engine, start_block):
             for log in engine.Liquidation.range(start_block, engine.chain_manager.blocks.head.number + 1)]
 
 
+def assert_book_matches_chain(liquidator, engine, lens, chain):
+    """The keeper's book values every open account exactly as the engine does at the head
+    block, and holds every account's collateral (flat ones and the liquidator's too) to the wei."""
+    quotes = liquidator.reads.quotes(engine.market_count(), chain.blocks.head.number)
+    valued, unpriced = liquidator.book.value(quotes)
+    assert unpriced == [] and valued
+    keys = [v.key for v in valued]
+    for valuation, status in zip(valued, lens.account_statuses(keys), strict=True):
+        assert (valuation.equity, valuation.maintenance_margin, valuation.notional) == (
+            status.equity, status.maintenance_margin, status.notional), valuation.key
+    for (owner, subaccount), account in liquidator.book.accounts.items():
+        assert account.collateral == engine.collateral(owner, subaccount), (owner, subaccount)
+
+
 def subaccounts(trader, *ids):
     return {(trader.address, i) for i in ids}
 
@@ -111,15 +129,8 @@ def test_after_a_crash_every_liquidatable_account_is_liquidated_and_nothing_heal
     set_price(oracle, CRASH)
     doomed = liquidatable_on_chain(lens, book_accounts)
     assert doomed == subaccounts(trader, 1, 2, 3)
-    # the book values every account exactly as the engine does (same block, same formulas)
-    quotes = liquidator.reads.quotes(engine.market_count(), chain.blocks.head.number)
-    valued, _ = liquidator.book.value(quotes)
+    assert_book_matches_chain(liquidator, engine, lens, chain)
     chain_view = dict(zip(book_accounts, lens.account_statuses(book_accounts), strict=True))
-    assert len(valued) == len(book_accounts)
-    for valuation in valued:
-        status = chain_view[valuation.key]
-        assert (valuation.equity, valuation.maintenance_margin, valuation.notional) == (
-            status.equity, status.maintenance_margin, status.notional)
 
     start = chain.blocks.head.number
     step = mined(rpc, liquidator.step())
@@ -136,6 +147,9 @@ def test_after_a_crash_every_liquidatable_account_is_liquidated_and_nothing_heal
     assert done.sent == () and done.candidates == 0
     assert engine.open_positions(trader, 3, 0).size > 0  # 180,000 of notional: closed in part
     assert liquidatable_on_chain(lens, book_accounts) == set()
+    assert_book_matches_chain(liquidator, engine, lens, chain)  # after full and partial closes
+    rewards = liquidator.book.accounts[(keeper.address, 0)].collateral
+    assert rewards == engine.collateral(keeper, 0) > 0
     metrics = liquidator.metrics
     assert (metrics.items_handled, metrics.counters["liquidated"], metrics.errors) == (3, 3, 0)
     assert metrics.counters["transactions_sent"] == 1

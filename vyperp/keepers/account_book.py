@@ -107,10 +107,6 @@ class Valuation:
     position_count: int
 
     @property
-    def liquidatable(self) -> bool:
-        return self.notional > 0 and self.equity < self.maintenance_margin
-
-    @property
     def margin_ratio(self) -> float:
         """Equity over maintenance margin: below 1 is liquidatable; the ranking key."""
         return self.equity / self.maintenance_margin if self.maintenance_margin else float("inf")
@@ -233,9 +229,6 @@ class AccountBook:
             for key, account in self.accounts.items()
             for market_id, position in account.positions.items()
         ]
-
-    def open_accounts(self) -> list[AccountKey]:
-        return [key for key, account in self.accounts.items() if account.positions]
 
     # ---- persistence ----
 

@@ -62,17 +62,14 @@ class InFlight:
     hash: str
     nonce: int
     accounts: tuple[AccountKey, ...]
-    sent_block: int
-    sent_at: float  # wall time
 
     def to_json(self) -> dict:
-        return {"hash": self.hash, "nonce": self.nonce, "sent_block": self.sent_block,
-                "sent_at": self.sent_at, "accounts": [list(key) for key in self.accounts]}
+        return {"hash": self.hash, "nonce": self.nonce,
+                "accounts": [list(key) for key in self.accounts]}
 
     @classmethod
     def from_json(cls, data: dict) -> InFlight:
-        return cls(hash=data["hash"], nonce=int(data["nonce"]), sent_block=int(data["sent_block"]),
-                   sent_at=float(data["sent_at"]),
+        return cls(hash=data["hash"], nonce=int(data["nonce"]),
                    accounts=tuple((owner, int(sub)) for owner, sub in data["accounts"]))
 
 
@@ -90,7 +87,6 @@ class LiquidationStep:
     retryable_error: str | None = None
     started_at: float = 0.0
     confirmed_at: float | None = None
-    sent_at: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str | None:
@@ -201,8 +197,7 @@ class Liquidator:
         self.metrics.count("confirmed", len(confirmed))
         if confirmed:
             report.sent = tuple(self._send(self._pack(confirmed), head))
-            report.sent_at = time.perf_counter()
-            report.timings["sent"] = report.sent_at - report.started_at
+            report.timings["sent"] = time.perf_counter() - report.started_at
 
     # ---- sending ----
 
@@ -232,8 +227,7 @@ class Liquidator:
         # Recorded before the post: should the post fail midway, the receipts decide next step.
         flights = []
         for batch, transaction in signed:
-            flight = InFlight(transaction.hash, transaction.nonce, tuple(v.key for v in batch),
-                              head.number, time.time())
+            flight = InFlight(transaction.hash, transaction.nonce, tuple(v.key for v in batch))
             self.in_flight[flight.hash] = flight
             flights.append(flight)
         refusals = self.signer.post(self.rpc, [transaction for _, transaction in signed])
