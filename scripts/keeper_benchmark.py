@@ -34,6 +34,7 @@ def cli(sizes, output):
             f"{result.last_mined_s} s; {result.keeper_requests} keeper requests; "
             f"exact: {result.exact}")
         results.append(result)
-    environment = f"Machine: {platform.machine()}, Python {platform.python_version()}, anvil 1.7.1 from npm."
+    environment = (f"Machine: {platform.machine()}, Python {platform.python_version()}, "
+                   "anvil 1.7.1 from npm.")
     output.write_text(render_markdown(results, environment))
     click.echo(f"wrote {output}")

@@ -69,12 +69,14 @@ def test_adl_keeper_reduces_the_most_profitable_positions_until_ineligible(
     assert [(d.key[1], d.market_id) for d in step.planned] == [(1, market_id), (2, market_id)]
     assert step.planned[0].size == to_wad("0.6")  # the largest profit closes in full
     # the second closes 26,000 + 1 % of 80,000 of its 36,000: a size of 0.4 * 26,800 / 36,000
-    assert abs(Decimal(step.planned[1].size) / WAD - Decimal("0.4") * 26_800 / 36_000) < Decimal("1e-12")
+    expected = Decimal("0.4") * 26_800 / 36_000
+    assert abs(Decimal(step.planned[1].size) / WAD - expected) < Decimal("1e-12")
     wait_mined(rpc, step.sent)
 
     assert not engine.adl_eligible()
     logs = list(engine.Deleveraged.range(start, chain.blocks.head.number + 1))
-    assert [(log.subaccount, log.caller) for log in logs] == [(1, keeper.address), (2, keeper.address)]
+    assert [(log.subaccount, log.caller) for log in logs] == [(1, keeper.address),
+                                                              (2, keeper.address)]
     assert all(log.price == to_wad(RALLY) for log in logs)
     sizes = {s: engine.open_positions(trader, s, market_id).size for s in POSITIONS}
     assert sizes[1] == 0 and 0 < sizes[2] < to_wad("0.4")

@@ -19,7 +19,8 @@ from vyperp.units import to_wad
 ENTRY = 150_000
 BUY_LIMIT = to_wad(10_000_000)
 # (subaccount, leverage, collateral): longs on subaccounts 1-6, shorts on 11-12.
-LONGS = [(1, 9, 10_000), (2, 8, 10_000), (3, 9, 20_000), (4, 6, 10_000), (5, 4, 10_000), (6, 2, 10_000)]
+LONGS = [(1, 9, 10_000), (2, 8, 10_000), (3, 9, 20_000), (4, 6, 10_000), (5, 4, 10_000),
+         (6, 2, 10_000)]
 SHORTS = [(11, 9, 10_000), (12, 3, 10_000)]
 CRASH = 135_000  # 9x and 8x longs fall below maintenance (liquidation ~140,000 and ~138,000)
 DEEPER = 118_000  # then the 6x long too (~131,500), and the 4x one (~118,400)
@@ -98,8 +99,9 @@ def liquidatable_on_chain(lens, accounts):
 
 def liquidations(engine, start_block):
     """(owner, subaccount, liquidator) of every Liquidation since start_block."""
+    head = engine.chain_manager.blocks.head.number
     return [(log.owner, log.subaccount, log.liquidator)
-            for log in engine.Liquidation.range(start_block, engine.chain_manager.blocks.head.number + 1)]
+            for log in engine.Liquidation.range(start_block, head + 1)]
 
 
 def assert_book_matches_chain(liquidator, engine, lens, chain):

@@ -150,7 +150,8 @@ class AccountBook:
             account.collateral -= args["amount"] * self.collateral_scale
         elif name == "FundingSettled":
             account.collateral -= args["amount"]
-            self._position(account, args["market_id"]).funding_snapshot = self._index(args["market_id"])
+            market_id = args["market_id"]
+            self._position(account, market_id).funding_snapshot = self._index(market_id)
         elif name == "PositionModified":
             position = self._position(account, args["market_id"])
             position.fill(args["size_delta"], args["fill_price"])
@@ -216,7 +217,8 @@ class AccountBook:
                     break
                 position_notional = _mul_ceil(abs(position.size), quote.mark)
                 equity += _mul_floor(position.size, quote.mark) - position.cost
-                equity -= _ceil_div(position.size * (quote.funding_index - position.funding_snapshot), WAD)
+                accrued = quote.funding_index - position.funding_snapshot
+                equity -= _ceil_div(position.size * accrued, WAD)
                 maintenance += _mul_ceil(position_notional, quote.mmr)
                 notional += position_notional
             else:
@@ -253,7 +255,8 @@ class AccountBook:
         for owner, subaccount, collateral, positions in data["accounts"]:
             book.accounts[(owner, int(subaccount))] = Account(
                 collateral=int(collateral),
-                positions={int(m): Position(int(s), int(c), int(f)) for m, (s, c, f) in positions.items()},
+                positions={int(m): Position(int(s), int(c), int(f))
+                           for m, (s, c, f) in positions.items()},
             )
         return book
 

@@ -14,9 +14,9 @@ book's positions by unrealized PnL (the largest claims on the vault first), conf
 with `position_value` and `open_positions` at the same block (one post); plan full closes down
 the ranking and a partial close of the last one so the closed profit reaches the target with a
 small overshoot (`overshoot`, against rounding); check (`eth_call`), sign and send the planned
-calls in one post. With `r >= 1` closing profit cannot restore the inequality, so the plan closes the ranked
-positions in full, `max_positions` per step. The next step waits for these receipts, then checks
-again: deleveraging continues until the engine says it is no longer eligible.
+calls in one post. With `r >= 1` closing profit cannot restore the inequality, so the plan closes
+the ranked positions in full, `max_positions` per step. The next step waits for these receipts,
+then checks again: deleveraging continues until the engine says it is no longer eligible.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class AdlKeeper:
 
     @classmethod
     def from_deployment(cls, project, deployment, sender, *, provider=None, **options) -> AdlKeeper:
-        """An ADL keeper over a manifest (`vyperp.deployment.Deployment`) on Ape's connected node."""
+        """An ADL keeper over a manifest (`vyperp.deployment.Deployment`) on Ape's node."""
         if provider is None:
             from ape import networks
 
@@ -149,7 +149,8 @@ class AdlKeeper:
             cost_value = self.cost_sum.decode(cost.unwrap())[0]
             if skew_value == 0 and cost_value == 0:
                 continue
-            net += _mul_floor(skew_value, self.reads.mark_price.decode(mark.unwrap())[0]) - cost_value
+            mark_value = self.reads.mark_price.decode(mark.unwrap())[0]
+            net += _mul_floor(skew_value, mark_value) - cost_value
         excess = net - _mul_floor(max(vault, 0), ratio)
         if ratio >= WAD:
             return excess, ratio
@@ -169,9 +170,8 @@ class AdlKeeper:
             return []
         engine, tag = self.reads.engine_address, hex(head.number)
         results = self.rpc.batch([
-            request for p in ranked for request in (
-                self.position_value.call_request(engine, p.key[0], p.key[1], p.market_id, block=tag),
-                self.open_positions.call_request(engine, p.key[0], p.key[1], p.market_id, block=tag))
+            method.call_request(engine, p.key[0], p.key[1], p.market_id, block=tag)
+            for p in ranked for method in (self.position_value, self.open_positions)
         ])
         confirmed = []
         for index, position in enumerate(ranked):
@@ -187,7 +187,10 @@ class AdlKeeper:
             if ratio < WAD and closed >= goal:
                 break
             remaining = goal - closed
-            close = size if ratio >= WAD or pnl <= remaining else min(size, -((-size * remaining) // pnl))
+            if ratio >= WAD or pnl <= remaining:
+                close = size
+            else:  # the share of the position whose profit covers what remains, rounded up
+                close = min(size, -((-size * remaining) // pnl))
             expected = pnl if close == size else pnl * close // size
             plan.append(Deleverage(position.key, position.market_id, close, expected))
             closed += expected

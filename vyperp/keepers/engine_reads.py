@@ -57,9 +57,8 @@ class EngineReads:
         self.collateral_scale = AbiMethod.of(engine_type, "collateral_scale")
         self.adl_eligible = AbiMethod.of(engine_type, "adl_eligible")
         self.account_statuses = AbiMethod.of(lens_type, "account_statuses")
-        self._mmr_field = [item.name for item in next(
-            i for i in engine_type.abi if getattr(i, "name", None) == "params").outputs[0].components
-        ].index("mmr")
+        params_abi = next(i for i in engine_type.abi if getattr(i, "name", None) == "params")
+        self._mmr_field = [item.name for item in params_abi.outputs[0].components].index("mmr")
 
     def head(self, sender: str | None) -> Head:
         """Block number, market count, and the sender's nonce and gas price: one post."""
@@ -81,15 +80,14 @@ class EngineReads:
         return self.collateral_scale.decode(raw)[0]
 
     def quote_requests(self, market_count: int, block: int) -> list[tuple[str, list]]:
-        tag = hex(block)
-        requests = []
-        for market_id in range(market_count):
-            requests.append(self.mark_price.call_request(self.engine_address, market_id, block=tag))
-            requests.append(self.current_funding.call_request(self.engine_address, market_id, block=tag))
-            requests.append(self.params.call_request(self.engine_address, market_id, block=tag))
-        return requests
+        return [
+            method.call_request(self.engine_address, market_id, block=hex(block))
+            for market_id in range(market_count)
+            for method in (self.mark_price, self.current_funding, self.params)
+        ]
 
-    def decode_quotes(self, results: Sequence[RpcResult], market_count: int) -> dict[int, MarketQuote]:
+    def decode_quotes(self, results: Sequence[RpcResult], market_count: int
+                      ) -> dict[int, MarketQuote]:
         """A market whose mark reverts (stale or invalid price) gets `mark=None`."""
         quotes = {}
         for market_id in range(market_count):
@@ -104,12 +102,15 @@ class EngineReads:
         return quotes
 
     def quotes(self, market_count: int, block: int) -> dict[int, MarketQuote]:
-        return self.decode_quotes(self.rpc.batch(self.quote_requests(market_count, block)), market_count)
+        results = self.rpc.batch(self.quote_requests(market_count, block))
+        return self.decode_quotes(results, market_count)
 
-    def statuses(self, keys: Sequence[AccountKey], block: int) -> tuple[list[ChainStatus], list[FinalRpcError]]:
+    def statuses(self, keys: Sequence[AccountKey], block: int
+                 ) -> tuple[list[ChainStatus], list[FinalRpcError]]:
         """`account_statuses` for many accounts, 500 per call, all calls in one post. A chunk the
         lens refuses (a market without a usable price) is returned as its error."""
-        chunks = [list(keys[start : start + STATUS_BATCH]) for start in range(0, len(keys), STATUS_BATCH)]
+        chunks = [list(keys[start : start + STATUS_BATCH])
+                  for start in range(0, len(keys), STATUS_BATCH)]
         results = self.rpc.batch([
             self.account_statuses.call_request(self.lens_address, chunk, block=hex(block))
             for chunk in chunks
@@ -120,12 +121,14 @@ class EngineReads:
                 failures.append(result.error)
                 continue
             (answers,) = self.account_statuses.decode(result.unwrap())
-            statuses.extend(ChainStatus(key, *answer) for key, answer in zip(chunk, answers, strict=True))
+            statuses.extend(ChainStatus(key, *answer)
+                            for key, answer in zip(chunk, answers, strict=True))
         return statuses, failures
 
     def is_adl_eligible(self, block: int | str = "latest") -> bool:
         tag = hex(block) if isinstance(block, int) else block
-        return self.adl_eligible.decode(self.rpc.call(*self.adl_eligible.call_request(self.engine_address, block=tag)))[0]
+        request = self.adl_eligible.call_request(self.engine_address, block=tag)
+        return self.adl_eligible.decode(self.rpc.call(*request))[0]
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ class TransactionSigner:
         self.address = str(account.address)
         self.chain_id = chain_id
 
-    def sign(self, to: str, data: str, *, nonce: int, gas: int, gas_price: int) -> SignedTransaction:
+    def sign(self, to: str, data: str, *, nonce: int, gas: int, gas_price: int
+             ) -> SignedTransaction:
         from ape import networks
 
         txn = networks.ethereum.create_transaction(

@@ -165,8 +165,8 @@ class Liquidator:
         report.timings["synced"] = time.perf_counter() - report.started_at
 
         quote_requests = self.reads.quote_requests(head.market_count, head.number)
-        receipt_requests = [request for flight in self.in_flight.values() for request in (
-            ("eth_getTransactionReceipt", [flight.hash]), ("eth_getTransactionByHash", [flight.hash]))]
+        receipt_requests = [(method, [flight.hash]) for flight in self.in_flight.values()
+                            for method in ("eth_getTransactionReceipt", "eth_getTransactionByHash")]
         results = self.rpc.batch(quote_requests + receipt_requests)
         quotes = self.reads.decode_quotes(results[: len(quote_requests)], head.market_count)
         self._settle_in_flight(results[len(quote_requests):], report)
@@ -207,7 +207,8 @@ class Liquidator:
         gas = 0
         for valuation in confirmed:
             cost = _account_gas(valuation)
-            if not batches or len(batches[-1]) == MAX_BATCH_ACCOUNTS or gas + cost > self.max_tx_gas:
+            full = not batches or len(batches[-1]) == MAX_BATCH_ACCOUNTS
+            if full or gas + cost > self.max_tx_gas:
                 batches.append([])
                 gas = BASE_GAS
             batches[-1].append(valuation)
@@ -247,7 +248,8 @@ class Liquidator:
     def _count_send_error(self, error: Exception, batch: list[Valuation]) -> None:
         if isinstance(error, RetryableRpcError):
             self.metrics.count("retryable_errors")
-            self.metrics.log.warning("batch of %d not sent, retrying next step: %s", len(batch), error)
+            self.metrics.log.warning("batch of %d not sent, retrying next step: %s", len(batch),
+                                     error)
         else:
             self.metrics.count("reverted")
             self.metrics.log.error("batch of %d refused by the engine: %s", len(batch), error)

@@ -119,7 +119,8 @@ class RpcClient:
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableRpcError(f"HTTP {response.status_code} from {self.url}")
         if response.status_code != 200:
-            raise FinalRpcError(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+            raise FinalRpcError(
+                f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
         answers = response.json()
         if isinstance(answers, dict):  # a node that refuses the whole batch answers with one error
             raise classify(answers.get("error", answers))
