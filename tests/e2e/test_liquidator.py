@@ -201,6 +201,8 @@ def test_two_competing_liquidators_never_double_liquidate(
     mempool.hold()
     sent = [k.step() for k in keepers.values()]
     assert all(set(s.confirmed) == doomed and len(s.sent) == 1 for s in sent)
+    again = keepers[keeper.address].step()  # its own transaction is still in flight
+    assert again.candidates == 0 and again.sent == ()
     mempool.mine()  # both transactions in one block: the first liquidates, the second skips
     after = {address: k.step() for address, k in keepers.items()}
 

@@ -143,6 +143,7 @@ class Liquidator:
     def step(self) -> LiquidationStep:
         """Sync, value, confirm and liquidate once; see the module docstring."""
         report = LiquidationStep(started_at=time.perf_counter())
+        in_flight_before = set(self.in_flight)
         with self.metrics.measure():
             try:
                 self._step(report)
@@ -150,7 +151,9 @@ class Liquidator:
                 report.retryable_error = str(error)
                 self.metrics.count("retryable_errors")
                 self.metrics.log.warning("node unavailable, retrying next step: %s", error)
-            self._save()
+            # Blocks without events need no save: re-reading them after a restart finds nothing.
+            if report.events_applied or set(self.in_flight) != in_flight_before:
+                self._save()
         return report
 
     def _step(self, report: LiquidationStep) -> None:
@@ -277,7 +280,7 @@ class Liquidator:
                 continue
             ours = {
                 (log.args["owner"], log.args["subaccount"])
-                for log in map(self.liquidation_events.decode, receipt["logs"])
+                for log in map(self.liquidation_events.decode, self._engine_logs(receipt))
                 if log is not None and log.args["liquidator"] == self.signer.address
             }
             liquidated += [key for key in flight.accounts if key in ours]
@@ -289,6 +292,10 @@ class Liquidator:
         if liquidated or skipped:
             self.metrics.log.info("liquidated %d accounts; %d were already liquidated or healthy",
                                   len(liquidated), len(skipped))
+
+    def _engine_logs(self, receipt: dict) -> list[dict]:
+        engine = self.reads.engine_address.lower()
+        return [log for log in receipt["logs"] if log["address"].lower() == engine]
 
     # ---- checkpoint ----
 
