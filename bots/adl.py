@@ -1,0 +1,31 @@
+"""ADL bot: while the engine allows deleveraging, closes the most profitable positions until it
+no longer does.
+
+    silverback run adl --network ethereum:local:foundry --account TEST::5
+
+Contracts and the first block to read events from come from `deployments/<network>.json`;
+`--account` signs. Steps on every new block and from a one-minute cron.
+"""
+
+from ape import chain, networks, project
+from silverback import SilverbackBot
+
+from vyperp.deployment import Deployment, network_key
+from vyperp.keepers.adl import AdlKeeper
+
+bot = SilverbackBot(signer_required=True)
+
+keeper = AdlKeeper.from_deployment(
+    project, Deployment.load(network_key(networks.provider.network_choice)), bot.signer)
+
+
+@bot.on_(chain.blocks)
+def on_block(block):
+    keeper.step()
+    return keeper.metrics.as_dict()
+
+
+@bot.cron("* * * * *")
+def every_minute(time):
+    keeper.step()
+    return keeper.metrics.as_dict()
