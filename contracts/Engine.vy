@@ -471,6 +471,23 @@ def adl_eligible() -> bool:
 
 @external
 @view
+def price_feed(market_id: uint256) -> (address, uint256):
+    """
+    @notice A market's oracle and the multiplier that turns its answers into
+            18 decimals (one storage read, unlike params()).
+    @param market_id Market.
+    @return (oracle, multiplier).
+    """
+    oracle: address = empty(address)
+    max_price_age: uint256 = 0
+    window: uint256 = 0
+    scale: uint256 = 0
+    oracle, max_price_age, window, scale = markets._feed(market_id)
+    return oracle, scale
+
+
+@external
+@view
 def index_price(market_id: uint256) -> uint256:
     """
     @notice The oracle's index price (18 decimals); reverts if unusable.

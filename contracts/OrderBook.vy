@@ -26,7 +26,6 @@ from ethereum.ercs import IERC20Detailed
 from snekmate.auth import ownable
 from snekmate.utils import pausable
 
-from .modules import markets
 
 initializes: ownable
 initializes: pausable
@@ -39,13 +38,12 @@ exports: (
 
 
 interface IEngine:
-    def params(market_id: uint256) -> markets.MarketParams: view
-    def price_scale(market_id: uint256) -> uint256: view
     def market_count() -> uint256: view
     def is_operator(owner: address, operator: address) -> bool: view
     def open_positions(owner: address, subaccount: uint256, market_id: uint256) -> (int256, int256, int256): view
     def collateral_token() -> address: view
     def skew(market_id: uint256) -> int256: view
+    def price_feed(market_id: uint256) -> (address, uint256): view
 
 
 # @dev Order kinds.
@@ -603,7 +601,9 @@ def _readiness(order: Order) -> (uint8, String[128], int256):
             size = -position
 
     settings: uint256 = self._settings[order.market_id]
-    oracle: address = (staticcall engine.params(order.market_id)).oracle
+    oracle: address = empty(address)
+    scale: uint256 = 0
+    oracle, scale = staticcall engine.price_feed(order.market_id)
     ok: bool = False
     response: Bytes[160] = b""
     ok, response = raw_call(oracle, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False)
@@ -621,7 +621,7 @@ def _readiness(order: Order) -> (uint8, String[128], int256):
         return PENDING, "order_book: price too old", size
 
     if order.kind == KIND_STOP_LOSS or order.kind == KIND_TAKE_PROFIT:
-        price: uint256 = convert(answer, uint256) * staticcall engine.price_scale(order.market_id)
+        price: uint256 = convert(answer, uint256) * scale
         if order.trigger_on_mark:
             price = self._engine_view(abi_encode(order.market_id, method_id=method_id("mark_price(uint256)")))
             if price == 0:

@@ -1,5 +1,5 @@
 """`ape run keeper_benchmark`: liquidator latency after a crash among 1,000 and 10,000 accounts;
-writes docs/benchmarks-keepers.md. Not part of `make test` (the 10,000 run takes minutes).
+writes its block of docs/benchmarks.md. Not part of `make test` (the 10,000 run takes minutes).
 
     ape run keeper_benchmark [--accounts 1000 --accounts 10000]
 
@@ -13,15 +13,14 @@ from pathlib import Path
 import click
 from ape import accounts, networks, project
 
+from vyperp.benchmark_report import REPORT, write_block
 from vyperp.keeper_benchmark import fresh_anvil, render_markdown, run_crash
-
-OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks-keepers.md"
 
 
 @click.command(help=__doc__)
 @click.option("--accounts", "sizes", type=int, multiple=True, default=(1_000, 10_000),
               show_default=True, help="Accounts with open positions (repeat for several runs).")
-@click.option("--output", type=click.Path(path_type=Path), default=OUTPUT, show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=REPORT, show_default=True)
 def cli(sizes, output):
     results = []
     for size in sizes:
@@ -36,5 +35,5 @@ def cli(sizes, output):
         results.append(result)
     environment = (f"Machine: {platform.machine()}, Python {platform.python_version()}, "
                    "anvil 1.7.1 from npm.")
-    output.write_text(render_markdown(results, environment))
+    write_block("keepers", render_markdown(results, environment), output)
     click.echo(f"wrote {output}")

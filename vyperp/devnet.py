@@ -43,6 +43,8 @@ NETWORK_CHOICE = "ethereum:local:foundry"
 DEPLOYER = 0
 FUNDING_KEEPER = 5
 ORDER_KEEPER = 9
+# the devnet's guardian is the deployer, so test account 1 is free for the liquidation keepers
+LIQUIDATION_KEEPER = 1
 LOCAL_REPORTERS = (6, 7, 8)
 # A loop that keeps exiting (a build error) is left down after this many restarts.
 MAX_RESTARTS = 3
@@ -300,6 +302,28 @@ def build_order_keeper(context: LoopContext) -> Callable[[], str | None]:
     return step
 
 
+def build_liquidation_keepers(context: LoopContext) -> Callable[[], str | None]:
+    """The liquidator (book from events, one batched confirmation, `liquidate_many`) and the
+    ADL keeper, in one process so that they share one signer without nonce clashes."""
+    from vyperp.keepers.adl import AdlKeeper
+    from vyperp.keepers.liquidator import Liquidator
+
+    signer = context.accounts.test_accounts[LIQUIDATION_KEEPER]
+    liquidator = Liquidator.from_deployment(
+        context.project,
+        context.deployment,
+        signer,
+        checkpoint_path=context.settings.paths.root / "liquidator.json",
+    )
+    adl = AdlKeeper.from_deployment(context.project, context.deployment, signer)
+
+    def step() -> str | None:
+        done = [liquidator.step().describe(), adl.step().describe()]
+        return "; ".join(line for line in done if line) or None
+
+    return step
+
+
 def build_trader_simulation(context: LoopContext) -> Callable[[], str | None]:
     """Simulated traders (generated test accounts) opening and closing, and an LP depositing."""
     from vyperp.sdk import Vyperp
@@ -325,6 +349,7 @@ KEEPERS: tuple[LoopSpec, ...] = (
     LoopSpec("oracle", build_oracle_feeders, interval=1.0),
     LoopSpec("funding", build_funding_keeper, interval=5.0),
     LoopSpec("orders", build_order_keeper, interval=2.0),
+    LoopSpec("liquidator", build_liquidation_keepers, interval=1.0),
 )
 SIMULATIONS: tuple[LoopSpec, ...] = (LoopSpec("traders", build_trader_simulation, interval=4.0),)
 PROCESSES: dict[str, LoopSpec] = {spec.name: spec for spec in KEEPERS + SIMULATIONS}

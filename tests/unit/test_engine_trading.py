@@ -246,3 +246,11 @@ def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, projec
     engine_admin.set_market_params(market_id, config.with_(oracle=oracle.address).as_tuple(), sender=admin)
     engine.close_position(market_id, 0, sender=trader)
     assert engine.open_positions(trader, 0, market_id).size == 0
+
+
+def test_price_feed_names_the_oracle_and_its_scale(engine, engine_admin, market, oracle, admin, market_config, project, reporters):
+    assert tuple(engine.price_feed(market)) == (oracle.address, 10**10)
+    feed = project.PriceOracle.deploy(18, "BTC / USD", [reporters[0]], 1, 10_000, 3600, sender=admin)
+    feed.report(150_000 * 10**18, sender=reporters[0])
+    engine_admin.set_market_params(market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+    assert tuple(engine.price_feed(market)) == (feed.address, 1)
