@@ -6,7 +6,7 @@ VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test bench clean devnet devnet-reset
+.PHONY: deps test bench bench-keepers clean devnet devnet-reset
 
 deps: $(STAMPS)/python $(STAMPS)/node
 
@@ -39,6 +39,10 @@ test: deps $(STAMPS)/contracts
 ## Gas per operation on anvil, written to docs/benchmarks.md.
 bench: deps $(STAMPS)/contracts
 	ape run gas_benchmark
+
+## Liquidator latency after a crash among 1,000 and 10,000 accounts (minutes), into docs/benchmarks.md.
+bench-keepers: deps $(STAMPS)/contracts
+	ape run keeper_benchmark
 
 ## Persistent devnet on DEVNET_PORT: anvil with its state in .devnet/, the deployment, keepers,
 ## simulated traders and the live dashboard. Ctrl-C stops it; the next run resumes the chain.
