@@ -108,6 +108,10 @@ exports: (
     liquidation.liquidation_params,
 )
 
+interface IOrderBook:
+    def pending_market_orders(owner: address, subaccount: uint256) -> uint256: view
+
+
 # @dev Role that may pause, unpause and clear price breakers.
 GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 WAD: constant(uint256) = 10**18
@@ -227,6 +231,9 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
     """
     assert amount > 0, "engine: zero amount"
     accounts._check_authorized(owner, msg.sender)
+    # the margin a pending market order needs stays until it executes or expires
+    if accounts.order_book != empty(address):
+        assert staticcall IOrderBook(accounts.order_book).pending_market_orders(owner, subaccount) == 0, "engine: market order pending"
     accrual._settle_account(owner, subaccount)
     debit: int256 = convert(amount * collateral_scale, int256)
     assert accounts.collateral[owner][subaccount] >= debit, "engine: insufficient collateral"

@@ -184,6 +184,10 @@ next_order_id: public(uint256)
 #      [1] size delta, int96 two's complement (0-95) | acceptable price (96-223) | subaccount (224-255)
 #      [2] trigger price (0-127) | keeper fee in token units (128-255)
 _orders: HashMap[uint256, uint256[3]]
+# @dev Pending market orders that may add risk, by owner and subaccount: the engine refuses
+#      their withdrawals meanwhile, so a trader cannot back out of a market order after seeing
+#      its price by withdrawing the margin it needs (market orders cannot be cancelled).
+pending_market_orders: public(HashMap[address, HashMap[uint256, uint256]])
 # @dev Packed per-market settings: min_delay (bits 0-31) | max_age (32-63) | min_keeper_fee (64-191);
 #      zero while the market takes no orders.
 _settings: HashMap[uint256, uint256]
@@ -326,6 +330,8 @@ def commit_order(
 
     order_id: uint256 = self.next_order_id
     self.next_order_id = order_id + 1
+    if kind == KIND_MARKET and not reduce_only:
+        self.pending_market_orders[owner][subaccount] += 1
     self._orders[order_id] = [
         convert(owner, uint256) | (market_id << 160) | (flags << 168) | (block.timestamp << 176) | (expiry << 216),
         (convert(convert(size_delta, bytes32), uint256) & MASK_96) | (acceptable_price << 96) | (subaccount << 224),
@@ -374,7 +380,7 @@ def cancel(order_id: uint256):
         fee_to = order.owner
         outcome = CANCELLED
         reason = "order_book: cancelled by owner"
-    self._orders[order_id] = empty(uint256[3])
+    self._remove(order_id, order)
     log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=fee_to, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
     self._pay(fee_to, order.keeper_fee)
 
@@ -677,7 +683,7 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
     outcome, reason, size = self._readiness(order)
     if outcome == PENDING:
         return outcome, reason, 0
-    self._orders[order_id] = empty(uint256[3])
+    self._remove(order_id, order)
     if outcome == EXECUTED:
         assert msg.gas >= MIN_EXECUTION_GAS, "order_book: gas too low to execute"
         ok: bool = False
@@ -708,6 +714,13 @@ def _revert_reason(response: Bytes[196]) -> String[128]:
         if length <= 128 and 68 + length <= len(response):
             return convert(slice(response, 68, length), String[128])
     return "order_book: engine refused the trade"
+
+
+@internal
+def _remove(order_id: uint256, order: Order):
+    self._orders[order_id] = empty(uint256[3])
+    if order.kind == KIND_MARKET and not order.reduce_only:
+        self.pending_market_orders[order.owner][order.subaccount] -= 1
 
 
 @internal

@@ -231,6 +231,27 @@ def test_no_fill_at_a_price_the_trader_saw_before_committing(book, commit, engin
     assert engine.open_positions(trader, 0, book_market).size == to_wad(1)
 
 
+def test_a_pending_market_order_locks_withdrawals_until_it_is_gone(book, commit, engine, book_market, trader, keeper, price, chain, open_long):
+    """Otherwise a trader who dislikes the next price withdraws the order's margin and the
+    engine refuses the trade: a free exit from an order that cannot be cancelled."""
+    order_id = commit(trader, MARKET, 5, ANY_BUY)
+    assert book.pending_market_orders(trader, 0) == 1
+    with ape.reverts("engine: market order pending"):
+        engine.withdraw(10**6, sender=trader)
+    price(149_000, after=MIN_DELAY)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    assert book.pending_market_orders(trader, 0) == 0
+    engine.withdraw(10**6, sender=trader)
+    # reduce-only market orders and limit orders add no risk the trader could dodge this way
+    commit(trader, MARKET, -1, ANY_SELL, reduce_only=True)
+    commit(trader, LIMIT, 1, to_wad(100_000))
+    engine.withdraw(10**6, sender=trader)
+    expiring = commit(trader, MARKET, 1, to_wad(100_000), lifetime=30)  # waits: fill above its limit
+    chain.mine(deltatime=31)
+    book.cancel(expiring, sender=keeper)
+    assert book.pending_market_orders(trader, 0) == 0
+
+
 def test_a_price_older_than_max_age_does_not_execute(book, commit, trader, keeper, price, chain):
     order_id = commit(trader, MARKET, 1, ANY_BUY)
     price(150_000, after=MIN_DELAY)
