@@ -382,6 +382,23 @@ def test_post_only_buy_against_a_negative_skew_executes_and_the_scan_still_works
     assert engine.skew(book_market) == -to_wad(1)
 
 
+def test_orders_of_a_liquidated_account_fail_cleanly(book, commit, engine, book_market, token, trader, keeper, stranger, open_long, price):
+    assert open_long(trader, 6) == to_wad(6)  # 900,000 of notional on 100,000
+    stop = commit(trader, STOP, -6, ANY_SELL, trigger=100_000)
+    more = commit(trader, MARKET, 1, ANY_BUY)
+    price(120_000, after=MIN_DELAY)  # equity -80,000: a full liquidation with bad debt
+    engine.liquidate(trader, 0, sender=stranger)
+    assert engine.open_positions(trader, 0, book_market).size == 0
+    before = token.balanceOf(keeper)
+    receipt = book.execute_many([stop, more], sender=keeper)
+    assert outcomes(receipt) == [Outcome.CANCELLED, Outcome.CANCELLED]
+    reasons = [e.reason for e in receipt.events.filter(book.OrderCancelled)]
+    assert reasons[0] == "order_book: nothing to reduce"
+    assert reasons[1].startswith("engine: ")  # the engine's own refusal, e.g. margin
+    assert token.balanceOf(keeper) - before == 2 * FEE
+    assert book.pending_market_orders(trader, 0) == 0
+
+
 def test_reduce_only_orders_are_clamped_to_the_position(book, commit, engine, book_market, trader, keeper, open_long, price):
     open_long(trader, 2)
     order_id = commit(trader, MARKET, -5, ANY_SELL, reduce_only=True)
