@@ -683,6 +683,7 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
     outcome, reason, size = self._readiness(order)
     if outcome == PENDING:
         return outcome, reason, 0
+    words: uint256[3] = self._orders[order_id]
     self._remove(order_id, order)
     if outcome == EXECUTED:
         assert msg.gas >= MIN_EXECUTION_GAS, "order_book: gas too low to execute"
@@ -697,8 +698,15 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
         if ok:
             log OrderExecuted(order_id=order_id, owner=order.owner, executor=msg.sender, size_delta=size, keeper_fee=order.keeper_fee)
             return EXECUTED, "", order.keeper_fee
-        outcome = CANCELLED
         reason = self._revert_reason(response)
+        if self._is_capacity_refusal(reason):
+            # the market is full now, not the order wrong: it waits, and no executor can
+            # fill the cap first to collect its fee
+            self._orders[order_id] = words
+            if order.kind == KIND_MARKET and not order.reduce_only:
+                self.pending_market_orders[order.owner][order.subaccount] += 1
+            return PENDING, reason, 0
+        outcome = CANCELLED
     log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=msg.sender, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
     return outcome, reason, order.keeper_fee
 
@@ -714,6 +722,12 @@ def _revert_reason(response: Bytes[196]) -> String[128]:
         if length <= 128 and 68 + length <= len(response):
             return convert(slice(response, 68, length), String[128])
     return "order_book: engine refused the trade"
+
+
+@internal
+@pure
+def _is_capacity_refusal(reason: String[128]) -> bool:
+    return reason == "engine: open interest cap" or reason == "engine: open interest above vault capacity"
 
 
 @internal

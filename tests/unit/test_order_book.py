@@ -382,6 +382,25 @@ def test_post_only_buy_against_a_negative_skew_executes_and_the_scan_still_works
     assert engine.skew(book_market) == -to_wad(1)
 
 
+def test_an_order_refused_for_a_full_market_waits_instead_of_paying_the_executor(book, commit, engine, engine_admin, book_market, feed, market_config, admin, trader, other_trader, keeper, open_long, price, token):
+    """Otherwise an executor could fill the open-interest cap first and collect the fee."""
+    assert open_long(other_trader, 2) == to_wad(2)
+    capped = market_config.with_(oracle=feed.address, max_position_size=to_wad(3), max_open_interest=to_wad(3))
+    engine_admin.set_market_params(book_market, capped.as_tuple(), sender=admin)
+    order_id = commit(trader, MARKET, 2, ANY_BUY)
+    price(150_000, after=MIN_DELAY)
+    before = token.balanceOf(keeper)
+    receipt = book.execute_many([order_id], sender=keeper)
+    assert outcomes(receipt) == [Outcome.PENDING]
+    assert receipt.events.filter(book.OrderSkipped)[0].reason == "engine: open interest cap"
+    assert token.balanceOf(keeper) == before
+    assert book.order(order_id).owner == trader.address and book.pending_market_orders(trader, 0) == 1
+    engine_admin.set_market_params(book_market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
+    price(150_000)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    assert token.balanceOf(keeper) - before == FEE
+
+
 def test_orders_of_a_liquidated_account_fail_cleanly(book, commit, engine, book_market, token, trader, keeper, stranger, open_long, price):
     assert open_long(trader, 6) == to_wad(6)  # 900,000 of notional on 100,000
     stop = commit(trader, STOP, -6, ANY_SELL, trigger=100_000)
