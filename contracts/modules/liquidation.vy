@@ -284,11 +284,14 @@ def _traders_net_pnl() -> int256:
 def _adl_eligible() -> bool:
     """
     @dev The insurance fund is empty and traders' net profit exceeds
-         adl_ratio of the vault's settled assets.
+         adl_ratio of the vault's settled assets. Insurance that still owes
+         the vault its bad debt counts as the vault's (deleverage repays it
+         first), so fee dust cannot hold deleveraging off.
     """
-    if treasury.insurance_balance > 0:
+    repayable: int256 = min(convert(treasury.vault_bad_debt, int256), max(treasury.insurance_balance, 0))
+    if treasury.insurance_balance - repayable > 0:
         return False
-    vault_assets: int256 = max(treasury.vault_balance, 0)
+    vault_assets: int256 = max(treasury.vault_balance + repayable, 0)
     return self._traders_net_pnl() > fixed_point._mul_floor(vault_assets, convert(self.liquidation_params.adl_ratio, int256))
 
 
@@ -300,6 +303,7 @@ def _deleverage(owner: address, subaccount: uint256, market_id: uint256, size: u
     markets._check_exists(market_id)
     accrual._refresh(market_id)
     assert self._adl_eligible(), "liquidation: deleveraging not allowed"
+    treasury._repay_vault_bad_debt()
     accrual._settle_funding(owner, subaccount, market_id)
     old: positions.Position = positions.open_positions[owner][subaccount][market_id]
     assert size > 0 and size <= convert(abs(old.size), uint256), "liquidation: size out of range"

@@ -373,6 +373,32 @@ def test_deleveraging_refuses_a_losing_position(small_vault_market, trader, othe
         engine.deleverage(market_id + 1, trader, 0, to_wad(1), sender=keeper)
 
 
+def test_fee_dust_in_an_insurance_fund_that_owes_the_vault_does_not_hold_deleveraging_off(small_vault_market, market_config, trader, other_trader, stranger, keeper, admin, oracle, set_price):
+    small, market_id = small_vault_market
+    engine = small.engine
+    fee_market = add_market(small, admin, market_config.with_(breaker_move=WAD), atomic_trading=True)
+    engine.deposit(fund_small(small, trader, 20_000, engine, admin), sender=trader)
+    engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
+    set_price(oracle, 125_000)
+    engine.liquidate(trader, 0, sender=keeper)
+    assert engine.vault_bad_debt() == to_wad(5_000)
+    # a little trading refills the insurance fund with dust
+    engine.deposit(fund_small(small, other_trader, 10_000, engine, admin), sender=other_trader)
+    engine.modify_position(fee_market, to_wad("0.1"), BUY_LIMIT, sender=other_trader)
+    engine.close_position(fee_market, 0, sender=other_trader)
+    dust = engine.insurance_balance()
+    assert 0 < dust < to_wad(10)
+    # traders' profit then outgrows half the vault
+    engine.deposit(fund_small(small, stranger, 60_000, engine, admin), sender=stranger)
+    engine.modify_position(market_id, to_wad(4), BUY_LIMIT, sender=stranger)
+    set_price(oracle, 145_000)
+    assert engine.adl_eligible()
+    tx = engine.deleverage(market_id, stranger, 0, to_wad(1), sender=keeper)
+    assert one(tx, engine.Deleveraged).realized_pnl == to_wad(20_000)
+    assert engine.insurance_balance() == 0
+    assert engine.vault_bad_debt() == to_wad(5_000) - dust
+
+
 # ---------------------------------------------------------------------------
 # Insurance fund and parameters (EngineAdmin)
 # ---------------------------------------------------------------------------
