@@ -184,4 +184,24 @@ def deposit(engine, fund, token):
     return do_deposit
 
 
+@pytest.fixture(scope="session")
+def order_market(project, protocol, admin, market_config, reporters, deposit, fund, trader, other_trader):
+    """Factory: an order book over the session protocol on a new market without atomic trading
+    (its own feed at 150,000); trader and other_trader get 100,000 of collateral and `fee_funds`
+    dUSD approved to the book. Returns (feed, market id, book)."""
+    from vyperp.orders import deploy_order_book
+
+    def build(settings, fee_funds):
+        feed = deploy_oracle(project, admin, reporters[:1])
+        feed.report(BTC_PRICE * 10**ORACLE_DECIMALS, sender=reporters[0])
+        market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address))
+        book = deploy_order_book(protocol, admin, project=project, settings={market_id: settings})
+        for account in (trader, other_trader):
+            deposit(account, 100_000)
+            fund(account, fee_funds, book)
+        return feed, market_id, book
+
+    return build
+
+
 __all__ = ["WAD", "to_wad", "BTC_PRICE"]

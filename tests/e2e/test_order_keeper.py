@@ -6,9 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from vyperp.deploy import add_market, deploy_oracle
 from vyperp.keepers.orders import OrderKeeper
-from vyperp.orders import OrderBookClient, OrderKind, OrderSettings, Outcome, deploy_order_book
+from vyperp.orders import OrderBookClient, OrderKind, OrderSettings, Outcome
 
 MIN_DELAY = 2
 FEE = Decimal("0.5")
@@ -16,20 +15,9 @@ FEE_UNITS = 500_000
 
 
 @pytest.fixture(scope="module")
-def order_setup(project, protocol, admin, market_config, reporters, seeded_vault, deposit, fund, trader, other_trader):
-    """The order book over the session protocol, on a market without atomic trading (one module
-    fixture: Ape rebases several chain-changing module fixtures set up out of order)."""
-    feed = deploy_oracle(project, admin, reporters[:1])
-    feed.report(150_000 * 10**8, sender=reporters[0])
-    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address))
-    book = deploy_order_book(
-        protocol, admin, project=project,
-        settings={market_id: OrderSettings(min_delay=MIN_DELAY, max_age=60, min_keeper_fee=FEE)},
-    )
-    for account in (trader, other_trader):
-        deposit(account, 100_000)
-        fund(account, 100, book)
-    return feed, market_id, book
+def order_setup(order_market):
+    """One module fixture: Ape rebases several chain-changing module fixtures set up out of order."""
+    return order_market(OrderSettings(min_delay=MIN_DELAY, max_age=60, min_keeper_fee=FEE), fee_funds=100)
 
 
 @pytest.fixture(autouse=True)

@@ -22,18 +22,9 @@ ANY_SELL = 0
 
 
 @pytest.fixture(scope="module")
-def order_setup(project, protocol, admin, market_config, reporters, seeded_vault, deposit, fund, trader, other_trader):
-    """One module fixture builds everything (Ape isolates chain state per fixture scope, and
-    several chain-changing module fixtures set up out of order get rebased)."""
-    feed = deploy_oracle(project, admin, reporters[:1])
-    feed.report(150_000 * 10**8, sender=reporters[0])
-    market_id = add_market(protocol, admin, market_config.with_(oracle=feed.address))
-    settings = OrderSettings(min_delay=MIN_DELAY, max_age=MAX_AGE, min_keeper_fee=Decimal(1))
-    book = deploy_order_book(protocol, admin, project=project, settings={market_id: settings})
-    for account in (trader, other_trader):
-        deposit(account, 100_000)
-        fund(account, 1_000, book)
-    return feed, market_id, book
+def order_setup(order_market):
+    """One module fixture: Ape rebases several chain-changing module fixtures set up out of order."""
+    return order_market(OrderSettings(min_delay=MIN_DELAY, max_age=MAX_AGE, min_keeper_fee=Decimal(1)), fee_funds=1_000)
 
 
 @pytest.fixture(autouse=True)
