@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
     run_state_machine_as_test,
 )
 
+from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
 
 pytestmark = pytest.mark.fuzz
@@ -321,29 +321,17 @@ RISK_ADDING_KINDS = ["long", "short", "increase"]
 RISK_REDUCING_KINDS = ["reduce", "close", "flip"]
 
 
-class EngineMachine(RuleBasedStateMachine):
+class EngineMachine(ProtocolMachine):
     """Four traders trade market 0 while the price walks and time passes; every step is
     mirrored in EngineModel and the books are checked against it and against each other."""
 
-    protocol = None
-    # Steps whose books were checked against the model, over all examples of a run.
-    checked_steps = 0
-
     def __init__(self):
         super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
-        self.p = self.protocol
-        self.engine = self.p.engine
-        self.traders = self.p.traders
         self.model = None
         # Independent of the model: what FundingSettled and PositionModified events reported.
         self.event_funding = 0
         self.event_realized = 0
         self.event_vault_fees = 0
-
-    def teardown(self):
-        self._anchor.__exit__(None, None, None)
 
     # -- setup --------------------------------------------------------------
 

@@ -15,8 +15,9 @@ import boa
 import pytest
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import initialize, invariant, rule, run_state_machine_as_test
 
+from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
 
 pytestmark = pytest.mark.fuzz
@@ -35,24 +36,14 @@ TRADE_REVERTS = {
 NOT_LIQUIDATABLE = "engine: account not liquidatable"
 
 
-class LiquidationMachine(RuleBasedStateMachine):
-    protocol = None
-    checked_steps = 0
+class LiquidationMachine(ProtocolMachine):
     liquidations_tried = 0
 
     def __init__(self):
         super().__init__()
-        self._anchor = boa.env.anchor()
-        self._anchor.__enter__()
-        self.p = self.protocol
-        self.engine = self.p.engine
-        self.traders = self.p.traders
         self.liquidator = self.p.other_lp
         self.answer = START_ANSWER
         self.ready = False
-
-    def teardown(self):
-        self._anchor.__exit__(None, None, None)
 
     @initialize(
         fees=st.booleans(),
