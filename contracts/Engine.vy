@@ -152,15 +152,6 @@ event PositionModified:
     funding_paid: int256
 
 
-event VaultFunded:
-    amount: uint256
-
-
-event VaultWithdrawn:
-    receiver: indexed(address)
-    amount: uint256
-
-
 # @dev The collateral token (any ERC-20 stablecoin).
 collateral_token: public(immutable(IERC20))
 # @dev Multiplier from token units to 18 decimals.
@@ -292,7 +283,7 @@ def close_position(market_id: uint256, acceptable_price: uint256, subaccount: ui
     @param owner Account owner (default: the caller).
     """
     markets._check_exists(market_id)
-    size: int256 = positions.open_positions[owner][subaccount][market_id].size
+    size: int256 = positions._load(owner, subaccount, market_id).size
     assert size != 0, "engine: no position"
     self._trade(owner, subaccount, market_id, -size, acceptable_price)
 
@@ -374,50 +365,15 @@ def deleverage(market_id: uint256, owner: address, subaccount: uint256, size: ui
 
 
 # ---------------------------------------------------------------------------
-# LP vault hooks
-# ---------------------------------------------------------------------------
-
-
-@external
-@nonreentrant
-def credit_vault(amount: uint256):
-    """
-    @notice Books tokens the vault moved into the engine as vault assets.
-    @dev Only the vault; it measures what the engine received.
-    @param amount Token units received.
-    """
-    treasury._check_vault(msg.sender)
-    treasury.vault_balance += convert(amount * collateral_scale, int256)
-    log VaultFunded(amount=amount)
-
-
-@external
-@nonreentrant
-def withdraw_for_vault(receiver: address, amount: uint256):
-    """
-    @notice Pays vault assets out to an LP.
-    @dev Only the vault, which keeps its own utilization limit first.
-    @param receiver Token recipient.
-    @param amount Token units.
-    """
-    treasury._check_vault(msg.sender)
-    debit: int256 = convert(amount * collateral_scale, int256)
-    assert debit <= treasury.vault_balance, "engine: vault balance too low"
-    treasury.vault_balance -= debit
-    assert extcall collateral_token.transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
-    log VaultWithdrawn(receiver=receiver, amount=amount)
-
-
-# ---------------------------------------------------------------------------
-# Admin and guardian (EngineAdmin, run in this engine's storage)
+# Admin, guardian and vault hooks (EngineAdmin, run in this engine's storage)
 # ---------------------------------------------------------------------------
 
 
 @external
 def __default__():
     """
-    @notice Runs the admin and guardian entry points of EngineAdmin in this
-            engine's storage; their reverts come back unchanged.
+    @notice Runs the admin, guardian and LP-vault entry points of EngineAdmin
+            in this engine's storage; their reverts come back unchanged.
     """
     raw_call(admin_facet, msg.data, is_delegate_call=True)
 
@@ -462,7 +418,7 @@ def position_value(owner: address, subaccount: uint256, market_id: uint256) -> m
     @param market_id Market.
     @return The position's value.
     """
-    return margin._position_value(market_id, positions.open_positions[owner][subaccount][market_id])
+    return margin._position_value(market_id, positions._load(owner, subaccount, market_id))
 
 
 @external
@@ -576,7 +532,7 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     # markets' pending funding exactly, and settling them all would cost ~50k gas each
     funding_paid: int256 = accrual._settle_funding(owner, subaccount, market_id)
 
-    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+    old: positions.Position = positions._load(owner, subaccount, market_id)
     skew_before: int256 = positions._skew(market_id)
     price: uint256 = pricing._fill_price(market_id, index, skew_before, size_delta)
     if size_delta > 0:
@@ -588,7 +544,7 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
     # a position opened from flat starts owing funding from now, not from the market's listing
-    new.funding_snapshot = funding.funding_index[market_id]
+    new.funding_snapshot = funding._index(market_id)
     adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))
     if adds_risk:
         self._check_new_risk(market_id, new.size)
@@ -640,11 +596,12 @@ def _check_new_risk(market_id: uint256, new_size: int256):
 @internal
 @view
 def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
-    side_interest: uint256 = 0
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    longs, shorts = positions._interest(market_id)
+    side_interest: uint256 = shorts
     if new_size > 0:
-        side_interest = positions.long_open_interest[market_id]
-    else:
-        side_interest = positions.short_open_interest[market_id]
+        side_interest = longs
     max_position_size: uint256 = 0
     max_open_interest: uint256 = 0
     ratio: uint256 = 0

@@ -74,6 +74,15 @@ exports: (
     access_control.renounceRole,
 )
 
+event VaultFunded:
+    amount: uint256
+
+
+event VaultWithdrawn:
+    receiver: indexed(address)
+    amount: uint256
+
+
 # @dev Role that may pause, unpause and clear price breakers.
 GUARDIAN_ROLE: constant(bytes32) = keccak256("GUARDIAN_ROLE")
 # @dev This contract's own address: code running at any other address runs for an engine.
@@ -203,6 +212,42 @@ def set_tier_leverage(tier: uint256, max_leverage: uint256):
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
     accounts._set_tier_leverage(tier, max_leverage)
+
+
+# ---------------------------------------------------------------------------
+# LP vault hooks
+# ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def credit_vault(amount: uint256):
+    """
+    @notice Books tokens the vault moved into the engine as vault assets.
+    @dev Only the vault; it measures what the engine received.
+    @param amount Token units received.
+    """
+    treasury._check_vault(msg.sender)
+    treasury.vault_balance += convert(amount * staticcall IEngineToken(self).collateral_scale(), int256)
+    log VaultFunded(amount=amount)
+
+
+@external
+@nonreentrant
+def withdraw_for_vault(receiver: address, amount: uint256):
+    """
+    @notice Pays vault assets out to an LP.
+    @dev Only the vault, which keeps its own utilization limit first.
+    @param receiver Token recipient.
+    @param amount Token units.
+    """
+    treasury._check_vault(msg.sender)
+    debit: int256 = convert(amount * staticcall IEngineToken(self).collateral_scale(), int256)
+    assert debit <= treasury.vault_balance, "engine: vault balance too low"
+    treasury.vault_balance -= debit
+    token: IERC20 = staticcall IEngineToken(self).collateral_token()
+    assert extcall token.transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
+    log VaultWithdrawn(receiver=receiver, amount=amount)
 
 
 # ---------------------------------------------------------------------------

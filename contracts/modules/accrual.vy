@@ -47,10 +47,10 @@ def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> 
     @dev Moves a position's owed funding between its collateral and the vault
          (counterparty to every funding payment) and re-snapshots it.
     """
-    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+    old: positions.Position = positions._load(owner, subaccount, market_id)
     if old.size == 0:
         return 0
-    index: int256 = funding.funding_index[market_id]
+    index: int256 = funding._index(market_id)
     owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
     if owed == 0 and old.funding_snapshot == index:
         return 0

@@ -94,3 +94,38 @@ def _sign(x: int256) -> int256:
     if x < 0:
         return -1
     return 0
+
+
+# ---------------------------------------------------------------------------
+# Signed fields packed into storage words (two's complement, zero stays zero)
+# ---------------------------------------------------------------------------
+
+MASK_64: constant(uint256) = 2**64 - 1
+MASK_128: constant(uint256) = 2**128 - 1
+
+
+@internal
+@pure
+def _int128_bits(x: int256) -> uint256:
+    """
+    @dev x as 128 bits; reverts outside int128.
+    """
+    return convert(convert(convert(x, int128), bytes32), uint256) & MASK_128
+
+
+@internal
+@pure
+def _int64_bits(x: int256) -> uint256:
+    """
+    @dev x as 64 bits; reverts outside int64.
+    """
+    return convert(convert(convert(x, int64), bytes32), uint256) & MASK_64
+
+
+@internal
+@pure
+def _signed_field(word: uint256, offset: uint256, bits: uint256) -> int256:
+    """
+    @dev The signed field of `bits` bits that starts at bit `offset` of word.
+    """
+    return convert(convert(word << (256 - offset - bits), bytes32), int256) >> (256 - bits)

@@ -216,7 +216,7 @@ def _close_positions(owner: address, subaccount: uint256, fraction: uint256) -> 
         if mask == 0:
             break
         if mask & 1 == 1:
-            old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+            old: positions.Position = positions._load(owner, subaccount, market_id)
             size: uint256 = convert(abs(old.size), uint256)
             closed: uint256 = size
             if fraction < WAD:
@@ -305,7 +305,7 @@ def _deleverage(owner: address, subaccount: uint256, market_id: uint256, size: u
     assert self._adl_eligible(), "liquidation: deleveraging not allowed"
     treasury._repay_vault_bad_debt()
     accrual._settle_funding(owner, subaccount, market_id)
-    old: positions.Position = positions.open_positions[owner][subaccount][market_id]
+    old: positions.Position = positions._load(owner, subaccount, market_id)
     assert size > 0 and size <= convert(abs(old.size), uint256), "liquidation: size out of range"
     mark: uint256 = pricing._mark_price(market_id, pricing._index_price(market_id))
     assert fixed_point._mul_floor(old.size, convert(mark, int256)) > old.cost, "liquidation: position not in profit"

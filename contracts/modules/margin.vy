@@ -75,7 +75,7 @@ def _health(owner: address, subaccount: uint256) -> AccountHealth:
         if mask == 0:
             break
         if mask & 1 == 1:
-            position: positions.Position = positions.open_positions[owner][subaccount][market_id]
+            position: positions.Position = positions._load(owner, subaccount, market_id)
             value: PositionValue = self._position_value(market_id, position)
             health.unrealized_pnl += value.unrealized_pnl
             health.funding_owed += value.funding_owed

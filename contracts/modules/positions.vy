@@ -25,19 +25,83 @@ struct Position:
     funding_snapshot: int256
 
 
-# @dev Position of (owner, subaccount) in a market: signed size (18 decimals),
-#      cost basis size * entry (quote, 18 decimals), funding index at last settlement.
-open_positions: public(HashMap[address, HashMap[uint256, HashMap[uint256, Position]]])
+struct StoredPosition:
+    size_and_cost: uint256
+    funding_snapshot: int256
+
+
+# @dev Position of (owner, subaccount) in a market, packed so a trade touches two
+#      slots: size (int128, bits 0-127) and cost (int128, 128-255) in one, the funding
+#      snapshot in the other. size is signed (18 decimals), cost the basis size * entry
+#      (quote, 18 decimals), snapshot the funding index at the last settlement.
+_positions: HashMap[address, HashMap[uint256, HashMap[uint256, StoredPosition]]]
 # @dev Bit i set when (owner, subaccount) holds a position in market i.
 open_markets: public(HashMap[address, HashMap[uint256, uint256]])
-# @dev Sum of long sizes, by market.
-long_open_interest: public(HashMap[uint256, uint256])
-# @dev Sum of short sizes (positive), by market.
-short_open_interest: public(HashMap[uint256, uint256])
+# @dev Open interest by market in one word: sum of long sizes (bits 0-127) and of
+#      short sizes, positive (128-255).
+_open_interest: HashMap[uint256, uint256]
 # @dev Sum of cost bases of all positions, by market.
 cost_sum: public(HashMap[uint256, int256])
 # @dev Sum of size * funding_snapshot (36 decimals, exact), by market.
 snapshot_sum: public(HashMap[uint256, int256])
+
+MASK_128: constant(uint256) = 2**128 - 1
+
+
+@external
+@view
+def open_positions(owner: address, subaccount: uint256, market_id: uint256) -> Position:
+    """
+    @notice The position of (owner, subaccount) in a market.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @param market_id Market.
+    @return Size (signed, 18 decimals), cost basis and funding snapshot.
+    """
+    return self._load(owner, subaccount, market_id)
+
+
+@external
+@view
+def long_open_interest(market_id: uint256) -> uint256:
+    """
+    @notice Sum of long sizes in a market (18 decimals).
+    @param market_id Market.
+    @return Long open interest.
+    """
+    return self._open_interest[market_id] & MASK_128
+
+
+@external
+@view
+def short_open_interest(market_id: uint256) -> uint256:
+    """
+    @notice Sum of short sizes in a market, positive (18 decimals).
+    @param market_id Market.
+    @return Short open interest.
+    """
+    return self._open_interest[market_id] >> 128
+
+
+@internal
+@view
+def _load(owner: address, subaccount: uint256, market_id: uint256) -> Position:
+    stored: StoredPosition = self._positions[owner][subaccount][market_id]
+    return Position(
+        size=fixed_point._signed_field(stored.size_and_cost, 0, 128),
+        cost=fixed_point._signed_field(stored.size_and_cost, 128, 128),
+        funding_snapshot=stored.funding_snapshot,
+    )
+
+
+@internal
+@view
+def _interest(market_id: uint256) -> (uint256, uint256):
+    """
+    @dev Long and short open interest.
+    """
+    word: uint256 = self._open_interest[market_id]
+    return word & MASK_128, word >> 128
 
 
 @internal
@@ -46,7 +110,10 @@ def _skew(market_id: uint256) -> int256:
     """
     @dev Long minus short open interest.
     """
-    return convert(self.long_open_interest[market_id], int256) - convert(self.short_open_interest[market_id], int256)
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    longs, shorts = self._interest(market_id)
+    return convert(longs, int256) - convert(shorts, int256)
 
 
 @internal
@@ -80,25 +147,32 @@ def _store(owner: address, subaccount: uint256, market_id: uint256, old: Positio
     @dev Writes a position and moves the market aggregates and the
          account's open-market mask with it.
     """
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    longs, shorts = self._interest(market_id)
     if old.size > 0:
-        self.long_open_interest[market_id] -= convert(old.size, uint256)
+        longs -= convert(old.size, uint256)
     elif old.size < 0:
-        self.short_open_interest[market_id] -= convert(-old.size, uint256)
+        shorts -= convert(-old.size, uint256)
     if new.size > 0:
-        self.long_open_interest[market_id] += convert(new.size, uint256)
+        longs += convert(new.size, uint256)
     elif new.size < 0:
-        self.short_open_interest[market_id] += convert(-new.size, uint256)
+        shorts += convert(-new.size, uint256)
+    self._open_interest[market_id] = convert(convert(longs, uint128), uint256) | convert(convert(shorts, uint128), uint256) << 128
     self.cost_sum[market_id] += new.cost - old.cost
     self.snapshot_sum[market_id] += new.size * new.funding_snapshot - old.size * old.funding_snapshot
 
     bit: uint256 = 1 << market_id
     mask: uint256 = self.open_markets[owner][subaccount]
     if new.size == 0:
-        self.open_positions[owner][subaccount][market_id] = empty(Position)
+        self._positions[owner][subaccount][market_id] = empty(StoredPosition)
         if mask & bit != 0:
             self.open_markets[owner][subaccount] = mask ^ bit
     else:
-        self.open_positions[owner][subaccount][market_id] = new
+        self._positions[owner][subaccount][market_id] = StoredPosition(
+            size_and_cost=fixed_point._int128_bits(new.size) | fixed_point._int128_bits(new.cost) << 128,
+            funding_snapshot=new.funding_snapshot,
+        )
         if mask & bit == 0:
             assert self._count_bits(mask) < MAX_OPEN_MARKETS, "positions: too many open markets"
             self.open_markets[owner][subaccount] = mask | bit
@@ -115,3 +189,4 @@ def _count_bits(mask: uint256) -> uint256:
         count += remaining & 1
         remaining >>= 1
     return count
+

@@ -37,14 +37,63 @@ event BreakerCleared:
     index_price: uint256
 
 
-# @dev Lowest index seen in the breaker's current window, by market.
-breaker_low: public(HashMap[uint256, uint256])
-# @dev Highest index seen in the breaker's current window, by market.
-breaker_high: public(HashMap[uint256, uint256])
-# @dev When the breaker's current window opened, by market.
-breaker_window_start: public(HashMap[uint256, uint256])
-# @dev When the breaker last tripped (0: not tripped), by market.
-breaker_tripped_at: public(HashMap[uint256, uint256])
+# @dev Price-move breaker by market in one word, so a refresh reads one slot: lowest
+#      (bits 0-103) and highest (104-207) index of the current window, the window's
+#      opening time (208-247), and bit 255 set when the window opened with a trip.
+_breaker: HashMap[uint256, uint256]
+
+# @dev Largest index price the breaker stores (about 2e13 quote per unit).
+MAX_INDEX_PRICE: constant(uint256) = 2**104 - 1
+MASK_40: constant(uint256) = 2**40 - 1
+START_SHIFT: constant(uint256) = 208
+TRIPPED_BIT: constant(uint256) = 1 << 255
+
+
+@external
+@view
+def breaker_low(market_id: uint256) -> uint256:
+    """
+    @notice Lowest index seen in the breaker's current window (18 decimals).
+    @param market_id Market.
+    @return The price (0: no window yet).
+    """
+    return self._breaker[market_id] & MAX_INDEX_PRICE
+
+
+@external
+@view
+def breaker_high(market_id: uint256) -> uint256:
+    """
+    @notice Highest index seen in the breaker's current window (18 decimals).
+    @param market_id Market.
+    @return The price (0: no window yet).
+    """
+    return (self._breaker[market_id] >> 104) & MAX_INDEX_PRICE
+
+
+@external
+@view
+def breaker_window_start(market_id: uint256) -> uint256:
+    """
+    @notice When the breaker's current window opened.
+    @param market_id Market.
+    @return The timestamp.
+    """
+    return (self._breaker[market_id] >> START_SHIFT) & MASK_40
+
+
+@external
+@view
+def breaker_tripped_at(market_id: uint256) -> uint256:
+    """
+    @notice When the breaker tripped, if the current window opened with a trip.
+    @param market_id Market.
+    @return The timestamp (0: the current window opened without a trip).
+    """
+    word: uint256 = self._breaker[market_id]
+    if word & TRIPPED_BIT == 0:
+        return 0
+    return (word >> START_SHIFT) & MASK_40
 
 
 @internal
@@ -67,7 +116,9 @@ def _index_price(market_id: uint256) -> uint256:
     assert answer > 0, "pricing: invalid price"
     assert updated_at <= block.timestamp, "pricing: price from the future"
     assert block.timestamp - updated_at <= max_price_age, "pricing: stale price"
-    return convert(answer, uint256) * scale
+    price: uint256 = convert(answer, uint256) * scale
+    assert price <= MAX_INDEX_PRICE, "pricing: price above bound"
+    return price
 
 
 @internal
@@ -146,8 +197,9 @@ def _update_breaker(market_id: uint256, index_price: uint256):
          Windows open only when the market is touched (the funding keeper
          touches it every minute); an idle market's window is older.
     """
-    low: uint256 = self.breaker_low[market_id]
-    high: uint256 = self.breaker_high[market_id]
+    word: uint256 = self._breaker[market_id]
+    low: uint256 = word & MAX_INDEX_PRICE
+    high: uint256 = (word >> 104) & MAX_INDEX_PRICE
     move: uint256 = 0
     window: uint256 = 0
     move, window = markets._breaker_params(market_id)
@@ -158,26 +210,30 @@ def _update_breaker(market_id: uint256, index_price: uint256):
         if index_price * WAD < high * (WAD - move):
             self._trip(market_id, high, index_price)
             return
-    if high == 0 or block.timestamp - self.breaker_window_start[market_id] >= window:
-        self._open_window(market_id, index_price)
+    if high == 0 or block.timestamp - ((word >> START_SHIFT) & MASK_40) >= window:
+        self._open_window(market_id, index_price, False)
     elif index_price < low:
-        self.breaker_low[market_id] = index_price
+        self._breaker[market_id] = word ^ low ^ index_price
     elif index_price > high:
-        self.breaker_high[market_id] = index_price
+        self._breaker[market_id] = word ^ (high << 104) ^ (index_price << 104)
 
 
 @internal
 def _trip(market_id: uint256, reference_price: uint256, index_price: uint256):
-    self.breaker_tripped_at[market_id] = block.timestamp
-    self._open_window(market_id, index_price)
+    self._open_window(market_id, index_price, True)
     log BreakerTripped(market_id=market_id, reference_price=reference_price, index_price=index_price)
 
 
 @internal
-def _open_window(market_id: uint256, index_price: uint256):
-    self.breaker_low[market_id] = index_price
-    self.breaker_high[market_id] = index_price
-    self.breaker_window_start[market_id] = block.timestamp
+def _open_window(market_id: uint256, index_price: uint256, tripped: bool):
+    """
+    @dev A window opened by a trip holds the market reduce-only for its whole
+         length; it can only roll over once that has passed.
+    """
+    word: uint256 = index_price | index_price << 104 | block.timestamp << START_SHIFT
+    if tripped:
+        word |= TRIPPED_BIT
+    self._breaker[market_id] = word
 
 
 @internal
@@ -186,13 +242,13 @@ def _is_reduce_only(market_id: uint256) -> bool:
     """
     @dev True while a breaker trip is younger than the breaker window.
     """
-    tripped_at: uint256 = self.breaker_tripped_at[market_id]
-    if tripped_at == 0:
+    word: uint256 = self._breaker[market_id]
+    if word & TRIPPED_BIT == 0:
         return False
     move: uint256 = 0
     window: uint256 = 0
     move, window = markets._breaker_params(market_id)
-    return block.timestamp < tripped_at + window
+    return block.timestamp < ((word >> START_SHIFT) & MASK_40) + window
 
 
 @internal
@@ -200,6 +256,5 @@ def _clear_breaker(market_id: uint256, index_price: uint256):
     """
     @dev Guardian override: lifts reduce-only and opens a new window.
     """
-    self.breaker_tripped_at[market_id] = 0
-    self._open_window(market_id, index_price)
+    self._open_window(market_id, index_price, False)
     log BreakerCleared(market_id=market_id, index_price=index_price)
