@@ -37,8 +37,8 @@ initializes: pausable
 initializes: markets
 initializes: pricing[markets := markets]
 initializes: funding[markets := markets]
-initializes: positions
 initializes: accounts
+initializes: positions[accounts := accounts]
 initializes: treasury
 initializes: margin[
     markets := markets,
@@ -75,23 +75,20 @@ exports: (
     markets.price_scale,
     markets.market_count,
     markets.atomic_trading,
-    pricing.breaker_low,
-    pricing.breaker_high,
-    pricing.breaker_window_start,
-    pricing.breaker_tripped_at,
+    pricing.breaker,
     # funding
     funding.funding_index,
     funding.funding_rate,
     funding.last_funding_time,
     # positions
     positions.open_positions,
-    positions.open_markets,
     positions.long_open_interest,
     positions.short_open_interest,
     positions.cost_sum,
     positions.snapshot_sum,
     # accounts
     accounts.collateral,
+    accounts.open_markets,
     accounts.is_operator,
     accounts.order_book,
     accounts.tier_of,
@@ -205,7 +202,7 @@ def deposit(amount: uint256, subaccount: uint256 = 0, owner: address = msg.sende
     before: uint256 = staticcall collateral_token.balanceOf(self)
     assert extcall collateral_token.transferFrom(msg.sender, self, amount, default_return_value=True), "engine: transfer failed"
     received: uint256 = staticcall collateral_token.balanceOf(self) - before
-    accounts.collateral[owner][subaccount] += convert(received * collateral_scale, int256)
+    accounts._add_collateral(owner, subaccount, convert(received * collateral_scale, int256))
     log Deposit(owner=owner, subaccount=subaccount, caller=msg.sender, amount=received)
 
 
@@ -227,8 +224,8 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
         assert staticcall IOrderBook(accounts.order_book).pending_market_orders(owner, subaccount) == 0, "engine: market order pending"
     accrual._settle_account(owner, subaccount)
     debit: int256 = convert(amount * collateral_scale, int256)
-    assert accounts.collateral[owner][subaccount] >= debit, "engine: insufficient collateral"
-    accounts.collateral[owner][subaccount] -= debit
+    assert accounts._collateral(owner, subaccount) >= debit, "engine: insufficient collateral"
+    accounts._add_collateral(owner, subaccount, -debit)
     health: margin.AccountHealth = margin._health(owner, subaccount)
     assert margin._withdrawable_equity(health) >= convert(health.initial_margin, int256), "engine: insufficient margin"
     assert extcall collateral_token.transfer(owner, amount, default_return_value=True), "engine: transfer failed"
@@ -321,7 +318,7 @@ def liquidate(owner: address, subaccount: uint256 = 0) -> uint256:
     reward: uint256 = 0
     liquidated, reward = liquidation._liquidate(owner, subaccount)
     assert liquidated, "engine: account not liquidatable"
-    accounts.collateral[msg.sender][0] += convert(reward, int256)
+    accounts._add_collateral(msg.sender, 0, convert(reward, int256))
     return reward
 
 
@@ -344,7 +341,7 @@ def liquidate_many(refs: DynArray[AccountRef, MAX_LIQUIDATION_BATCH]) -> DynArra
         done.append(liquidated)
         total_reward += reward
     if total_reward > 0:
-        accounts.collateral[msg.sender][0] += convert(total_reward, int256)
+        accounts._add_collateral(msg.sender, 0, convert(total_reward, int256))
     return done
 
 
@@ -556,7 +553,7 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     taker_fee: uint256 = 0
     imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
     fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, maker_fee, taker_fee)
-    accounts.collateral[owner][subaccount] += realized - convert(fee, int256)
+    accounts._add_collateral(owner, subaccount, realized - convert(fee, int256))
     treasury.vault_balance -= realized
     treasury._route_fee(fee)
     positions._store(owner, subaccount, market_id, old, new)

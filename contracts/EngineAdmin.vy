@@ -36,8 +36,8 @@ initializes: pausable
 initializes: markets
 initializes: pricing[markets := markets]
 initializes: funding[markets := markets]
-initializes: positions
 initializes: accounts
+initializes: positions[accounts := accounts]
 initializes: treasury
 initializes: margin[
     markets := markets,

@@ -9,7 +9,10 @@
                  visible as bad debt; it never leaves the engine below zero.
 """
 
+from . import fixed_point
+
 WAD: constant(uint256) = 10**18
+MASK_128: constant(uint256) = 2**128 - 1
 # @dev Number of account tiers (tier 0 is the default and has no extra limit).
 MAX_TIERS: constant(uint256) = 8
 
@@ -34,8 +37,10 @@ event TierLeverageSet:
     max_leverage: uint256
 
 
-# @dev Collateral of (owner, subaccount), 18 decimals.
-collateral: public(HashMap[address, HashMap[uint256, int256]])
+# @dev Account word of (owner, subaccount), so a trade reads and writes one slot for
+#      both: collateral (int128, 18 decimals, bits 0-127) and the open-market mask
+#      (bit 128 + i set while it holds a position in market i).
+_accounts: HashMap[address, HashMap[uint256, uint256]]
 # @dev True when owner approved operator for all its subaccounts.
 is_operator: public(HashMap[address, HashMap[address, bool]])
 # @dev The order book, which trades for any account the orders its owner or operators committed.
@@ -44,6 +49,62 @@ order_book: public(address)
 tier_of: public(HashMap[address, uint256])
 # @dev Max leverage of a tier (18 decimals; 0: only the market's limit).
 tier_max_leverage: public(HashMap[uint256, uint256])
+
+
+@external
+@view
+def collateral(owner: address, subaccount: uint256) -> int256:
+    """
+    @notice Collateral of (owner, subaccount), 18 decimals (negative: bad debt).
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return The collateral.
+    """
+    return self._collateral(owner, subaccount)
+
+
+@external
+@view
+def open_markets(owner: address, subaccount: uint256) -> uint256:
+    """
+    @notice The markets (owner, subaccount) holds a position in: bit i for market i.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return The mask.
+    """
+    return self._accounts[owner][subaccount] >> 128
+
+
+@internal
+@view
+def _collateral(owner: address, subaccount: uint256) -> int256:
+    return fixed_point._signed_field(self._accounts[owner][subaccount], 0, 128)
+
+
+@internal
+@view
+def _open_markets(owner: address, subaccount: uint256) -> uint256:
+    return self._accounts[owner][subaccount] >> 128
+
+
+@internal
+def _set_collateral(owner: address, subaccount: uint256, amount: int256):
+    """
+    @dev Reverts outside int128, far beyond any token supply.
+    """
+    word: uint256 = self._accounts[owner][subaccount]
+    self._accounts[owner][subaccount] = (word & ~MASK_128) | fixed_point._int128_bits(amount)
+
+
+@internal
+def _add_collateral(owner: address, subaccount: uint256, delta: int256):
+    self._set_collateral(owner, subaccount, self._collateral(owner, subaccount) + delta)
+
+
+@internal
+def _set_open_markets(owner: address, subaccount: uint256, mask: uint256):
+    word: uint256 = self._accounts[owner][subaccount]
+    self._accounts[owner][subaccount] = (word & MASK_128) | mask << 128
 
 
 @internal

@@ -54,7 +54,7 @@ def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> 
     owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
     if owed == 0 and old.funding_snapshot == index:
         return 0
-    accounts.collateral[owner][subaccount] -= owed
+    accounts._add_collateral(owner, subaccount, -owed)
     treasury.vault_balance += owed
     new: positions.Position = old
     new.funding_snapshot = index
@@ -68,7 +68,7 @@ def _settle_account(owner: address, subaccount: uint256):
     """
     @dev Accrues and settles funding in every market the account holds.
     """
-    mask: uint256 = positions.open_markets[owner][subaccount]
+    mask: uint256 = accounts._open_markets(owner, subaccount)
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break

@@ -153,10 +153,10 @@ def _liquidate(owner: address, subaccount: uint256) -> (bool, uint256):
     fee: uint256 = fixed_point._umul_up(closed_notional, p.fee)
     reward: uint256 = min(max(fee, p.min_reward), p.max_reward)
     insurance_fee: uint256 = fee - min(fee, reward)
-    collateral: int256 = accounts.collateral[owner][subaccount]
+    collateral: int256 = accounts._collateral(owner, subaccount)
     if fraction < WAD:
         # the equity left after a partial close covers the whole charge (see _close_fraction)
-        accounts.collateral[owner][subaccount] = collateral - convert(reward + insurance_fee, int256)
+        accounts._set_collateral(owner, subaccount, collateral - convert(reward + insurance_fee, int256))
     else:
         available: uint256 = convert(max(collateral, 0), uint256)
         reward = min(reward, available)
@@ -164,11 +164,11 @@ def _liquidate(owner: address, subaccount: uint256) -> (bool, uint256):
         left: int256 = collateral - convert(reward + insurance_fee, int256)
         if left < 0:
             shortfall: uint256 = convert(-left, uint256)
-            accounts.collateral[owner][subaccount] = 0
+            accounts._set_collateral(owner, subaccount, 0)
             log BadDebt(owner=owner, subaccount=subaccount, shortfall=shortfall)
             treasury._cover_shortfall(owner, subaccount, shortfall)
         else:
-            accounts.collateral[owner][subaccount] = left
+            accounts._set_collateral(owner, subaccount, left)
     treasury.insurance_balance += convert(insurance_fee, int256)
     log Liquidation(
         owner=owner,
@@ -211,7 +211,7 @@ def _close_positions(owner: address, subaccount: uint256, fraction: uint256) -> 
          rounded up, toward closing more); returns the closed notional.
     """
     closed_notional: uint256 = 0
-    mask: uint256 = positions.open_markets[owner][subaccount]
+    mask: uint256 = accounts._open_markets(owner, subaccount)
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break
@@ -249,7 +249,7 @@ def _close_at(owner: address, subaccount: uint256, market_id: uint256, old: posi
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
-    accounts.collateral[owner][subaccount] += realized
+    accounts._add_collateral(owner, subaccount, realized)
     treasury.vault_balance -= realized
     positions._store(owner, subaccount, market_id, old, new)
     return new, realized

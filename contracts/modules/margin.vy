@@ -69,8 +69,8 @@ def _health(owner: address, subaccount: uint256) -> AccountHealth:
     @dev The account valued over every market it holds.
     """
     health: AccountHealth = empty(AccountHealth)
-    health.collateral = accounts.collateral[owner][subaccount]
-    mask: uint256 = positions.open_markets[owner][subaccount]
+    health.collateral = accounts._collateral(owner, subaccount)
+    mask: uint256 = accounts._open_markets(owner, subaccount)
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break

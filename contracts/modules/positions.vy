@@ -11,6 +11,9 @@
 """
 
 from . import fixed_point
+from . import accounts
+
+uses: accounts
 
 # @dev Bound on the markets one account holds at once, so every loop is bounded.
 MAX_OPEN_MARKETS: constant(uint256) = 8
@@ -35,8 +38,6 @@ struct StoredPosition:
 #      snapshot in the other. size is signed (18 decimals), cost the basis size * entry
 #      (quote, 18 decimals), snapshot the funding index at the last settlement.
 _positions: HashMap[address, HashMap[uint256, HashMap[uint256, StoredPosition]]]
-# @dev Bit i set when (owner, subaccount) holds a position in market i.
-open_markets: public(HashMap[address, HashMap[uint256, uint256]])
 # @dev Open interest by market in one word: sum of long sizes (bits 0-127) and of
 #      short sizes, positive (128-255).
 _open_interest: HashMap[uint256, uint256]
@@ -163,11 +164,11 @@ def _store(owner: address, subaccount: uint256, market_id: uint256, old: Positio
     self.snapshot_sum[market_id] += new.size * new.funding_snapshot - old.size * old.funding_snapshot
 
     bit: uint256 = 1 << market_id
-    mask: uint256 = self.open_markets[owner][subaccount]
+    mask: uint256 = accounts._open_markets(owner, subaccount)
     if new.size == 0:
         self._positions[owner][subaccount][market_id] = empty(StoredPosition)
         if mask & bit != 0:
-            self.open_markets[owner][subaccount] = mask ^ bit
+            accounts._set_open_markets(owner, subaccount, mask ^ bit)
     else:
         self._positions[owner][subaccount][market_id] = StoredPosition(
             size_and_cost=fixed_point._int128_bits(new.size) | fixed_point._int128_bits(new.cost) << 128,
@@ -175,7 +176,7 @@ def _store(owner: address, subaccount: uint256, market_id: uint256, old: Positio
         )
         if mask & bit == 0:
             assert self._count_bits(mask) < MAX_OPEN_MARKETS, "positions: too many open markets"
-            self.open_markets[owner][subaccount] = mask | bit
+            accounts._set_open_markets(owner, subaccount, mask | bit)
 
 
 @internal

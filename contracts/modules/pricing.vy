@@ -51,49 +51,20 @@ TRIPPED_BIT: constant(uint256) = 1 << 255
 
 @external
 @view
-def breaker_low(market_id: uint256) -> uint256:
+def breaker(market_id: uint256) -> (uint256, uint256, uint256, uint256):
     """
-    @notice Lowest index seen in the breaker's current window (18 decimals).
+    @notice The price-move breaker's current window.
     @param market_id Market.
-    @return The price (0: no window yet).
-    """
-    return self._breaker[market_id] & MAX_INDEX_PRICE
-
-
-@external
-@view
-def breaker_high(market_id: uint256) -> uint256:
-    """
-    @notice Highest index seen in the breaker's current window (18 decimals).
-    @param market_id Market.
-    @return The price (0: no window yet).
-    """
-    return (self._breaker[market_id] >> 104) & MAX_INDEX_PRICE
-
-
-@external
-@view
-def breaker_window_start(market_id: uint256) -> uint256:
-    """
-    @notice When the breaker's current window opened.
-    @param market_id Market.
-    @return The timestamp.
-    """
-    return (self._breaker[market_id] >> START_SHIFT) & MASK_40
-
-
-@external
-@view
-def breaker_tripped_at(market_id: uint256) -> uint256:
-    """
-    @notice When the breaker tripped, if the current window opened with a trip.
-    @param market_id Market.
-    @return The timestamp (0: the current window opened without a trip).
+    @return Lowest and highest index seen in the window (18 decimals; 0: no
+            window yet), when the window opened, and when the breaker tripped
+            if the window opened with a trip (else 0).
     """
     word: uint256 = self._breaker[market_id]
-    if word & TRIPPED_BIT == 0:
-        return 0
-    return (word >> START_SHIFT) & MASK_40
+    start: uint256 = (word >> START_SHIFT) & MASK_40
+    tripped_at: uint256 = 0
+    if word & TRIPPED_BIT != 0:
+        tripped_at = start
+    return word & MAX_INDEX_PRICE, (word >> 104) & MAX_INDEX_PRICE, start, tripped_at
 
 
 @internal

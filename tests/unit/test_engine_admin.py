@@ -129,7 +129,7 @@ def test_admin_facet_has_the_engines_storage_layout():
     facet_layout = compiler_layout("contracts/EngineAdmin.vy")
     assert engine_layout["storage_layout"] == facet_layout["storage_layout"]
     assert engine_layout["transient_storage_layout"] == facet_layout["transient_storage_layout"]
-    assert "collateral" in engine_layout["storage_layout"]["accounts"]
+    assert "_accounts" in engine_layout["storage_layout"]["accounts"]
 
 
 def test_admin_facet_refuses_direct_calls(admin_facet, admin, market_config):
@@ -679,7 +679,7 @@ def trip(engine, market, oracle, set_price, trader, price=174_000):
 @pytest.mark.parametrize("price", [174_000, 127_000, 172_500.01])
 def test_move_above_15_percent_trips_breaker_on_checkpoint(engine, market, long_position, oracle, set_price, trader, price):
     tx = trip(engine, market, oracle, set_price, trader, price)
-    assert engine.breaker_tripped_at(market) == tx.timestamp
+    assert engine.breaker(market)[3] == tx.timestamp
     assert engine.is_reduce_only(market)
 
 
@@ -720,7 +720,7 @@ def test_move_of_at_most_15_percent_does_not_trip(
     tx = engine.checkpoint_funding([market], sender=trader)
     assert not list(tx.events.filter(engine.BreakerTripped))
     assert not engine.is_reduce_only(market)
-    assert engine.breaker_tripped_at(market) == 0
+    assert engine.breaker(market)[3] == 0
     deposit(other_trader, 100_000)
     engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=other_trader)
     assert engine.open_positions(other_trader, 0, market).size == to_wad(1)
@@ -753,8 +753,8 @@ def test_trip_restarts_the_window_so_a_sustained_move_holds_reduce_only_one_wind
 ):
     window = market_config.breaker_window
     tx = trip(engine, market, oracle, set_price, trader)
-    assert engine.breaker_low(market) == engine.breaker_high(market) == to_wad(174_000)
-    assert engine.breaker_window_start(market) == tx.timestamp
+    assert engine.breaker(market)[0] == engine.breaker(market)[1] == to_wad(174_000)
+    assert engine.breaker(market)[2] == tx.timestamp
     chain.pending_timestamp = tx.timestamp + window
     set_price(oracle, 174_000)
     tx = engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
@@ -767,7 +767,7 @@ def test_move_from_the_windows_low_trips_even_when_no_single_step_does(
 ):
     set_price(oracle, 140_000)
     engine.checkpoint_funding([market], sender=trader)
-    assert engine.breaker_low(market) == to_wad(140_000)
+    assert engine.breaker(market)[0] == to_wad(140_000)
     assert not engine.is_reduce_only(market)
     set_price(oracle, 162_000)
     tx = engine.checkpoint_funding([market], sender=trader)
@@ -794,9 +794,9 @@ def test_guardian_clears_breaker_immediately(engine, guardian, market, long_posi
     log = single(tx, engine_admin.BreakerCleared)
     assert (log.market_id, log.index_price) == (market, to_wad(174_000))
     assert not engine.is_reduce_only(market)
-    assert engine.breaker_tripped_at(market) == 0
-    assert engine.breaker_low(market) == engine.breaker_high(market) == to_wad(174_000)
-    assert engine.breaker_window_start(market) == tx.timestamp
+    assert engine.breaker(market)[3] == 0
+    assert engine.breaker(market)[0] == engine.breaker(market)[1] == to_wad(174_000)
+    assert engine.breaker(market)[2] == tx.timestamp
     tx = engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
     assert not list(tx.events.filter(engine.BreakerTripped))
     assert engine.open_positions(trader, 0, market).size == to_wad(11)

@@ -168,6 +168,20 @@ def test_zero_or_negative_index_blocks_trading_mock_feed(engine, mock_feed_marke
         engine.modify_position(market_id, to_wad(1), BUY_LIMIT, sender=trader)
 
 
+def test_index_above_the_breaker_bound_blocks_trading_mock_feed(engine, mock_feed_market, deposit, trader, chain):
+    """The breaker packs prices in 104 bits: 2**104 wei is refused, the largest fitting price is not."""
+    feed, market_id = mock_feed_market
+    deposit(trader, 100_000)
+    scale = 10**10  # the feed answers with 8 decimals
+    feed.set_answer(2**104 // scale + 1, chain.pending_timestamp, sender=trader)
+    with ape.reverts("pricing: price above bound"):
+        engine.checkpoint_funding([market_id], sender=trader)
+    with ape.reverts("pricing: price above bound"):
+        engine.index_price(market_id)
+    feed.set_answer((2**104 - 1) // scale, chain.pending_timestamp, sender=trader)
+    assert engine.index_price(market_id) == (2**104 - 1) // scale * scale
+
+
 def test_stale_and_future_index_block_trading_mock_feed(engine, mock_feed_market, deposit, trader, chain):
     feed, market_id = mock_feed_market
     deposit(trader, 100_000)
