@@ -12,6 +12,7 @@ import os
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
+from vyperp.deploy import engine_contract
 from vyperp.deployment import Deployment
 from vyperp.keepers.funding import DEFAULT_INTERVAL, FundingKeeper
 
@@ -19,7 +20,7 @@ bot = SilverbackBot(signer_required=True)
 
 deployment = Deployment.load(networks.provider.network_choice)
 keeper = FundingKeeper(
-    project.Engine.at(deployment.engine),
+    engine_contract(project, deployment.engine),
     bot.signer,
     interval=int(os.environ.get("VYPERP_FUNDING_INTERVAL", DEFAULT_INTERVAL)),
 )

@@ -114,6 +114,8 @@ GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 WAD: constant(uint256) = 10**18
 # @dev Bound on the market ids one funding checkpoint call takes.
 MAX_CHECKPOINT_MARKETS: constant(uint256) = 64
+# @dev Bound on the return data of an EngineAdmin entry point.
+MAX_FACET_RETURN: constant(uint256) = 256
 # @dev Bound on the accounts one batch liquidation takes.
 MAX_LIQUIDATION_BATCH: constant(uint256) = 64
 
@@ -298,7 +300,7 @@ def checkpoint_funding(market_ids: DynArray[uint256, MAX_CHECKPOINT_MARKETS]):
 
 
 # ---------------------------------------------------------------------------
-# Liquidation and deleveraging
+# Liquidation
 # ---------------------------------------------------------------------------
 
 
@@ -345,34 +347,20 @@ def liquidate_many(refs: DynArray[AccountRef, MAX_LIQUIDATION_BATCH]) -> DynArra
     return done
 
 
-@external
-@nonreentrant
-def deleverage(market_id: uint256, owner: address, subaccount: uint256, size: uint256):
-    """
-    @notice Closes size of a profitable position at the mark price, without
-            fee, while the insurance fund is empty and traders' net profit
-            exceeds the set share of vault assets (permissionless; the caller
-            picks the most profitable positions).
-    @param market_id Market.
-    @param owner Account owner.
-    @param subaccount Subaccount id.
-    @param size Unsigned size to close, at most the position's.
-    """
-    liquidation._deleverage(owner, subaccount, market_id, size)
-
-
 # ---------------------------------------------------------------------------
-# Admin, guardian and vault hooks (EngineAdmin, run in this engine's storage)
+# Admin, guardian, vault hooks and deleveraging (EngineAdmin, in this engine's storage)
 # ---------------------------------------------------------------------------
 
 
 @external
-def __default__():
+@raw_return
+def __default__() -> Bytes[MAX_FACET_RETURN]:
     """
-    @notice Runs the admin, guardian and LP-vault entry points of EngineAdmin
-            in this engine's storage; their reverts come back unchanged.
+    @notice Runs the entry points of EngineAdmin (admin, guardian, LP-vault
+            hooks, deleveraging) in this engine's storage; their return data
+            and reverts come back unchanged.
     """
-    raw_call(admin_facet, msg.data, is_delegate_call=True)
+    return raw_call(admin_facet, msg.data, max_outsize=MAX_FACET_RETURN, is_delegate_call=True)
 
 
 # ---------------------------------------------------------------------------
@@ -416,17 +404,6 @@ def position_value(owner: address, subaccount: uint256, market_id: uint256) -> m
     @return The position's value.
     """
     return margin._position_value(market_id, positions._load(owner, subaccount, market_id))
-
-
-@external
-@view
-def adl_eligible() -> bool:
-    """
-    @notice True while deleveraging is allowed: the insurance fund is empty
-            and traders' net unrealized profit exceeds adl_ratio of vault assets.
-    @return Whether deleverage() may run.
-    """
-    return liquidation._adl_eligible()
 
 
 @external
@@ -523,7 +500,7 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     accounts._check_trader(owner, msg.sender)
     markets._check_exists(market_id)
     # a trader who sees the next oracle price before it lands must not trade at the current one
-    assert msg.sender == accounts.order_book or markets.atomic_trading[market_id], "engine: atomic trades disabled"
+    assert msg.sender == accounts.order_book or markets._atomic_trading(market_id), "engine: atomic trades disabled"
     index: uint256 = accrual._refresh(market_id)
     # only the traded market settles: the margin check below counts the other
     # markets' pending funding exactly, and settling them all would cost ~50k gas each
@@ -554,7 +531,7 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
     fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, maker_fee, taker_fee)
     accounts._add_collateral(owner, subaccount, realized - convert(fee, int256))
-    treasury.vault_balance -= realized
+    treasury._move(-realized, 0)
     treasury._route_fee(fee)
     positions._store(owner, subaccount, market_id, old, new)
 
@@ -605,5 +582,5 @@ def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
     max_position_size, max_open_interest, ratio = markets._limits(market_id)
     assert side_interest <= max_open_interest, "engine: open interest cap"
     if ratio != 0:
-        vault_capacity: int256 = fixed_point._mul_floor(max(treasury.vault_balance, 0), convert(ratio, int256))
+        vault_capacity: int256 = fixed_point._mul_floor(max(treasury._vault_balance(), 0), convert(ratio, int256))
         assert convert(fixed_point._umul_up(side_interest, index), int256) <= vault_capacity, "engine: open interest above vault capacity"

@@ -2,9 +2,9 @@
 # pragma nonreentrancy off
 """
 @title EngineAdmin
-@notice The admin and guardian entry points of the Engine: market listing
-        and parameters, fee split, vault connection, tiers, roles, pause and
-        breaker override. The Engine runs this code by delegatecall from its
+@notice The cold entry points of the Engine: market listing and
+        parameters, fee split, vault connection and hooks, tiers, roles,
+        pause, breaker override and auto-deleveraging. The Engine runs this code by delegatecall from its
         fallback, in its own storage, so that its hot paths keep the code
         space under EIP-170. Call these functions at the engine's address
         (this contract's ABI over the engine); called directly, they refuse.
@@ -12,8 +12,7 @@
                  same modules in the same order and declare no storage of
                  their own (a test compares the compiler's layouts). Every
                  function checks its role in the engine's storage. Calls go
-                 through the engine's fallback, so return data is dropped:
-                 results are in events.
+                 through the engine's fallback, which returns their data.
 """
 
 from ethereum.ercs import IERC20
@@ -228,7 +227,7 @@ def credit_vault(amount: uint256):
     @param amount Token units received.
     """
     treasury._check_vault(msg.sender)
-    treasury.vault_balance += convert(amount * staticcall IEngineToken(self).collateral_scale(), int256)
+    treasury._move(convert(amount * staticcall IEngineToken(self).collateral_scale(), int256), 0)
     log VaultFunded(amount=amount)
 
 
@@ -243,8 +242,8 @@ def withdraw_for_vault(receiver: address, amount: uint256):
     """
     treasury._check_vault(msg.sender)
     debit: int256 = convert(amount * staticcall IEngineToken(self).collateral_scale(), int256)
-    assert debit <= treasury.vault_balance, "engine: vault balance too low"
-    treasury.vault_balance -= debit
+    assert debit <= treasury._vault_balance(), "engine: vault balance too low"
+    treasury._move(-debit, 0)
     token: IERC20 = staticcall IEngineToken(self).collateral_token()
     assert extcall token.transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
     log VaultWithdrawn(receiver=receiver, amount=amount)
@@ -301,6 +300,39 @@ def repay_vault_bad_debt():
     """
     assert self != SELF, "engine_admin: call through the engine"
     treasury._repay_vault_bad_debt()
+
+
+# ---------------------------------------------------------------------------
+# Auto-deleveraging
+# ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def deleverage(market_id: uint256, owner: address, subaccount: uint256, size: uint256):
+    """
+    @notice Closes size of a profitable position at the mark price, without
+            fee, while the insurance fund is empty and traders' net profit
+            exceeds the set share of vault assets (permissionless; the caller
+            picks the most profitable positions).
+    @param market_id Market.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @param size Unsigned size to close, at most the position's.
+    """
+    assert self != SELF, "engine_admin: call through the engine"
+    liquidation._deleverage(owner, subaccount, market_id, size)
+
+
+@external
+@view
+def adl_eligible() -> bool:
+    """
+    @notice True while deleveraging is allowed: the insurance fund is empty
+            and traders' net unrealized profit exceeds adl_ratio of vault assets.
+    @return Whether deleverage() may run.
+    """
+    return liquidation._adl_eligible()
 
 
 # ---------------------------------------------------------------------------

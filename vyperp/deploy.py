@@ -32,12 +32,41 @@ def deploy_protocol(project, deployer, *, token=None, token_decimals=6, guardian
     if token is None:
         token = project.DevnetUSD.deploy("Devnet USD", "dUSD", token_decimals, sender=deployer)
     facet = project.EngineAdmin.deploy(sender=deployer)
-    engine = project.Engine.deploy(token, facet, deployer, guardian or deployer, sender=deployer)
+    deployed = project.Engine.deploy(token, facet, deployer, guardian or deployer, sender=deployer)
+    engine = engine_contract(project, deployed.address)
     admin = engine_admin(project, engine)
     vault = project.LiquidityVault.deploy(engine, "vyperp LP", "vpLP", sender=deployer)
     admin.set_vault(vault, sender=deployer)
     lens = project.EngineLens.deploy(engine, sender=deployer)
     return Protocol(token=token, engine=engine, admin=admin, vault=vault, lens=lens)
+
+
+def engine_contract(project, address):
+    """The engine with its whole interface: the Engine's ABI plus the EngineAdmin entry points
+    and events its fallback runs (deleverage, adl_eligible, the vault hooks, the setters).
+
+    The merged type is also cached for the address, so Ape decodes the facet's events in any
+    receipt that touches the engine.
+    """
+    engine_type = project.Engine.contract_type
+    known = {_abi_key(item) for item in engine_type.abi}
+    facet_items = [
+        item for item in project.EngineAdmin.contract_type.abi
+        if item.type in ("function", "event") and _abi_key(item) not in known
+    ]
+    # validated anew rather than copied: a copy would keep the Engine's cached method tables
+    merged = type(engine_type).model_validate(
+        {**engine_type.model_dump(by_alias=True, mode="json"),
+         "abi": [item.model_dump(by_alias=True, mode="json") for item in [*engine_type.abi, *facet_items]]}
+    )
+    from ape import chain
+
+    chain.contracts.cache_contract_type(address, merged)
+    return ContractInstance(address, merged)
+
+
+def _abi_key(item) -> tuple[str, str]:
+    return item.type, getattr(item, "selector", "")
 
 
 def engine_admin(project, engine):

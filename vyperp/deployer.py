@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from ape import chain
 
-from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.deploy import add_market, deploy_oracle, deploy_protocol, engine_contract
 from vyperp.orders import OrderSettings, configure_market, deploy_order_book
 from vyperp.deployment import DEFAULT_ROOT, Deployment, ManifestError, MarketEntry, network_key
 from vyperp.params import MarketConfig
@@ -258,7 +258,7 @@ def _reusable_manifest(
 
 
 def _market_mismatches(project, deployment: Deployment) -> list[str]:
-    engine = project.Engine.at(deployment.engine)
+    engine = engine_contract(project, deployment.engine)
     count = engine.market_count()
     problems = []
     for name, entry in deployment.markets.items():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vyperp.deploy import Protocol, engine_admin
+from vyperp.deploy import Protocol, engine_admin, engine_contract
 
 DEFAULT_ROOT = Path("deployments")
 
@@ -204,7 +204,7 @@ class Deployment:
 
     def contracts(self, project) -> ProtocolContracts:
         """Ape handles for the manifest's addresses, typed by the project's contracts."""
-        engine = project.Engine.at(self.engine)
+        engine = engine_contract(project, self.engine)
         return ProtocolContracts(
             # any ERC-20 collateral reads through DevnetUSD's ABI (a superset of ERC-20)
             token=project.DevnetUSD.at(self.token),

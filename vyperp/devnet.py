@@ -268,10 +268,11 @@ def build_oracle_feeders(context: LoopContext) -> Callable[[], str | None]:
 
 def build_funding_keeper(context: LoopContext) -> Callable[[], str | None]:
     """One `checkpoint_funding` for every usable market per funding interval."""
+    from vyperp.deploy import engine_contract
     from vyperp.keepers.funding import FundingKeeper
 
     keeper = FundingKeeper(
-        context.project.Engine.at(context.deployment.engine),
+        engine_contract(context.project, context.deployment.engine),
         context.accounts.test_accounts[FUNDING_KEEPER],
     )
 
@@ -666,11 +667,12 @@ def refresh_stale_prices(project, accounts, deployment) -> list[str]:
     first round. One multicall finds them; the reporters sign one report each, up to quorum."""
     from ape_ethereum.multicall import Call
 
+    from vyperp.deploy import engine_contract
     from vyperp.keepers.funding import ensure_multicall
     from vyperp.keepers.oracle_feeder import signers_among_test_accounts
 
     ensure_multicall()
-    engine = project.Engine.at(deployment.engine)
+    engine = engine_contract(project, deployment.engine)
     call = Call()
     for entry in deployment.markets.values():
         call.add(engine.index_price, entry.id)

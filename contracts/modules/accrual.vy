@@ -55,7 +55,7 @@ def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> 
     if owed == 0 and old.funding_snapshot == index:
         return 0
     accounts._add_collateral(owner, subaccount, -owed)
-    treasury.vault_balance += owed
+    treasury._move(owed, 0)
     new: positions.Position = old
     new.funding_snapshot = index
     positions._store(owner, subaccount, market_id, old, new)

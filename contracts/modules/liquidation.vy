@@ -169,7 +169,7 @@ def _liquidate(owner: address, subaccount: uint256) -> (bool, uint256):
             treasury._cover_shortfall(owner, subaccount, shortfall)
         else:
             accounts._set_collateral(owner, subaccount, left)
-    treasury.insurance_balance += convert(insurance_fee, int256)
+    treasury._move(0, convert(insurance_fee, int256))
     log Liquidation(
         owner=owner,
         subaccount=subaccount,
@@ -250,7 +250,7 @@ def _close_at(owner: address, subaccount: uint256, market_id: uint256, old: posi
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
     accounts._add_collateral(owner, subaccount, realized)
-    treasury.vault_balance -= realized
+    treasury._move(-realized, 0)
     positions._store(owner, subaccount, market_id, old, new)
     return new, realized
 
@@ -288,10 +288,10 @@ def _adl_eligible() -> bool:
          the vault its bad debt counts as the vault's (deleverage repays it
          first), so fee dust cannot hold deleveraging off.
     """
-    repayable: int256 = min(convert(treasury.vault_bad_debt, int256), max(treasury.insurance_balance, 0))
-    if treasury.insurance_balance - repayable > 0:
+    repayable: int256 = min(convert(treasury.vault_bad_debt, int256), max(treasury._insurance_balance(), 0))
+    if treasury._insurance_balance() - repayable > 0:
         return False
-    vault_assets: int256 = max(treasury.vault_balance + repayable, 0)
+    vault_assets: int256 = max(treasury._vault_balance() + repayable, 0)
     return self._traders_net_pnl() > fixed_point._mul_floor(vault_assets, convert(self.liquidation_params.adl_ratio, int256))
 
 

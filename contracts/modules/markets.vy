@@ -73,9 +73,6 @@ market_count: public(uint256)
 # @dev The parameters again, packed in six words by the group that reads them together
 #      (see _pack), so a trade reads six cold slots instead of eighteen.
 packed_params: HashMap[uint256, uint256[6]]
-# @dev True where traders may trade directly at the current oracle price; elsewhere
-#      only the order book trades, with prices newer than the order (off when listed).
-atomic_trading: public(HashMap[uint256, bool])
 
 
 @internal
@@ -101,7 +98,9 @@ def _set(market_id: uint256, p: MarketParams):
     assert decimals <= 18, "markets: oracle decimals above 18"
     self.params[market_id] = p
     self.price_scale[market_id] = 10 ** (18 - decimals)
-    self.packed_params[market_id] = self._pack(p, 18 - decimals)
+    words: uint256[6] = self._pack(p, 18 - decimals)
+    words[0] |= self.packed_params[market_id][0] & ATOMIC_BIT
+    self.packed_params[market_id] = words
     log MarketParamsSet(market_id=market_id, params=p)
 
 
@@ -109,7 +108,11 @@ def _set(market_id: uint256, p: MarketParams):
 # Packed reads for the hot paths
 # ---------------------------------------------------------------------------
 
-MASK_32: constant(uint256) = 2**32 - 1
+MASK_8: constant(uint256) = 2**8 - 1
+MASK_16: constant(uint256) = 2**16 - 1
+MASK_24: constant(uint256) = 2**24 - 1
+# @dev Set in a market's first packed word while atomic trading is allowed there.
+ATOMIC_BIT: constant(uint256) = 1 << 255
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 MASK_160: constant(uint256) = 2**160 - 1
@@ -119,21 +122,23 @@ MASK_160: constant(uint256) = 2**160 - 1
 @pure
 def _pack(p: MarketParams, scale_exponent: uint256) -> uint256[6]:
     """
-    @dev Word 0: oracle | max_price_age << 160 | mark_window << 192 | scale exponent << 224.
+    @dev Word 0: oracle | max_price_age << 160 | mark_window << 184 | scale exponent << 200
+                 | breaker_window << 208 (| ATOMIC_BIT, kept by _set).
          Word 1: skew_scale | max_premium << 128 | dynamic_funding << 192.
-         Word 2: interest_rate | max_funding_rate << 64 | max_funding_velocity << 128.
+         Word 2: interest_rate | max_funding_rate << 64 | max_funding_velocity << 128 | breaker_move << 192.
          Word 3: imr | mmr << 64 | maker_fee << 128 | taker_fee << 192.
          Word 4: max_position_size | max_open_interest << 128.
-         Word 5: max_oi_vault_ratio | breaker_move << 128 | breaker_window << 192.
-         The bounds in _validate keep every field inside its bits.
+         Word 5: max_oi_vault_ratio.
+         A funding checkpoint reads words 0-2 only. The bounds in _validate keep
+         every field inside its bits.
     """
     return [
-        convert(p.oracle, uint256) | p.max_price_age << 160 | p.mark_window << 192 | scale_exponent << 224,
+        convert(p.oracle, uint256) | p.max_price_age << 160 | p.mark_window << 184 | scale_exponent << 200 | p.breaker_window << 208,
         p.skew_scale | p.max_premium << 128 | convert(p.dynamic_funding, uint256) << 192,
-        p.interest_rate | p.max_funding_rate << 64 | p.max_funding_velocity << 128,
+        p.interest_rate | p.max_funding_rate << 64 | p.max_funding_velocity << 128 | p.breaker_move << 192,
         p.imr | p.mmr << 64 | p.maker_fee << 128 | p.taker_fee << 192,
         p.max_position_size | p.max_open_interest << 128,
-        p.max_oi_vault_ratio | p.breaker_move << 128 | p.breaker_window << 192,
+        p.max_oi_vault_ratio,
     ]
 
 
@@ -144,7 +149,7 @@ def _feed(market_id: uint256) -> (address, uint256, uint256, uint256):
     @dev The oracle, max_price_age, mark_window and the answer-to-18-decimals multiplier.
     """
     word: uint256 = self.packed_params[market_id][0]
-    return convert(word & MASK_160, address), (word >> 160) & MASK_32, (word >> 192) & MASK_32, 10 ** (word >> 224)
+    return convert(word & MASK_160, address), (word >> 160) & MASK_24, (word >> 184) & MASK_16, 10 ** ((word >> 200) & MASK_8)
 
 
 @internal
@@ -184,7 +189,7 @@ def _limits(market_id: uint256) -> (uint256, uint256, uint256):
     @dev max_position_size, max_open_interest and max_oi_vault_ratio.
     """
     word: uint256 = self.packed_params[market_id][4]
-    return word & MASK_128, word >> 128, self.packed_params[market_id][5] & MASK_128
+    return word & MASK_128, word >> 128, self.packed_params[market_id][5]
 
 
 @internal
@@ -193,21 +198,47 @@ def _breaker_params(market_id: uint256) -> (uint256, uint256):
     """
     @dev breaker_move and breaker_window.
     """
-    word: uint256 = self.packed_params[market_id][5]
-    return (word >> 128) & MASK_64, (word >> 192) & MASK_32
+    return self.packed_params[market_id][2] >> 192, (self.packed_params[market_id][0] >> 208) & MASK_24
 
 
 @internal
 def _set_atomic_trading(market_id: uint256, allowed: bool):
     self._check_exists(market_id)
-    self.atomic_trading[market_id] = allowed
+    word: uint256 = self.packed_params[market_id][0]
+    if allowed:
+        self.packed_params[market_id][0] = word | ATOMIC_BIT
+    else:
+        self.packed_params[market_id][0] = word & ~ATOMIC_BIT
     log AtomicTradingSet(market_id=market_id, allowed=allowed)
+
+
+@external
+@view
+def atomic_trading(market_id: uint256) -> bool:
+    """
+    @notice True where traders may trade directly at the current oracle price;
+            elsewhere only the order book trades, with prices newer than the
+            order (off when a market is listed).
+    @param market_id Market.
+    @return Whether direct trades are allowed.
+    """
+    return self._atomic_trading(market_id)
+
+
+@internal
+@view
+def _atomic_trading(market_id: uint256) -> bool:
+    return self.packed_params[market_id][0] & ATOMIC_BIT != 0
 
 
 @internal
 @view
 def _check_exists(market_id: uint256):
-    assert market_id < self.market_count, "markets: unknown market"
+    """
+    @dev A listed market always has an oracle, so its first packed word is
+         never zero; this reads the word the trade reads next anyway.
+    """
+    assert self.packed_params[market_id][0] != 0, "markets: unknown market"
 
 
 # @dev Names of the bounded numeric parameters, concatenated in _numeric_fields order

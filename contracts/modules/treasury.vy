@@ -9,6 +9,8 @@
                  holds; they move only with an equal and opposite entry.
 """
 
+from . import fixed_point
+
 WAD: constant(uint256) = 10**18
 # @dev Waterfall steps, as ShortfallCovered.source.
 FROM_INSURANCE: constant(uint256) = 1
@@ -47,10 +49,10 @@ event InsuranceWithdrawn:
     amount: uint256
 
 
-# @dev The LP vault's settled claim on the engine, 18 decimals.
-vault_balance: public(int256)
-# @dev Insurance fund balance, 18 decimals; the sink of rounding dust.
-insurance_balance: public(int256)
+# @dev The two balances in one word, since a trade moves both: the LP vault's settled claim
+#      on the engine (int128, bits 0-127) and the insurance fund (int128, 128-255, the sink
+#      of rounding dust), 18 decimals.
+_balances: uint256
 # @dev Share of trading fees credited to the vault (18 decimals); the rest insures.
 vault_fee_share: public(uint256)
 # @dev The LP vault, counterparty to the net skew; set once.
@@ -61,6 +63,46 @@ max_vault_utilization: public(uint256)
 vault_bad_debt: public(uint256)
 # @dev Insurance balance the admin may never withdraw below, 18 decimals.
 insurance_floor: public(uint256)
+
+
+@external
+@view
+def vault_balance() -> int256:
+    """
+    @notice The LP vault's settled claim on the engine, 18 decimals.
+    @return The balance.
+    """
+    return self._vault_balance()
+
+
+@external
+@view
+def insurance_balance() -> int256:
+    """
+    @notice The insurance fund's balance, 18 decimals.
+    @return The balance.
+    """
+    return self._insurance_balance()
+
+
+@internal
+@view
+def _vault_balance() -> int256:
+    return fixed_point._signed_field(self._balances, 0, 128)
+
+
+@internal
+@view
+def _insurance_balance() -> int256:
+    return fixed_point._signed_field(self._balances, 128, 128)
+
+
+@internal
+def _move(to_vault: int256, to_insurance: int256):
+    """
+    @dev Adds to the two balances (negative: takes); reverts outside int128.
+    """
+    self._balances = fixed_point._int128_bits(self._vault_balance() + to_vault) | fixed_point._int128_bits(self._insurance_balance() + to_insurance) << 128
 
 
 @deploy
@@ -103,8 +145,7 @@ def _route_fee(fee: uint256):
     @dev Credits the vault its share, rounded down; the insurance fund takes the rest.
     """
     to_vault: uint256 = fee * self.vault_fee_share // WAD
-    self.vault_balance += convert(to_vault, int256)
-    self.insurance_balance += convert(fee - to_vault, int256)
+    self._move(convert(to_vault, int256), convert(fee - to_vault, int256))
 
 
 @internal
@@ -114,13 +155,13 @@ def _cover_shortfall(owner: address, subaccount: uint256, shortfall: uint256):
          fund pays what it holds, the LP vault the rest (recorded as its bad
          debt, which later insurance income repays first).
     """
-    from_insurance: uint256 = min(shortfall, convert(max(self.insurance_balance, 0), uint256))
+    from_insurance: uint256 = min(shortfall, convert(max(self._insurance_balance(), 0), uint256))
     if from_insurance > 0:
-        self.insurance_balance -= convert(from_insurance, int256)
+        self._move(0, -convert(from_insurance, int256))
         log ShortfallCovered(owner=owner, subaccount=subaccount, source=FROM_INSURANCE, amount=from_insurance)
     from_vault: uint256 = shortfall - from_insurance
     if from_vault > 0:
-        self.vault_balance -= convert(from_vault, int256)
+        self._move(-convert(from_vault, int256), 0)
         self.vault_bad_debt += from_vault
         log ShortfallCovered(owner=owner, subaccount=subaccount, source=FROM_VAULT, amount=from_vault)
 
@@ -130,10 +171,9 @@ def _repay_vault_bad_debt():
     """
     @dev Moves insurance to the vault until the vault's bad debt is repaid.
     """
-    amount: uint256 = min(self.vault_bad_debt, convert(max(self.insurance_balance, 0), uint256))
+    amount: uint256 = min(self.vault_bad_debt, convert(max(self._insurance_balance(), 0), uint256))
     if amount > 0:
-        self.insurance_balance -= convert(amount, int256)
-        self.vault_balance += convert(amount, int256)
+        self._move(convert(amount, int256), -convert(amount, int256))
         self.vault_bad_debt -= amount
         log VaultBadDebtRepaid(amount=amount)
 
@@ -150,5 +190,5 @@ def _debit_insurance(amount: uint256):
     @dev An admin withdrawal: never while the vault carries bad debt, never below the floor.
     """
     assert self.vault_bad_debt == 0, "treasury: bad debt pending"
-    assert self.insurance_balance >= convert(self.insurance_floor + amount, int256), "treasury: insurance below floor"
-    self.insurance_balance -= convert(amount, int256)
+    assert self._insurance_balance() >= convert(self.insurance_floor + amount, int256), "treasury: insurance below floor"
+    self._move(0, -convert(amount, int256))
