@@ -185,7 +185,6 @@ class Devnet:
         self.lp, self.keeper, self.cross_trader = test[4], test[5], test[9]
         self.reporters = [test[6], test[7], test[8]]
         self.rng = random.Random(seed)
-        self.clock = chain.pending_timestamp + 60
         self.protocol = deploy_protocol(project, self.admin)
         self.engine = self.protocol.engine
         self.vault = self.protocol.vault
@@ -205,6 +204,8 @@ class Devnet:
                 )
             )
             self.prices.append(float(price))
+        # the clock starts after the deployments, which take a while on a loaded machine
+        self.clock = chain.pending_timestamp + 60
         self.tick(advance=0)
         for oracle in self.oracles:
             config = MarketConfig(oracle=oracle.address).with_(mark_window=MARK_WINDOW)
