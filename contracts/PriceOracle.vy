@@ -30,9 +30,26 @@
                                   + answer(r - 1) * (updated_at(r) - updated_at(r - 1)).
         Since every answer is below 2**80 and timestamps are below 2**40, the
         cumulative is below 2**120 and never overflows its 136 bits.
-        `twap` gallops backward from the latest round and then binary-searches,
-        so its cost grows with the log of the number of rounds inside the
-        window, not with the length of the history.
+
+        One more packed slot, `_head`, holds the latest round id and the
+        updated_at of two "anchor" rounds (ids 1, 1 + ANCHOR_STRIDE,
+        1 + 2 * ANCHOR_STRIDE, ...):
+        bits  0..39 updated_at of the anchor before the latest anchor
+                    (of round 1 while the latest anchor is round 1)
+        bits 40..79 updated_at of the latest anchor (the largest anchor id
+                    <= the latest round id)
+        bits 80..   latest round id (0 = no round yet)
+        `report` rewrites this slot on every new round anyway, so the anchors
+        cost no extra storage write.
+
+        `twap` interpolates: it guesses the round holding the window's start
+        from the average spacing of the rounds since the older anchor (round
+        1 at first, 16 to 31 rounds back from round 33 on), gallops from the
+        guess with doubling steps until the start is bracketed, and
+        binary-searches the bracket. With evenly spaced rounds the guess is
+        exact and a twap reads two rounds besides the latest; a guess d
+        rounds off costs O(log d) reads, never more than O(log(number of
+        rounds)).
 @custom:security The median bounds the published answer by honest reports only
                  while colluding reporters are fewer than half of the fresh
                  reports; with an even count one colluder moves the average of
@@ -117,6 +134,17 @@ CUMULATIVE_SHIFT: constant(uint256) = 120
 # A report slot packs the price above a 40-bit timestamp.
 REPORT_PRICE_SHIFT: constant(uint256) = 40
 
+# `_head` packs, from bit 0: the older anchor's updated_at (40 bits), the
+# latest anchor's updated_at (40 bits), the latest round id.
+ANCHOR_SHIFT: constant(uint256) = 40
+ROUND_SHIFT: constant(uint256) = 80
+# Rounds between two anchors. The spacing estimate averages over the last
+# ANCHOR_STRIDE..2 * ANCHOR_STRIDE - 1 rounds: long enough to smooth jitter,
+# short enough that a long outage stops skewing the guesses after at most
+# 2 * ANCHOR_STRIDE new rounds (an average over the whole history would stay
+# skewed until the rounds after the outage far outlast it).
+ANCHOR_STRIDE: constant(uint256) = 16
+
 
 # ---- Storage ----
 
@@ -136,8 +164,8 @@ quorum: public(uint256)
 max_deviation_bps: public(uint256)
 # @dev Age in seconds after which a report (or the answer) counts as stale.
 max_report_age: public(uint256)
-# @dev Id of the latest round (0 = no round yet; ids start at 1).
-_latest_round: uint256
+# @dev Latest round id (0 = none; ids start at 1) and two anchors' times (module docstring).
+_head: uint256
 # @dev Packed observation per round id (see the module docstring for layout).
 _observations: HashMap[uint256, uint256]
 
@@ -195,7 +223,8 @@ def report(price: int256):
     uprice: uint256 = convert(price, uint256)
 
     max_age: uint256 = self.max_report_age
-    latest: uint256 = self._latest_round
+    head: uint256 = self._head
+    latest: uint256 = head >> ROUND_SHIFT
     last: uint256 = 0
     if latest != 0:
         last = self._observations[latest]
@@ -242,7 +271,7 @@ def report(price: int256):
     if count % 2 == 0:
         median = (prices[count // 2 - 1] + median) // 2
 
-    self._publish(latest, last, median)
+    self._publish(head, last, median)
 
 
 # ---- Chainlink AggregatorV3Interface ----
@@ -285,7 +314,7 @@ def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
     @return roundId, answer, startedAt, updatedAt, answeredInRound
             (startedAt == updatedAt, answeredInRound == roundId).
     """
-    latest: uint256 = self._latest_round
+    latest: uint256 = self._head >> ROUND_SHIFT
     assert latest != 0, "oracle: no data"
     return self._round_data(latest)
 
@@ -300,7 +329,7 @@ def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80)
             (startedAt == updatedAt, answeredInRound == roundId).
     """
     round_id: uint256 = convert(_roundId, uint256)
-    assert round_id != 0 and round_id <= self._latest_round, "oracle: unknown round"
+    assert round_id != 0 and round_id <= self._head >> ROUND_SHIFT, "oracle: unknown round"
     return self._round_data(round_id)
 
 
@@ -313,7 +342,7 @@ def latestAnswer() -> int256:
     @notice Latest answer (legacy Chainlink getter).
     @return The latest answer, or 0 when no round exists yet.
     """
-    latest: uint256 = self._latest_round
+    latest: uint256 = self._head >> ROUND_SHIFT
     if latest == 0:
         return 0
     return convert((self._observations[latest] >> ANSWER_SHIFT) & ANSWER_MASK, int256)
@@ -326,7 +355,7 @@ def latestTimestamp() -> uint256:
     @notice Time of the latest answer (legacy Chainlink getter).
     @return The latest round's updated_at, or 0 when no round exists yet.
     """
-    latest: uint256 = self._latest_round
+    latest: uint256 = self._head >> ROUND_SHIFT
     if latest == 0:
         return 0
     return self._observations[latest] & TIME_MASK
@@ -339,7 +368,7 @@ def latestRound() -> uint256:
     @notice Id of the latest round (legacy Chainlink getter).
     @return The latest round id, or 0 when no round exists yet.
     """
-    return self._latest_round
+    return self._head >> ROUND_SHIFT
 
 
 # ---- TWAP ----
@@ -353,12 +382,15 @@ def twap(window: uint256) -> uint256:
     @dev Round r's answer holds from its updated_at until the next round's
          updated_at; the latest answer holds until now. A window reaching
          back before the first round averages over [first updated_at, now]
-         only. Gallops backward from the latest round, then binary-searches
-         the bracket: O(log(rounds inside the window)) storage reads.
+         only. Guesses the round holding the window's start from the recent
+         spacing of rounds, gallops from the guess, then binary-searches the
+         bracket: two round reads for evenly spaced rounds, O(log(distance
+         from the guess)) in general.
     @param window Length of the window in seconds; 0 returns the latest answer.
     @return The time-weighted average answer.
     """
-    latest: uint256 = self._latest_round
+    head: uint256 = self._head
+    latest: uint256 = head >> ROUND_SHIFT
     assert latest != 0, "oracle: no data"
     last: uint256 = self._observations[latest]
     last_t: uint256 = last & TIME_MASK
@@ -375,32 +407,67 @@ def twap(window: uint256) -> uint256:
         return last_answer
 
     cum_now: uint256 = (last >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)
+    if latest == 1:
+        # The window starts before the only round: the average over
+        # [updated_at(1), now] of a single answer is that answer.
+        return last_answer
 
-    # Gallop backward: offsets 1, 2, 4, ... from the latest round until a
-    # round with updated_at <= t is found (lo), or round 1 is passed.
-    # Invariant: updated_at(hi) > t.
+    # Guess lo, the last round with updated_at <= t, from the average spacing
+    # of the rounds since the older anchor (exact for evenly spaced rounds):
+    # `rounds` rounds took `span` seconds. The older anchor is round 1 until
+    # round 1 + 2 * ANCHOR_STRIDE - 1, then it trails the latest round by
+    # ANCHOR_STRIDE..2 * ANCHOR_STRIDE - 1 rounds. Rounding the rounds-back
+    # count up lands on lo, not one round short, when t is a multiple of the
+    # spacing back; it is at least 1, so the guess is at most latest - 1
+    # (updated_at(latest) > t is known). Any guess in 1..latest stays correct:
+    # the guess only sets where the search starts.
+    rounds: uint256 = latest - 1
+    if rounds >= ANCHOR_STRIDE:
+        rounds = ANCHOR_STRIDE + rounds % ANCHOR_STRIDE
+    span: uint256 = last_t - (head & TIME_MASK)
+    back: uint256 = ((last_t - t) * rounds + span - 1) // span
+    guess: uint256 = 1
+    if back < latest:
+        guess = latest - back
+
+    # Gallop from the guess (offsets 1, 2, 4, ...) toward t until t is
+    # bracketed. Invariant: updated_at(lo) <= t < updated_at(hi).
+    lo: uint256 = guess
+    lo_obs: uint256 = self._observations[guess]
     hi: uint256 = latest
-    lo: uint256 = 0
-    lo_obs: uint256 = 0
     step: uint256 = 1
-    for i: uint256 in range(64):
-        cand: uint256 = 1
-        if step < latest:
-            cand = latest - step
-        obs: uint256 = self._observations[cand]
-        if obs & TIME_MASK <= t:
+    if lo_obs & TIME_MASK <= t:
+        # Forward; updated_at(latest) > t closes the bracket at the latest.
+        for i: uint256 in range(64):
+            cand: uint256 = guess + step
+            if cand >= latest:
+                break
+            obs: uint256 = self._observations[cand]
+            if obs & TIME_MASK > t:
+                hi = cand
+                break
             lo = cand
             lo_obs = obs
-            break
-        if cand == 1:
-            # The window starts before the first round: average over
-            # [updated_at(1), now]; cumulative(1) is 0.
-            first_t: uint256 = obs & TIME_MASK
-            if now == first_t:
-                return last_answer
-            return cum_now // (now - first_t)
-        hi = cand
-        step <<= 1
+            step <<= 1
+    else:
+        # Backward, down to round 1 at most.
+        hi = guess
+        for i: uint256 in range(64):
+            cand: uint256 = 1
+            if step < guess:
+                cand = guess - step
+            obs: uint256 = self._observations[cand]
+            if obs & TIME_MASK <= t:
+                lo = cand
+                lo_obs = obs
+                break
+            if cand == 1:
+                # The window starts before the first round: average over
+                # [updated_at(1), now]; cumulative(1) is 0, and
+                # now >= updated_at(latest) > updated_at(1).
+                return cum_now // (now - (obs & TIME_MASK))
+            hi = cand
+            step <<= 1
 
     # Binary search in (lo, hi): updated_at(lo) <= t < updated_at(hi).
     for i: uint256 in range(64):
@@ -574,14 +641,16 @@ def _check_max_report_age(max_report_age_: uint256):
 
 
 @internal
-def _publish(latest: uint256, last: uint256, answer: uint256):
+def _publish(head: uint256, last: uint256, answer: uint256):
     """
     @dev Publishes `answer` at block.timestamp: updates the latest round in
          place if it was published at this timestamp, else starts a new round.
+         `head` is `_head` and `last` the latest observation (0 if none).
     """
     # `answer` fits 80 bits: it is a median of reports that `report` checked
     # against MAX_ANSWER ("oracle: answer too large").
     now: uint256 = block.timestamp
+    latest: uint256 = head >> ROUND_SHIFT
     if latest != 0 and last & TIME_MASK == now:
         # Same block: keep updated_at and cumulative, replace the answer.
         self._observations[latest] = (
@@ -590,17 +659,24 @@ def _publish(latest: uint256, last: uint256, answer: uint256):
         log AnswerUpdated(current=convert(answer, int256), roundId=latest, updatedAt=now)
         return
 
+    now40: uint256 = convert(convert(now, uint40), uint256)
     cumulative: uint256 = 0
+    anchor_t: uint256 = now40
+    older_anchor_t: uint256 = now40
     if latest != 0:
         last_t: uint256 = last & TIME_MASK
         last_answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
         cumulative = (last >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)
+        anchor_t = (head >> ANCHOR_SHIFT) & TIME_MASK
+        older_anchor_t = head & TIME_MASK
+        if latest % ANCHOR_STRIDE == 0:
+            # The new round is an anchor: the latest anchor becomes the older.
+            older_anchor_t = anchor_t
+            anchor_t = now40
     round_id: uint256 = latest + 1
-    self._latest_round = round_id
+    self._head = (round_id << ROUND_SHIFT) | (anchor_t << ANCHOR_SHIFT) | older_anchor_t
     self._observations[round_id] = (
-        (cumulative << CUMULATIVE_SHIFT)
-        | (answer << ANSWER_SHIFT)
-        | convert(convert(now, uint40), uint256)
+        (cumulative << CUMULATIVE_SHIFT) | (answer << ANSWER_SHIFT) | now40
     )
     log NewRound(roundId=round_id, startedBy=msg.sender, startedAt=now)
     log AnswerUpdated(current=convert(answer, int256), roundId=round_id, updatedAt=now)
