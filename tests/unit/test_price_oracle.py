@@ -503,3 +503,25 @@ def test_gas(feed, admin, reporters, chain, t0):
     # Logarithmic in the rounds inside the window, not linear.
     assert twap_cost[1400] < 60_000
     assert twap_cost[1400] - twap_cost[1100] < 15_000
+
+
+def test_twap_gas_on_a_regular_heartbeat(feed, admin, reporters, chain, t0):
+    # The engine's read: twap(180) over rounds 12 s apart (~15 rounds in the window). The
+    # spacing guess is exact, so twap reads the head slot, the latest round and two rounds
+    # around the window's start, wherever `now` falls between two rounds.
+    feed.set_quorum(1, sender=admin)
+    path = []
+    for i in range(51):  # 600 s of history
+        ts = t0 + 12 * i
+        report_at(feed, reporters[0], 100_000 + (i * 37) % 500, ts, chain)
+        path.append((ts, 100_000 + (i * 37) % 500))
+    costs = []
+    for advance in (0, 1, 6, 11):
+        now = ts + advance
+        view_at(chain, now)
+        assert feed.twap(180) == twap_reference(path, now, 180)
+        costs.append(feed.twap.estimate_gas_cost(180, sender=admin))
+    print(f"\nGAS twap(180) tx cost (incl. 21k base) on a 12 s heartbeat: {costs}")
+    # 4 cold SLOADs (8,400) + 21,000 base + calldata and arithmetic; a fifth read would
+    # add 2,100 (galloping back from the latest round took 11 reads, ~46,000 in all).
+    assert max(costs) < 34_500
