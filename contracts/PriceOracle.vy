@@ -412,15 +412,13 @@ def twap(window: uint256) -> uint256:
         # [updated_at(1), now] of a single answer is that answer.
         return last_answer
 
-    # Guess lo, the last round with updated_at <= t, from the average spacing
-    # of the rounds since the older anchor (exact for evenly spaced rounds):
-    # `rounds` rounds took `span` seconds. The older anchor is round 1 until
-    # round 1 + 2 * ANCHOR_STRIDE - 1, then it trails the latest round by
-    # ANCHOR_STRIDE..2 * ANCHOR_STRIDE - 1 rounds. Rounding the rounds-back
-    # count up lands on lo, not one round short, when t is a multiple of the
-    # spacing back; it is at least 1, so the guess is at most latest - 1
-    # (updated_at(latest) > t is known). Any guess in 1..latest stays correct:
-    # the guess only sets where the search starts.
+    # Guess lo, the last round with updated_at <= t, assuming the `rounds`
+    # rounds since the older anchor (round 1 at first, then 16..31 rounds
+    # back) are evenly spaced over their `span` seconds: for evenly spaced
+    # rounds the guess is exact. The rounds-back count is rounded up, so that
+    # a t falling exactly on a round lands on that round, and is at least 1,
+    # so the guess is at most latest - 1 (updated_at(latest) > t is known). A
+    # bad guess only costs reads: the search below is correct from any start.
     rounds: uint256 = latest - 1
     if rounds >= ANCHOR_STRIDE:
         rounds = ANCHOR_STRIDE + rounds % ANCHOR_STRIDE
@@ -431,7 +429,9 @@ def twap(window: uint256) -> uint256:
         guess = latest - back
 
     # Gallop from the guess (offsets 1, 2, 4, ...) toward t until t is
-    # bracketed. Invariant: updated_at(lo) <= t < updated_at(hi).
+    # bracketed. Invariant: updated_at(lo) <= t < updated_at(hi). 64 steps
+    # cover any distance: rounds have distinct uint40 timestamps, so there are
+    # fewer than 2**40 of them.
     lo: uint256 = guess
     lo_obs: uint256 = self._observations[guess]
     hi: uint256 = latest

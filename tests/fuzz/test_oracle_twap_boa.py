@@ -28,7 +28,7 @@ DAY = 86_400
 ENGINE_WINDOW = 180
 NO_DATA = "oracle: no data"
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def twap_reference(path, now, window):
