@@ -70,7 +70,7 @@ class Feed:
         else:
             self.path.append((ts, answer))
 
-    def check(self, now: int, windows):
+    def check_twaps(self, now: int, windows):
         boa.env.evm.patch.timestamp = now
         assert self.oracle.latestRound() == len(self.path)
         for window in windows:
@@ -147,7 +147,7 @@ def test_twap_matches_reference_on_random_histories_boa(empty_feed, base, regime
             now = ts + probe
             windows = {0, probe, ENGINE_WINDOW, *starting_on(now, feed.path[-3:])}
             windows.add(data.draw(st.integers(0, now - START_TIME + 10)))
-            feed.check(now, sorted(windows))
+            feed.check_twaps(now, sorted(windows))
             ts = now
         for now in (ts, ts + data.draw(st.integers(1, 2 * DAY))):
             windows = edge_windows(feed.path, now)
@@ -155,7 +155,7 @@ def test_twap_matches_reference_on_random_histories_boa(empty_feed, base, regime
             windows += data.draw(
                 st.lists(st.integers(0, now - START_TIME + 100), min_size=1, max_size=4)
             )
-            feed.check(now, windows)
+            feed.check_twaps(now, windows)
 
 
 def build_long_history(feed: Feed, seed: int):
@@ -178,7 +178,7 @@ def build_long_history(feed: Feed, seed: int):
 
     def check_recent():
         now = ts + rng.randint(0, 11)
-        feed.check(now, [ENGINE_WINDOW, *starting_on(now, feed.path[-6:])])
+        feed.check_twaps(now, [ENGINE_WINDOW, *starting_on(now, feed.path[-6:])])
 
     heartbeat(90)
     for _ in range(30):
@@ -241,4 +241,4 @@ def test_twap_matches_reference_on_a_long_history_boa(long_feed, data):
             max_size=6,
         )
     )
-    feed.check(now, windows)
+    feed.check_twaps(now, windows)
