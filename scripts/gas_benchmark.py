@@ -627,6 +627,8 @@ class TxProfile:
     accesses: list[Access]
     calls: dict[str, list[int]]  # callee name -> [count, inclusive gas]
     log_gas: int
+    # (contract, opcode) -> gas of that opcode in that contract, calls excluded
+    op_gas: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def own_accesses(self) -> list[Access]:
         """All accesses but the oracles' reads on the engine's behalf (counted in the calls' gas)."""
@@ -685,10 +687,13 @@ class Profiler:
         frames = [receipt.receiver.lower()]
         accesses, log_gas = [], 0
         calls = defaultdict(lambda: [0, 0])
+        op_gas = defaultdict(int)
         for i, step in enumerate(steps):
             op, depth, cost = step["op"], step["depth"], step["gasCost"]
             del frames[depth:]
             contract = frames[depth - 1]
+            if op not in CALLS:
+                op_gas[(self.names.get(contract, contract[:10]), op)] += cost
             if op in ("SLOAD", "SSTORE"):
                 slot = int(step["stack"][-1], 16)
                 label = self.labels.get(contract, {}).get(slot, f"slot {hex(slot)[:10]}…")
@@ -706,7 +711,7 @@ class Profiler:
                     entry = calls[self.names.get(target, target[:10])]
                     entry[0] += 1
                     entry[1] += step["gas"] - after["gas"]
-        return TxProfile(accesses, dict(calls), log_gas)
+        return TxProfile(accesses, dict(calls), log_gas, dict(op_gas))
 
 
 def _group_label(access: Access) -> str:
@@ -772,8 +777,17 @@ def where_the_gas_goes(net: Devnet, sections: list[Section]) -> Section:
         "",
     ]
     lines += slot_table(profiles[opened.operation])
+    if EXPLAIN:
+        for operation, prof in profiles.items():
+            click.echo(f"\n## {operation}\n" + "\n".join(slot_table(prof, limit=60)))
+            ranked = sorted(prof.op_gas.items(), key=lambda kv: -kv[1])
+            click.echo("opcode gas (contract, opcode): " + ", ".join(f"{c}.{o} {g:,}" for (c, o), g in ranked[:25]))
     section = Section("Where the gas goes", extra_markdown="\n".join(lines))
     return section
+
+
+# Set by `--explain`: print every traced transaction's slots and opcode gas.
+EXPLAIN = False
 
 
 # ---------------------------------------------------------------------------
@@ -831,9 +845,13 @@ def setup_lines(network_choice: str) -> list[str]:
 
 @click.command(cls=ConnectedProviderCommand)
 @network_option()
-def cli(network):
+@click.option("--explain", is_flag=True, help="Also print each traced transaction's storage slots and opcode gas.")
+def cli(network, explain):
     """Measure gas per operation on a local anvil and write docs/benchmarks.md."""
     from ape import accounts, chain, project
+
+    global EXPLAIN
+    EXPLAIN = explain
 
     choice = chain.provider.network_choice
     click.echo(f"gas benchmark on {choice}")
