@@ -57,6 +57,7 @@ initializes: accrual[
 initializes: liquidation[
     markets := markets,
     pricing := pricing,
+    funding := funding,
     positions := positions,
     accounts := accounts,
     treasury := treasury,
@@ -224,11 +225,13 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
     # the margin a pending market order needs stays until it executes or expires
     if accounts.order_book != empty(address):
         assert staticcall IOrderBook(accounts.order_book).pending_market_orders(owner, subaccount) == 0, "engine: market order pending"
-    accrual._settle_account(owner, subaccount)
+    indexes: uint256[positions.MAX_OPEN_MARKETS] = accrual._settle_account(owner, subaccount)
     debit: int256 = convert(amount * collateral_scale, int256)
     assert accounts._collateral(owner, subaccount) >= debit, "engine: insufficient collateral"
     accounts._add_collateral(owner, subaccount, -debit)
-    health: margin.AccountHealth = margin._health(owner, subaccount)
+    health: margin.AccountHealth = empty(margin.AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    health, marks = margin._valuation(owner, subaccount, indexes, True)
     assert margin._withdrawable_equity(health) >= convert(health.initial_margin, int256), "engine: insufficient margin"
     assert extcall collateral_token.transfer(owner, amount, default_return_value=True), "engine: transfer failed"
     log Withdrawal(owner=owner, subaccount=subaccount, caller=msg.sender, amount=amount)
@@ -320,7 +323,8 @@ def liquidate(owner: address, subaccount: uint256 = 0) -> uint256:
     reward: uint256 = 0
     liquidated, reward = liquidation._liquidate(owner, subaccount)
     assert liquidated, "engine: account not liquidatable"
-    accounts._add_collateral(msg.sender, 0, convert(reward, int256))
+    if reward > 0:
+        accounts._add_collateral(msg.sender, 0, convert(reward, int256))
     return reward
 
 
@@ -500,13 +504,14 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     accounts._check_trader(owner, msg.sender)
     markets._check_exists(market_id)
     # a trader who sees the next oracle price before it lands must not trade at the current one
-    assert msg.sender == accounts.order_book or markets._atomic_trading(market_id), "engine: atomic trades disabled"
+    assert markets._atomic_trading(market_id) or msg.sender == accounts.order_book, "engine: atomic trades disabled"
     index: uint256 = accrual._refresh(market_id)
-    # only the traded market settles: the margin check below counts the other
-    # markets' pending funding exactly, and settling them all would cost ~50k gas each
-    funding_paid: int256 = accrual._settle_funding(owner, subaccount, market_id)
-
     old: positions.Position = positions._load(owner, subaccount, market_id)
+    # only the traded market settles its funding, in the same write as the fill: the
+    # margin check below counts the other markets' pending funding exactly, and settling
+    # them all would cost ~50k gas each. PositionModified reports it (no FundingSettled).
+    funding_index: int256 = funding._index(market_id)
+    funding_paid: int256 = funding._owed(old.size, old.funding_snapshot, funding_index)
     skew_before: int256 = positions._skew(market_id)
     price: uint256 = pricing._fill_price(market_id, index, skew_before, size_delta)
     if size_delta > 0:
@@ -517,8 +522,8 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
-    # a position opened from flat starts owing funding from now, not from the market's listing
-    new.funding_snapshot = funding._index(market_id)
+    # settled to now; a position opened from flat starts owing funding from now
+    new.funding_snapshot = funding_index
     adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))
     if adds_risk:
         self._check_new_risk(market_id, new.size)
@@ -530,14 +535,21 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     taker_fee: uint256 = 0
     imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
     fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, maker_fee, taker_fee)
-    accounts._add_collateral(owner, subaccount, realized - convert(fee, int256))
-    treasury._move(-realized, 0)
-    treasury._route_fee(fee)
+    # the vault is counterparty to the realized PnL and to the funding
+    accounts._add_collateral(owner, subaccount, realized - convert(fee, int256) - funding_paid)
+    treasury._book_trade(funding_paid - realized, fee)
     positions._store(owner, subaccount, market_id, old, new)
 
     if adds_risk:
         self._check_open_interest(market_id, new.size, index)
-    health: margin.AccountHealth = margin._health(owner, subaccount)
+    # the traded market's index is the one just read (at its place in the mask); the others read theirs
+    indexes: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    mask: uint256 = accounts._open_markets(owner, subaccount)
+    if new.size != 0:
+        indexes[positions._count_bits(mask & ((1 << market_id) - 1))] = index
+    health: margin.AccountHealth = empty(margin.AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    health, marks = margin._valuation(owner, subaccount, indexes, adds_risk)
     if adds_risk:
         assert health.equity >= convert(health.initial_margin, int256), "engine: insufficient margin"
     else:

@@ -55,6 +55,7 @@ initializes: accrual[
 initializes: liquidation[
     markets := markets,
     pricing := pricing,
+    funding := funding,
     positions := positions,
     accounts := accounts,
     treasury := treasury,

@@ -65,7 +65,6 @@ interface IEngine:
     def withdraw_for_vault(receiver: address, amount: uint256): nonpayable
 
 
-SWAD: constant(int256) = 10**18
 WAD: constant(uint256) = 10**18
 # @dev Bound on the markets the vault values (the engine lists at most 64).
 MAX_MARKETS: constant(uint256) = 64
@@ -330,7 +329,7 @@ def _equity() -> int256:
     """
     @dev Each market valued from the engine's aggregates: traders' PnL is
          skew * mark - sum of cost bases (rounded up), their unsettled funding
-         index * skew - sum of size * snapshot (rounded down). The bad debt the
+         floor(index * skew) - sum of ceil(size * snapshot) (rounded down). The bad debt the
          vault absorbed counts as far as the insurance fund can repay it now,
          so the (permissionless) repayment cannot be sandwiched by a deposit.
     """
@@ -350,7 +349,7 @@ def _equity() -> int256:
         rate: int256 = 0
         funding_index, rate = staticcall engine.current_funding(market_id)
         traders_pnl: int256 = fixed_point._mul_ceil(skew, mark) - staticcall engine.cost_sum(market_id)
-        traders_owed: int256 = fixed_point._floor_div(funding_index * skew - staticcall engine.snapshot_sum(market_id), SWAD)
+        traders_owed: int256 = fixed_point._mul_floor(funding_index, skew) - staticcall engine.snapshot_sum(market_id)
         total += traders_owed - traders_pnl
     return total
 

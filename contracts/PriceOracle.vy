@@ -31,16 +31,19 @@
         Since every answer is below 2**80 and timestamps are below 2**40, the
         cumulative is below 2**120 and never overflows its 136 bits.
 
-        One more packed slot, `_head`, holds the latest round id and the
-        updated_at of two "anchor" rounds (ids 1, 1 + ANCHOR_STRIDE,
-        1 + 2 * ANCHOR_STRIDE, ...):
-        bits  0..39 updated_at of the anchor before the latest anchor
-                    (of round 1 while the latest anchor is round 1)
-        bits 40..79 updated_at of the latest anchor (the largest anchor id
-                    <= the latest round id)
-        bits 80..   latest round id (0 = no round yet)
+        One more packed slot, `_head`, holds the latest round id, a copy of
+        the latest round's updated_at and answer, and the updated_at of two
+        "anchor" rounds (ids 1, 1 + ANCHOR_STRIDE, 1 + 2 * ANCHOR_STRIDE, ...):
+        bits   0..39  updated_at of the anchor before the latest anchor
+                      (of round 1 while the latest anchor is round 1)
+        bits  40..79  updated_at of the latest anchor (the largest anchor id
+                      <= the latest round id)
+        bits  80..199 the latest round's updated_at and answer, laid out as
+                      bits 0..119 of its observation
+        bits 200..255 latest round id (0 = no round yet; at most 2**56 - 1)
         `report` rewrites this slot on every new round anyway, so the anchors
-        cost no extra storage write.
+        and the copy cost no extra storage write on a new round, and
+        `latestRoundData` reads this one slot.
 
         `twap` interpolates: it guesses the round holding the window's start
         from the average spacing of the rounds since the older anchor (round
@@ -135,9 +138,13 @@ CUMULATIVE_SHIFT: constant(uint256) = 120
 REPORT_PRICE_SHIFT: constant(uint256) = 40
 
 # `_head` packs, from bit 0: the older anchor's updated_at (40 bits), the
-# latest anchor's updated_at (40 bits), the latest round id.
+# latest anchor's updated_at (40 bits), the latest round's updated_at and
+# answer (120 bits), the latest round id (56 bits).
 ANCHOR_SHIFT: constant(uint256) = 40
-ROUND_SHIFT: constant(uint256) = 80
+LATEST_SHIFT: constant(uint256) = 80
+LATEST_MASK: constant(uint256) = (1 << 120) - 1
+ROUND_SHIFT: constant(uint256) = 200
+MAX_ROUND_ID: constant(uint256) = (1 << 56) - 1
 # Rounds between two anchors. The spacing estimate averages over the last
 # ANCHOR_STRIDE..2 * ANCHOR_STRIDE - 1 rounds: long enough to smooth jitter,
 # short enough that a long outage stops skewing the guesses after at most
@@ -314,9 +321,10 @@ def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
     @return roundId, answer, startedAt, updatedAt, answeredInRound
             (startedAt == updatedAt, answeredInRound == roundId).
     """
-    latest: uint256 = self._head >> ROUND_SHIFT
+    head: uint256 = self._head
+    latest: uint256 = head >> ROUND_SHIFT
     assert latest != 0, "oracle: no data"
-    return self._round_data(latest)
+    return self._round_data(latest, (head >> LATEST_SHIFT) & LATEST_MASK)
 
 
 @external
@@ -330,7 +338,7 @@ def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80)
     """
     round_id: uint256 = convert(_roundId, uint256)
     assert round_id != 0 and round_id <= self._head >> ROUND_SHIFT, "oracle: unknown round"
-    return self._round_data(round_id)
+    return self._round_data(round_id, self._observations[round_id])
 
 
 # ---- Chainlink legacy interface ----
@@ -342,10 +350,7 @@ def latestAnswer() -> int256:
     @notice Latest answer (legacy Chainlink getter).
     @return The latest answer, or 0 when no round exists yet.
     """
-    latest: uint256 = self._head >> ROUND_SHIFT
-    if latest == 0:
-        return 0
-    return convert((self._observations[latest] >> ANSWER_SHIFT) & ANSWER_MASK, int256)
+    return convert((self._head >> (LATEST_SHIFT + ANSWER_SHIFT)) & ANSWER_MASK, int256)
 
 
 @external
@@ -355,10 +360,7 @@ def latestTimestamp() -> uint256:
     @notice Time of the latest answer (legacy Chainlink getter).
     @return The latest round's updated_at, or 0 when no round exists yet.
     """
-    latest: uint256 = self._head >> ROUND_SHIFT
-    if latest == 0:
-        return 0
-    return self._observations[latest] & TIME_MASK
+    return (self._head >> LATEST_SHIFT) & TIME_MASK
 
 
 @external
@@ -392,9 +394,8 @@ def twap(window: uint256) -> uint256:
     head: uint256 = self._head
     latest: uint256 = head >> ROUND_SHIFT
     assert latest != 0, "oracle: no data"
-    last: uint256 = self._observations[latest]
-    last_t: uint256 = last & TIME_MASK
-    last_answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
+    last_t: uint256 = (head >> LATEST_SHIFT) & TIME_MASK
+    last_answer: uint256 = (head >> (LATEST_SHIFT + ANSWER_SHIFT)) & ANSWER_MASK
     if window == 0:
         return last_answer
 
@@ -406,7 +407,7 @@ def twap(window: uint256) -> uint256:
         # The whole window lies inside the latest round.
         return last_answer
 
-    cum_now: uint256 = (last >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)
+    cum_now: uint256 = (self._observations[latest] >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)
     if latest == 1:
         # The window starts before the only round: the average over
         # [updated_at(1), now] of a single answer is that answer.
@@ -652,10 +653,11 @@ def _publish(head: uint256, last: uint256, answer: uint256):
     now: uint256 = block.timestamp
     latest: uint256 = head >> ROUND_SHIFT
     if latest != 0 and last & TIME_MASK == now:
-        # Same block: keep updated_at and cumulative, replace the answer.
+        # Same block: keep updated_at and cumulative, replace the answer (and its copy in the head).
         self._observations[latest] = (
             (last & ~(ANSWER_MASK << ANSWER_SHIFT)) | (answer << ANSWER_SHIFT)
         )
+        self._head = (head & ~(ANSWER_MASK << (LATEST_SHIFT + ANSWER_SHIFT))) | (answer << (LATEST_SHIFT + ANSWER_SHIFT))
         log AnswerUpdated(current=convert(answer, int256), roundId=latest, updatedAt=now)
         return
 
@@ -674,18 +676,20 @@ def _publish(head: uint256, last: uint256, answer: uint256):
             older_anchor_t = anchor_t
             anchor_t = now40
     round_id: uint256 = latest + 1
-    self._head = (round_id << ROUND_SHIFT) | (anchor_t << ANCHOR_SHIFT) | older_anchor_t
-    self._observations[round_id] = (
-        (cumulative << CUMULATIVE_SHIFT) | (answer << ANSWER_SHIFT) | now40
-    )
+    assert round_id <= MAX_ROUND_ID, "oracle: round limit"
+    latest_data: uint256 = (answer << ANSWER_SHIFT) | now40
+    self._head = (round_id << ROUND_SHIFT) | (latest_data << LATEST_SHIFT) | (anchor_t << ANCHOR_SHIFT) | older_anchor_t
+    self._observations[round_id] = (cumulative << CUMULATIVE_SHIFT) | latest_data
     log NewRound(roundId=round_id, startedBy=msg.sender, startedAt=now)
     log AnswerUpdated(current=convert(answer, int256), roundId=round_id, updatedAt=now)
 
 
 @internal
 @view
-def _round_data(round_id: uint256) -> (uint80, int256, uint256, uint256, uint80):
-    obs: uint256 = self._observations[round_id]
+def _round_data(round_id: uint256, obs: uint256) -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @dev Chainlink round data from an observation's updated_at and answer bits.
+    """
     rid: uint80 = convert(round_id, uint80)
     t: uint256 = obs & TIME_MASK
     return rid, convert((obs >> ANSWER_SHIFT) & ANSWER_MASK, int256), t, t, rid

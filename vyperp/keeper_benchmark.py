@@ -350,10 +350,9 @@ def render_markdown(results: list[CrashResult], environment: str) -> str:
         "book, and confirmed the candidates with `EngineLens.account_statuses` (500 per call, "
         "all calls in one post).",
         "- *gas per liquidated account* is gas used, after the refunds for cleared storage; "
-        "the gas *limit* a batch needs is about twice that (`eth_estimateGas`: ~105,000 per "
-        "account). The two runs differ per account (see the table); the cause was not pinned "
-        "down (funding settlement, which costs ~20,000 per position when the crash block's "
-        "second differs from the last accrual, is the likely one).",
+        "the gas *limit* a batch needs is higher, since refunds are paid only after execution. "
+        "Each closed position settles its funding in the same write as its close, so the "
+        "figure does not depend on how long ago funding last accrued.",
         "- *keeper RPC requests* count JSON-RPC requests from the crash to the end, all in "
         "batched posts: per step one post for the head (block, gas price, nonce), one for the "
         "market count, one `eth_getLogs`, one for quotes and receipts, one for the statuses, "

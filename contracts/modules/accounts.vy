@@ -88,17 +88,13 @@ def _open_markets(owner: address, subaccount: uint256) -> uint256:
 
 
 @internal
-def _set_collateral(owner: address, subaccount: uint256, amount: int256):
+def _add_collateral(owner: address, subaccount: uint256, delta: int256):
     """
     @dev Reverts outside int128, far beyond any token supply.
     """
     word: uint256 = self._accounts[owner][subaccount]
-    self._accounts[owner][subaccount] = (word & ~MASK_128) | fixed_point._int128_bits(amount)
-
-
-@internal
-def _add_collateral(owner: address, subaccount: uint256, delta: int256):
-    self._set_collateral(owner, subaccount, self._collateral(owner, subaccount) + delta)
+    balance: int256 = fixed_point._signed_field(word, 0, 128) + delta
+    self._accounts[owner][subaccount] = (word & ~MASK_128) | fixed_point._int128_bits(balance)
 
 
 @internal
@@ -118,8 +114,9 @@ def _check_authorized(owner: address, caller: address):
 def _check_trader(owner: address, caller: address):
     """
     @dev Who may change a position: the owner, its operators and the order book.
+         The owner is checked first, so its own trades never read the other two.
     """
-    if caller != self.order_book:
+    if caller != owner and caller != self.order_book:
         self._check_authorized(owner, caller)
 
 

@@ -42,37 +42,57 @@ def _refresh(market_id: uint256) -> uint256:
 
 
 @internal
-def _settle_funding(owner: address, subaccount: uint256, market_id: uint256) -> int256:
+def _settle_funding(owner: address, subaccount: uint256, market_id: uint256):
     """
     @dev Moves a position's owed funding between its collateral and the vault
          (counterparty to every funding payment) and re-snapshots it.
     """
     old: positions.Position = positions._load(owner, subaccount, market_id)
     if old.size == 0:
-        return 0
+        return
     index: int256 = funding._index(market_id)
     owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
     if owed == 0 and old.funding_snapshot == index:
-        return 0
+        return
     accounts._add_collateral(owner, subaccount, -owed)
     treasury._move(owed, 0)
     new: positions.Position = old
     new.funding_snapshot = index
     positions._store(owner, subaccount, market_id, old, new)
     log FundingSettled(owner=owner, subaccount=subaccount, market_id=market_id, amount=owed)
-    return owed
 
 
 @internal
-def _settle_account(owner: address, subaccount: uint256):
+def _refresh_account(owner: address, subaccount: uint256) -> uint256[positions.MAX_OPEN_MARKETS]:
     """
-    @dev Accrues and settles funding in every market the account holds.
+    @dev Accrues every market the account holds; returns the index price read
+         in each, in the order of the open-market mask.
     """
+    indexes: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    mask: uint256 = accounts._open_markets(owner, subaccount)
+    held: uint256 = 0
+    for market_id: uint256 in range(positions.MASK_BITS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            indexes[held] = self._refresh(market_id)
+            held += 1
+        mask >>= 1
+    return indexes
+
+
+@internal
+def _settle_account(owner: address, subaccount: uint256) -> uint256[positions.MAX_OPEN_MARKETS]:
+    """
+    @dev Accrues and settles funding in every market the account holds;
+         returns the index prices as _refresh_account does.
+    """
+    indexes: uint256[positions.MAX_OPEN_MARKETS] = self._refresh_account(owner, subaccount)
     mask: uint256 = accounts._open_markets(owner, subaccount)
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break
         if mask & 1 == 1:
-            self._refresh(market_id)
             self._settle_funding(owner, subaccount, market_id)
         mask >>= 1
+    return indexes

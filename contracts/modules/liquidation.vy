@@ -23,6 +23,7 @@
 from . import fixed_point
 from . import markets
 from . import pricing
+from . import funding
 from . import positions
 from . import accounts
 from . import treasury
@@ -31,6 +32,7 @@ from . import accrual
 
 uses: markets
 uses: pricing
+uses: funding
 uses: positions
 uses: accounts
 uses: treasury
@@ -45,6 +47,9 @@ MAX_REWARD_BOUND: constant(uint256) = 10**6 * WAD
 MAX_BUFFER: constant(uint256) = WAD
 MIN_ADL_RATIO: constant(uint256) = WAD // 10
 MAX_ADL_RATIO: constant(uint256) = 10 * WAD
+MAX_PARTIAL_NOTIONAL: constant(uint256) = 2**128 - 1
+MASK_64: constant(uint256) = 2**64 - 1
+MASK_80: constant(uint256) = 2**80 - 1
 
 
 struct LiquidationParams:
@@ -80,6 +85,7 @@ event PositionLiquidated:
     new_size: int256
     price: uint256
     realized_pnl: int256
+    funding_paid: int256
 
 
 event BadDebt:
@@ -96,6 +102,7 @@ event Deleveraged:
     new_size: int256
     price: uint256
     realized_pnl: int256
+    funding_paid: int256
     caller: address
 
 
@@ -103,8 +110,10 @@ event LiquidationParamsSet:
     params: LiquidationParams
 
 
-# @dev Fee, reward bounds, partial-liquidation and deleveraging settings.
-liquidation_params: public(LiquidationParams)
+# @dev The LiquidationParams in two words, so a liquidation reads two slots: fee (bits
+#      0-63), buffer (64-127) and partial_notional (128-255); min_reward (0-79),
+#      max_reward (80-159) and adl_ratio (160-223). _set_params' bounds keep each in its bits.
+_params: uint256[2]
 
 
 @deploy
@@ -126,8 +135,36 @@ def _set_params(p: LiquidationParams):
     assert p.max_reward <= MAX_REWARD_BOUND, "liquidation: max_reward out of bounds"
     assert p.buffer <= MAX_BUFFER, "liquidation: buffer out of bounds"
     assert p.adl_ratio >= MIN_ADL_RATIO and p.adl_ratio <= MAX_ADL_RATIO, "liquidation: adl_ratio out of bounds"
-    self.liquidation_params = p
+    assert p.partial_notional <= MAX_PARTIAL_NOTIONAL, "liquidation: partial_notional out of bounds"
+    self._params = [
+        p.fee | p.buffer << 64 | p.partial_notional << 128,
+        p.min_reward | p.max_reward << 80 | p.adl_ratio << 160,
+    ]
     log LiquidationParamsSet(params=p)
+
+
+@external
+@view
+def liquidation_params() -> LiquidationParams:
+    """
+    @notice The fee, reward bounds, partial-liquidation and deleveraging settings.
+    @return The parameters.
+    """
+    return self._load_params()
+
+
+@internal
+@view
+def _load_params() -> LiquidationParams:
+    words: uint256[2] = self._params
+    return LiquidationParams(
+        fee=words[0] & MASK_64,
+        min_reward=words[1] & MASK_80,
+        max_reward=(words[1] >> 80) & MASK_80,
+        buffer=(words[0] >> 64) & MASK_64,
+        partial_notional=words[0] >> 128,
+        adl_ratio=words[1] >> 160,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -138,38 +175,41 @@ def _set_params(p: LiquidationParams):
 @internal
 def _liquidate(owner: address, subaccount: uint256) -> (bool, uint256):
     """
-    @dev Settles funding, then liquidates the account if it is below
-         maintenance margin. Returns whether it did and the liquidator's
-         reward; the caller credits the reward.
+    @dev Accrues the account's markets, then liquidates the account if it is
+         below maintenance margin (the valuation counts pending funding; each
+         closed position settles its own). Returns whether it did and the
+         liquidator's reward; the caller credits the reward.
     """
-    accrual._settle_account(owner, subaccount)
-    health: margin.AccountHealth = margin._health(owner, subaccount)
+    indexes: uint256[positions.MAX_OPEN_MARKETS] = accrual._refresh_account(owner, subaccount)
+    health: margin.AccountHealth = empty(margin.AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    health, marks = margin._valuation(owner, subaccount, indexes, False)
     if health.notional == 0 or health.equity >= convert(health.maintenance_margin, int256):
         return False, 0
-    p: LiquidationParams = self.liquidation_params
+    p: LiquidationParams = self._load_params()
     fraction: uint256 = self._close_fraction(health, p)
-    closed_notional: uint256 = self._close_positions(owner, subaccount, fraction)
+    closed_notional: uint256 = self._close_positions(owner, subaccount, fraction, marks)
 
     fee: uint256 = fixed_point._umul_up(closed_notional, p.fee)
     reward: uint256 = min(max(fee, p.min_reward), p.max_reward)
     insurance_fee: uint256 = fee - min(fee, reward)
     collateral: int256 = accounts._collateral(owner, subaccount)
-    if fraction < WAD:
-        # the equity left after a partial close covers the whole charge (see _close_fraction)
-        accounts._set_collateral(owner, subaccount, collateral - convert(reward + insurance_fee, int256))
-    else:
+    # the equity left after a partial close covers the whole charge (see _close_fraction);
+    # after a full close the account pays what its collateral holds
+    if fraction == WAD:
         available: uint256 = convert(max(collateral, 0), uint256)
         reward = min(reward, available)
         insurance_fee = min(insurance_fee, available - reward)
-        left: int256 = collateral - convert(reward + insurance_fee, int256)
-        if left < 0:
-            shortfall: uint256 = convert(-left, uint256)
-            accounts._set_collateral(owner, subaccount, 0)
-            log BadDebt(owner=owner, subaccount=subaccount, shortfall=shortfall)
-            treasury._cover_shortfall(owner, subaccount, shortfall)
-        else:
-            accounts._set_collateral(owner, subaccount, left)
-    treasury._move(0, convert(insurance_fee, int256))
+    left: int256 = collateral - convert(reward + insurance_fee, int256)
+    if fraction == WAD and left < 0:
+        shortfall: uint256 = convert(-left, uint256)
+        accounts._add_collateral(owner, subaccount, -collateral)
+        log BadDebt(owner=owner, subaccount=subaccount, shortfall=shortfall)
+        treasury._cover_shortfall(owner, subaccount, shortfall)
+    else:
+        accounts._add_collateral(owner, subaccount, left - collateral)
+    if insurance_fee > 0:
+        treasury._move(0, convert(insurance_fee, int256))
     log Liquidation(
         owner=owner,
         subaccount=subaccount,
@@ -205,13 +245,15 @@ def _close_fraction(health: margin.AccountHealth, p: LiquidationParams) -> uint2
 
 
 @internal
-def _close_positions(owner: address, subaccount: uint256, fraction: uint256) -> uint256:
+def _close_positions(owner: address, subaccount: uint256, fraction: uint256, marks: uint256[positions.MAX_OPEN_MARKETS]) -> uint256:
     """
-    @dev Closes the given share of every position at the mark price (sizes
+    @dev Closes the given share of every position at its market's mark price
+         (in open-market mask order, as the health check valued it; sizes
          rounded up, toward closing more); returns the closed notional.
     """
     closed_notional: uint256 = 0
     mask: uint256 = accounts._open_markets(owner, subaccount)
+    held: uint256 = 0
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break
@@ -222,11 +264,13 @@ def _close_positions(owner: address, subaccount: uint256, fraction: uint256) -> 
             if fraction < WAD:
                 closed = min(fixed_point._umul_up(size, fraction), size)
             size_delta: int256 = -fixed_point._sign(old.size) * convert(closed, int256)
-            mark: uint256 = pricing._mark_price(market_id, pricing._index_price(market_id))
+            mark: uint256 = marks[held]
+            held += 1
             closed_notional += fixed_point._umul_up(closed, mark)
             new: positions.Position = empty(positions.Position)
             realized: int256 = 0
-            new, realized = self._close_at(owner, subaccount, market_id, old, size_delta, mark)
+            funding_paid: int256 = 0
+            new, realized, funding_paid = self._close_at(owner, subaccount, market_id, old, size_delta, mark)
             log PositionLiquidated(
                 owner=owner,
                 subaccount=subaccount,
@@ -235,24 +279,30 @@ def _close_positions(owner: address, subaccount: uint256, fraction: uint256) -> 
                 new_size=new.size,
                 price=mark,
                 realized_pnl=realized,
+                funding_paid=funding_paid,
             )
         mask >>= 1
     return closed_notional
 
 
 @internal
-def _close_at(owner: address, subaccount: uint256, market_id: uint256, old: positions.Position, size_delta: int256, price: uint256) -> (positions.Position, int256):
+def _close_at(owner: address, subaccount: uint256, market_id: uint256, old: positions.Position, size_delta: int256, price: uint256) -> (positions.Position, int256, int256):
     """
-    @dev Reduces a position by size_delta at price without fee; the vault, as
-         counterparty, pays or receives the realized PnL.
+    @dev Reduces a position by size_delta at price without fee and settles its
+         funding in the same write; the vault, as counterparty, pays or
+         receives the realized PnL and the funding. Returns the new position,
+         the realized PnL and the funding paid.
     """
+    funding_index: int256 = funding._index(market_id)
+    funding_paid: int256 = funding._owed(old.size, old.funding_snapshot, funding_index)
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
-    accounts._add_collateral(owner, subaccount, realized)
-    treasury._move(-realized, 0)
+    new.funding_snapshot = funding_index
+    accounts._add_collateral(owner, subaccount, realized - funding_paid)
+    treasury._move(funding_paid - realized, 0)
     positions._store(owner, subaccount, market_id, old, new)
-    return new, realized
+    return new, realized, funding_paid
 
 
 # ---------------------------------------------------------------------------
@@ -272,10 +322,11 @@ def _traders_net_pnl() -> int256:
         if market_id >= markets.market_count:
             break
         skew: int256 = positions._skew(market_id)
-        if skew == 0 and positions.cost_sum[market_id] == 0:
+        cost_sum: int256 = positions._cost_sum(market_id)
+        if skew == 0 and cost_sum == 0:
             continue
         mark: uint256 = pricing._mark_price(market_id, pricing._index_price(market_id))
-        total += fixed_point._mul_floor(skew, convert(mark, int256)) - positions.cost_sum[market_id]
+        total += fixed_point._mul_floor(skew, convert(mark, int256)) - cost_sum
     return total
 
 
@@ -292,7 +343,7 @@ def _adl_eligible() -> bool:
     if treasury._insurance_balance() - repayable > 0:
         return False
     vault_assets: int256 = max(treasury._vault_balance() + repayable, 0)
-    return self._traders_net_pnl() > fixed_point._mul_floor(vault_assets, convert(self.liquidation_params.adl_ratio, int256))
+    return self._traders_net_pnl() > fixed_point._mul_floor(vault_assets, convert(self._params[1] >> 160, int256))
 
 
 @internal
@@ -301,18 +352,18 @@ def _deleverage(owner: address, subaccount: uint256, market_id: uint256, size: u
     @dev Closes size of a profitable position at the mark price, without fee.
     """
     markets._check_exists(market_id)
-    accrual._refresh(market_id)
+    index: uint256 = accrual._refresh(market_id)
     assert self._adl_eligible(), "liquidation: deleveraging not allowed"
     treasury._repay_vault_bad_debt()
-    accrual._settle_funding(owner, subaccount, market_id)
     old: positions.Position = positions._load(owner, subaccount, market_id)
     assert size > 0 and size <= convert(abs(old.size), uint256), "liquidation: size out of range"
-    mark: uint256 = pricing._mark_price(market_id, pricing._index_price(market_id))
+    mark: uint256 = pricing._mark_price(market_id, index)
     assert fixed_point._mul_floor(old.size, convert(mark, int256)) > old.cost, "liquidation: position not in profit"
     size_delta: int256 = -fixed_point._sign(old.size) * convert(size, int256)
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
-    new, realized = self._close_at(owner, subaccount, market_id, old, size_delta, mark)
+    funding_paid: int256 = 0
+    new, realized, funding_paid = self._close_at(owner, subaccount, market_id, old, size_delta, mark)
     log Deleveraged(
         owner=owner,
         subaccount=subaccount,
@@ -321,5 +372,6 @@ def _deleverage(owner: address, subaccount: uint256, market_id: uint256, size: u
         new_size=new.size,
         price=mark,
         realized_pnl=realized,
+        funding_paid=funding_paid,
         caller=msg.sender,
     )

@@ -50,7 +50,12 @@ def _position_value(market_id: uint256, position: positions.Position) -> Positio
     @dev A position valued at the market's mark price and pending funding index.
     """
     index_price: uint256 = pricing._index_price(market_id)
-    mark: uint256 = pricing._mark_price(market_id, index_price)
+    return self._value_at(market_id, position, index_price, pricing._mark_price(market_id, index_price))
+
+
+@internal
+@view
+def _value_at(market_id: uint256, position: positions.Position, index_price: uint256, mark: uint256) -> PositionValue:
     funding_index: int256 = 0
     _: int256 = 0
     funding_index, _ = funding._pending(market_id, index_price, positions._skew(market_id))
@@ -69,14 +74,42 @@ def _health(owner: address, subaccount: uint256) -> AccountHealth:
     @dev The account valued over every market it holds.
     """
     health: AccountHealth = empty(AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    health, marks = self._valuation(owner, subaccount, empty(uint256[positions.MAX_OPEN_MARKETS]), True)
+    return health
+
+
+@internal
+@view
+def _valuation(
+    owner: address,
+    subaccount: uint256,
+    indexes: uint256[positions.MAX_OPEN_MARKETS],
+    with_initial_margin: bool,
+) -> (AccountHealth, uint256[positions.MAX_OPEN_MARKETS]):
+    """
+    @dev The account valued over every market it holds, and the mark price of
+         each of those markets, in the order of the open-market mask (lowest
+         market id first). indexes holds, in the same order, the index prices
+         the caller read in this call (0: not read), so no feed is asked twice.
+         Without with_initial_margin, initial_margin is left 0 and the tier
+         tables are not read: a maintenance check needs neither.
+    """
+    health: AccountHealth = empty(AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
     health.collateral = accounts._collateral(owner, subaccount)
     mask: uint256 = accounts._open_markets(owner, subaccount)
+    held: uint256 = 0
     for market_id: uint256 in range(positions.MASK_BITS):
         if mask == 0:
             break
         if mask & 1 == 1:
-            position: positions.Position = positions._load(owner, subaccount, market_id)
-            value: PositionValue = self._position_value(market_id, position)
+            index_price: uint256 = indexes[held]
+            if index_price == 0:
+                index_price = pricing._index_price(market_id)
+            marks[held] = pricing._mark_price(market_id, index_price)
+            value: PositionValue = self._value_at(market_id, positions._load(owner, subaccount, market_id), index_price, marks[held])
+            held += 1
             health.unrealized_pnl += value.unrealized_pnl
             health.funding_owed += value.funding_owed
             health.notional += value.notional
@@ -85,12 +118,13 @@ def _health(owner: address, subaccount: uint256) -> AccountHealth:
             maker_fee: uint256 = 0
             taker_fee: uint256 = 0
             market_imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
-            imr: uint256 = accounts._initial_margin_ratio(owner, market_imr)
-            health.initial_margin += fixed_point._umul_up(value.notional, imr)
+            if with_initial_margin:
+                imr: uint256 = accounts._initial_margin_ratio(owner, market_imr)
+                health.initial_margin += fixed_point._umul_up(value.notional, imr)
             health.maintenance_margin += fixed_point._umul_up(value.notional, mmr)
         mask >>= 1
     health.equity = health.collateral + health.unrealized_pnl - health.funding_owed
-    return health
+    return health, marks
 
 
 @internal
@@ -106,5 +140,7 @@ def _withdrawable_equity(health: AccountHealth) -> int256:
 @internal
 @view
 def _is_liquidatable(owner: address, subaccount: uint256) -> bool:
-    health: AccountHealth = self._health(owner, subaccount)
+    health: AccountHealth = empty(AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    health, marks = self._valuation(owner, subaccount, empty(uint256[positions.MAX_OPEN_MARKETS]), False)
     return health.notional > 0 and health.equity < convert(health.maintenance_margin, int256)

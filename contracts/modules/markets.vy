@@ -70,9 +70,9 @@ params: public(HashMap[uint256, MarketParams])
 price_scale: public(HashMap[uint256, uint256])
 # @dev Number of markets listed; ids run from 0 to market_count - 1.
 market_count: public(uint256)
-# @dev The parameters again, packed in six words by the group that reads them together
-#      (see _pack), so a trade reads six cold slots instead of eighteen.
-packed_params: HashMap[uint256, uint256[6]]
+# @dev The parameters again, packed in five words by the group that reads them together
+#      (see _pack), so a trade reads five cold slots instead of eighteen.
+packed_params: HashMap[uint256, uint256[5]]
 
 
 @internal
@@ -98,7 +98,7 @@ def _set(market_id: uint256, p: MarketParams):
     assert decimals <= 18, "markets: oracle decimals above 18"
     self.params[market_id] = p
     self.price_scale[market_id] = 10 ** (18 - decimals)
-    words: uint256[6] = self._pack(p, 18 - decimals)
+    words: uint256[5] = self._pack(p, 18 - decimals)
     words[0] |= self.packed_params[market_id][0] & ATOMIC_BIT
     self.packed_params[market_id] = words
     log MarketParamsSet(market_id=market_id, params=p)
@@ -111,6 +111,7 @@ def _set(market_id: uint256, p: MarketParams):
 MASK_8: constant(uint256) = 2**8 - 1
 MASK_16: constant(uint256) = 2**16 - 1
 MASK_24: constant(uint256) = 2**24 - 1
+MASK_58: constant(uint256) = 2**58 - 1
 # @dev Set in a market's first packed word while atomic trading is allowed there.
 ATOMIC_BIT: constant(uint256) = 1 << 255
 MASK_64: constant(uint256) = 2**64 - 1
@@ -120,25 +121,24 @@ MASK_160: constant(uint256) = 2**160 - 1
 
 @internal
 @pure
-def _pack(p: MarketParams, scale_exponent: uint256) -> uint256[6]:
+def _pack(p: MarketParams, scale_exponent: uint256) -> uint256[5]:
     """
     @dev Word 0: oracle | max_price_age << 160 | mark_window << 184 | scale exponent << 200
                  | breaker_window << 208 (| ATOMIC_BIT, kept by _set).
-         Word 1: skew_scale | max_premium << 128 | dynamic_funding << 192.
+         Word 1: skew_scale | max_premium << 128 (58 bits) | dynamic_funding << 186
+                 | max_oi_vault_ratio << 187 (69 bits).
          Word 2: interest_rate | max_funding_rate << 64 | max_funding_velocity << 128 | breaker_move << 192.
          Word 3: imr | mmr << 64 | maker_fee << 128 | taker_fee << 192.
          Word 4: max_position_size | max_open_interest << 128.
-         Word 5: max_oi_vault_ratio.
-         A funding checkpoint reads words 0-2 only. The bounds in _validate keep
-         every field inside its bits.
+         A funding checkpoint reads words 0-2 only, a trade all five. The bounds in
+         _validate keep every field inside its bits.
     """
     return [
         convert(p.oracle, uint256) | p.max_price_age << 160 | p.mark_window << 184 | scale_exponent << 200 | p.breaker_window << 208,
-        p.skew_scale | p.max_premium << 128 | convert(p.dynamic_funding, uint256) << 192,
+        p.skew_scale | p.max_premium << 128 | convert(p.dynamic_funding, uint256) << 186 | p.max_oi_vault_ratio << 187,
         p.interest_rate | p.max_funding_rate << 64 | p.max_funding_velocity << 128 | p.breaker_move << 192,
         p.imr | p.mmr << 64 | p.maker_fee << 128 | p.taker_fee << 192,
         p.max_position_size | p.max_open_interest << 128,
-        p.max_oi_vault_ratio,
     ]
 
 
@@ -159,7 +159,7 @@ def _skew_params(market_id: uint256) -> (uint256, uint256, bool):
     @dev skew_scale, max_premium and dynamic_funding.
     """
     word: uint256 = self.packed_params[market_id][1]
-    return word & MASK_128, (word >> 128) & MASK_64, (word >> 192) != 0
+    return word & MASK_128, (word >> 128) & MASK_58, (word >> 186) & 1 != 0
 
 
 @internal
@@ -189,7 +189,7 @@ def _limits(market_id: uint256) -> (uint256, uint256, uint256):
     @dev max_position_size, max_open_interest and max_oi_vault_ratio.
     """
     word: uint256 = self.packed_params[market_id][4]
-    return word & MASK_128, word >> 128, self.packed_params[market_id][5]
+    return word & MASK_128, word >> 128, self.packed_params[market_id][1] >> 187
 
 
 @internal

@@ -19,7 +19,6 @@ uses: accounts
 MAX_OPEN_MARKETS: constant(uint256) = 8
 # @dev Bit positions available in the open-market mask.
 MASK_BITS: constant(uint256) = 64
-SWAD: constant(int256) = 10**18
 
 
 struct Position:
@@ -41,10 +40,10 @@ _positions: HashMap[address, HashMap[uint256, HashMap[uint256, StoredPosition]]]
 # @dev Open interest by market in one word: sum of long sizes (bits 0-127) and of
 #      short sizes, positive (128-255).
 _open_interest: HashMap[uint256, uint256]
-# @dev Sum of cost bases of all positions, by market.
-cost_sum: public(HashMap[uint256, int256])
-# @dev Sum of size * funding_snapshot (36 decimals, exact), by market.
-snapshot_sum: public(HashMap[uint256, int256])
+# @dev The vault's aggregates by market in one word, since every trade moves both: the
+#      sum of cost bases (int128, bits 0-127) and the sum of each position's
+#      ceil(size * funding_snapshot), quote 18 decimals (int128, 128-255).
+_sums: HashMap[uint256, uint256]
 
 MASK_128: constant(uint256) = 2**128 - 1
 
@@ -82,6 +81,36 @@ def short_open_interest(market_id: uint256) -> uint256:
     @return Short open interest.
     """
     return self._open_interest[market_id] >> 128
+
+
+@external
+@view
+def cost_sum(market_id: uint256) -> int256:
+    """
+    @notice Sum of the cost bases of all positions in a market (quote, 18 decimals).
+    @param market_id Market.
+    @return The sum.
+    """
+    return self._cost_sum(market_id)
+
+
+@external
+@view
+def snapshot_sum(market_id: uint256) -> int256:
+    """
+    @notice Sum over a market's positions of ceil(size * funding_snapshot)
+            (quote, 18 decimals): floor(index * skew) minus it never exceeds
+            the funding the positions owe.
+    @param market_id Market.
+    @return The sum.
+    """
+    return fixed_point._signed_field(self._sums[market_id], 128, 128)
+
+
+@internal
+@view
+def _cost_sum(market_id: uint256) -> int256:
+    return fixed_point._signed_field(self._sums[market_id], 0, 128)
 
 
 @internal
@@ -160,8 +189,11 @@ def _store(owner: address, subaccount: uint256, market_id: uint256, old: Positio
     elif new.size < 0:
         shorts += convert(-new.size, uint256)
     self._open_interest[market_id] = convert(convert(longs, uint128), uint256) | convert(convert(shorts, uint128), uint256) << 128
-    self.cost_sum[market_id] += new.cost - old.cost
-    self.snapshot_sum[market_id] += new.size * new.funding_snapshot - old.size * old.funding_snapshot
+    # each position's snapshot term is a function of the position alone, so the sum stays exact
+    sums: uint256 = self._sums[market_id]
+    cost_sum: int256 = fixed_point._signed_field(sums, 0, 128) + new.cost - old.cost
+    snapshot_sum: int256 = fixed_point._signed_field(sums, 128, 128) + fixed_point._mul_ceil(new.size, new.funding_snapshot) - fixed_point._mul_ceil(old.size, old.funding_snapshot)
+    self._sums[market_id] = fixed_point._int128_bits(cost_sum) | fixed_point._int128_bits(snapshot_sum) << 128
 
     bit: uint256 = 1 << market_id
     mask: uint256 = accounts._open_markets(owner, subaccount)

@@ -102,7 +102,10 @@ def _move(to_vault: int256, to_insurance: int256):
     """
     @dev Adds to the two balances (negative: takes); reverts outside int128.
     """
-    self._balances = fixed_point._int128_bits(self._vault_balance() + to_vault) | fixed_point._int128_bits(self._insurance_balance() + to_insurance) << 128
+    word: uint256 = self._balances
+    vault_balance: int256 = fixed_point._signed_field(word, 0, 128) + to_vault
+    insurance_balance: int256 = fixed_point._signed_field(word, 128, 128) + to_insurance
+    self._balances = fixed_point._int128_bits(vault_balance) | fixed_point._int128_bits(insurance_balance) << 128
 
 
 @deploy
@@ -140,12 +143,14 @@ def _check_vault(caller: address):
 
 
 @internal
-def _route_fee(fee: uint256):
+def _book_trade(to_vault: int256, fee: uint256):
     """
-    @dev Credits the vault its share, rounded down; the insurance fund takes the rest.
+    @dev Books a trade in one write: to_vault (the vault's side of the PnL and
+         funding) plus the vault's share of the fee, rounded down; the
+         insurance fund takes the rest of the fee.
     """
-    to_vault: uint256 = fee * self.vault_fee_share // WAD
-    self._move(convert(to_vault, int256), convert(fee - to_vault, int256))
+    fee_to_vault: uint256 = fee * self.vault_fee_share // WAD
+    self._move(to_vault + convert(fee_to_vault, int256), convert(fee - fee_to_vault, int256))
 
 
 @internal

@@ -40,10 +40,11 @@ def expected_rounds(path: PricePath, start: int, decimals: int = 8) -> list[tupl
 
 def test_seeding_replays_the_btc_path_exactly(feed, reporters, chain):
     path = PricePath.load(PATHS / "btc.csv").head(40)
-    start = chain.pending_timestamp
-    rounds = OracleFeeder(feed, reporters, PathSource(path)).run()
+    feeder = OracleFeeder(feed, reporters, PathSource(path))
+    rounds = feeder.run()
     assert len(rounds) == 40 and not any(r.clamped for r in rounds)
-    assert rounds_of(feed, 1, 40) == expected_rounds(path, start)
+    # the path's clock starts at the feeder's first step (the chain's time then)
+    assert rounds_of(feed, 1, 40) == expected_rounds(path, feeder.start)
     assert feed.latestRound() == 40
 
 

@@ -92,7 +92,6 @@ class TradeOutcome:
     realized: int = 0
     funding_paid: int = 0
     new_size: int = 0
-    settlements: list = field(default_factory=list)
 
 
 @dataclass
@@ -258,7 +257,6 @@ class EngineModel:
             realized=realized,
             funding_paid=funding_paid or 0,
             new_size=new.size,
-            settlements=[] if funding_paid is None else [funding_paid],
         )
 
     def withdraw(self, trader, units: int, now: int) -> tuple[str | None, list]:
@@ -442,7 +440,9 @@ class EngineMachine(ProtocolMachine):
         assert modified.fee == expected.fee
         assert modified.realized_pnl == expected.realized
         assert modified.funding_paid == expected.funding_paid
-        self._check_funding_events(expected.settlements)
+        # a trade reports its settlement in PositionModified only
+        self._check_funding_events([])
+        self.event_funding += modified.funding_paid
         self.event_realized += modified.realized_pnl
         self.event_vault_fees += modified.fee * self.model.fee_share // WAD
         self.model = trial
@@ -514,8 +514,13 @@ class EngineMachine(ProtocolMachine):
         dust = model.funding_settled - model.funding_exact
         assert 0 <= dust < max(model.settlements, 1)
 
-        # Pending: what traders owe is at least what the vault counts on, by at most 1 wei each.
+        # Pending: what traders owe is at least what the vault counts on, by at most 2 wei each
+        # (each position's owed and its snapshot term round up, the vault's index term down).
         open_traders = [t for t in self.traders if model.positions[t].size != 0]
+        assert engine.snapshot_sum(0) == sum(
+            ceil_div(model.positions[t].size * model.positions[t].snapshot, WAD) for t in open_traders
+        )
+        assert engine.cost_sum(0) == sum(model.positions[t].cost for t in open_traders)
         traders_owed = traders_pnl = 0
         for trader in open_traders:
             value = engine.position_value(trader, 0, 0)
@@ -526,7 +531,7 @@ class EngineMachine(ProtocolMachine):
         mark = model.index_price
         vault_view_of_traders_pnl = ceil_div(engine.skew(0) * mark, WAD) - engine.cost_sum(0)
         vault_view_of_traders_owed = self.p.vault.equity() - vault_balance + vault_view_of_traders_pnl
-        assert 0 <= traders_owed - vault_view_of_traders_owed <= len(open_traders)
+        assert 0 <= traders_owed - vault_view_of_traders_owed <= 2 * len(open_traders)
         assert 0 <= vault_view_of_traders_pnl - traders_pnl <= len(open_traders)
 
         # (b) Solvency: tokens held cover every positive claim, and each internal move is

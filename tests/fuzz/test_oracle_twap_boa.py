@@ -17,6 +17,7 @@ import random
 
 import boa
 import pytest
+from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +74,12 @@ class Feed:
     def check_twaps(self, now: int, windows):
         boa.env.evm.patch.timestamp = now
         assert self.oracle.latestRound() == len(self.path)
+        # the latest round as the head's copy (latestRoundData) and as its observation agree
+        latest_t, latest_answer = self.path[-1]
+        expected = (len(self.path), latest_answer, latest_t, latest_t, len(self.path))
+        assert tuple(self.oracle.latestRoundData()) == expected
+        assert tuple(self.oracle.getRoundData(len(self.path))) == expected
+        assert (self.oracle.latestAnswer(), self.oracle.latestTimestamp()) == (latest_answer, latest_t)
         for window in windows:
             assert self.oracle.twap(window) == twap_reference(self.path, now, window), (
                 now,
@@ -242,3 +249,33 @@ def test_twap_matches_reference_on_a_long_history_boa(long_feed, data):
         )
     )
     feed.check_twaps(now, windows)
+
+
+def test_round_ids_stop_at_the_head_field_limit_boa(empty_feed):
+    """The head keeps the latest round id in 56 bits: the round after 2**56 - 1 reverts
+    (reached here by writing the head; at one round a second that is 2 billion years)."""
+    feed = empty_feed
+    with boa.env.anchor():
+        boa.env.evm.patch.timestamp = START_TIME
+        feed.oracle.report(10**8, sender=feed.reporter)
+        layout = feed.oracle.compiler_data.storage_layout["storage_layout"]
+        head_slot = layout["_head"]["slot"]
+        head = boa.env.get_storage(feed.oracle.address, head_slot)
+        last_id = 2**56 - 1
+        boa.env.set_storage(feed.oracle.address, head_slot, (head % 2**200) | last_id << 200)
+        observation_slot = layout["_observations"]["slot"]
+        first = boa.env.get_storage(feed.oracle.address, mapping_slot(observation_slot, 1))
+        boa.env.set_storage(feed.oracle.address, mapping_slot(observation_slot, last_id), first)
+        assert feed.oracle.latestRound() == last_id
+        boa.env.evm.patch.timestamp = START_TIME + 12
+        with boa.reverts("oracle: round limit"):
+            feed.oracle.report(10**8, sender=feed.reporter)
+        # the same block still updates the latest round in place
+        boa.env.evm.patch.timestamp = START_TIME
+        feed.oracle.report(2 * 10**8, sender=feed.reporter)
+        assert feed.oracle.latestRoundData()[1] == 2 * 10**8
+
+
+def mapping_slot(slot: int, key: int) -> int:
+    """Storage slot of HashMap[key] in Vyper: keccak256(slot ++ key)."""
+    return int.from_bytes(keccak(slot.to_bytes(32, "big") + key.to_bytes(32, "big")), "big")

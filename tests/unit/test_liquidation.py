@@ -491,6 +491,10 @@ def test_liquidation_params_default_and_can_be_set(engine, engine_admin, admin):
     new = params(fee=WAD // 100, min_reward=0, max_reward=10**6 * WAD, buffer=WAD, partial_notional=0, adl_ratio=10 * WAD)
     tx = engine_admin.set_liquidation_params(new, sender=admin)
     assert tuple(engine.liquidation_params()) == new
+    # every field at its upper bound survives the packing
+    widest = params(fee=WAD // 20, min_reward=10**6 * WAD, max_reward=10**6 * WAD, buffer=WAD, partial_notional=2**128 - 1, adl_ratio=10 * WAD)
+    engine_admin.set_liquidation_params(widest, sender=admin)
+    assert tuple(engine.liquidation_params()) == widest
     assert tuple(engine_admin.LiquidationParamsSet.from_receipt(tx)[0].params) == new
 
 
@@ -501,6 +505,7 @@ def test_liquidation_params_default_and_can_be_set(engine, engine_admin, admin):
     (dict(buffer=WAD + 1), "liquidation: buffer out of bounds"),
     (dict(adl_ratio=WAD // 10 - 1), "liquidation: adl_ratio out of bounds"),
     (dict(adl_ratio=10 * WAD + 1), "liquidation: adl_ratio out of bounds"),
+    (dict(partial_notional=2**128), "liquidation: partial_notional out of bounds"),
 ])
 def test_liquidation_params_outside_bounds_revert(engine_admin, admin, changes, reason):
     with ape.reverts(reason):
@@ -514,7 +519,7 @@ def test_only_admin_sets_liquidation_params(engine_admin, stranger, guardian):
 
 
 def test_partial_liquidation_can_be_turned_off(engine, engine_admin, btc_long, trader, keeper, admin, oracle, set_price):
-    engine_admin.set_liquidation_params(params(partial_notional=10**30 * WAD), sender=admin)
+    engine_admin.set_liquidation_params(params(partial_notional=2**128 - 1), sender=admin)
     set_price(oracle, "126315.78")
     tx = engine.liquidate(trader, 0, sender=keeper)
     assert one(tx, engine.Liquidation).full

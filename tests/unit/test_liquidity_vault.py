@@ -58,7 +58,7 @@ def traders_pnl_against_vault(engine, market_id):
 def traders_funding_owed_to_vault(engine, market_id):
     """Traders' unsettled funding as the vault books it: rounded down (against the vault)."""
     funding_index = engine.current_funding(market_id)[0]
-    return (funding_index * engine.skew(market_id) - engine.snapshot_sum(market_id)) // WAD
+    return funding_index * engine.skew(market_id) // WAD - engine.snapshot_sum(market_id)
 
 
 def expected_vault_equity(engine, market_ids):

@@ -56,7 +56,10 @@ def price(feed, reporters, chain):
 @pytest.fixture
 def commit(book, book_market, chain):
     def place(sender, kind, size, acceptable, trigger=0, lifetime=600, fee=FEE, market=None, **options):
-        expiry = chain.pending_timestamp + lifetime
+        now = chain.pending_timestamp
+        # the commit mines at `now` however long sending it takes, so `lifetime` is exact
+        chain.pending_timestamp = now
+        expiry = now + lifetime
         receipt = book.commit_order(
             book_market if market is None else market,
             kind,

@@ -4,7 +4,8 @@ without asking the chain about each one.
 What the book holds per account (owner, subaccount): collateral and, per market, size, cost and
 funding snapshot, exactly as the engine stores them: the cost basis follows `positions._apply_fill`
 with the fill price of each `PositionModified`, collateral moves with `Deposit`, `Withdrawal`,
-trades (`realized_pnl - fee`), `FundingSettled`, liquidations and deleveraging, and a position's
+trades (`realized_pnl - fee - funding_paid`), `FundingSettled`, liquidations and deleveraging
+(`realized_pnl - funding_paid`), and a position's
 funding snapshot is the market's index of the last `FundingCheckpoint` before the event that
 settled it (the engine accrues, and logs the accrual, before it settles). Valued with the engine's
 mark price and pending funding index of each market (one batched read per step), the book gives
@@ -156,11 +157,14 @@ class AccountBook:
             position = self._position(account, args["market_id"])
             position.fill(args["size_delta"], args["fill_price"])
             position.funding_snapshot = self._index(args["market_id"])
-            account.collateral += args["realized_pnl"] - args["fee"]
+            # a trade settles its market's funding and reports it here, not in FundingSettled
+            account.collateral += args["realized_pnl"] - args["fee"] - args["funding_paid"]
             self._forget_if_flat(account, args["market_id"])
         elif name in ("PositionLiquidated", "Deleveraged"):
-            self._position(account, args["market_id"]).fill(args["size_delta"], args["price"])
-            account.collateral += args["realized_pnl"]
+            position = self._position(account, args["market_id"])
+            position.fill(args["size_delta"], args["price"])
+            position.funding_snapshot = self._index(args["market_id"])
+            account.collateral += args["realized_pnl"] - args["funding_paid"]
             self._forget_if_flat(account, args["market_id"])
         elif name == "Liquidation":
             left = account.collateral - args["reward"] - args["insurance_fee"]
