@@ -430,30 +430,27 @@ def liquidation_benchmarks(net: Devnet, _sections: list[Section]) -> Section:
     statuses = net.protocol.lens.account_statuses(refs)
     if not all(status.liquidatable for status in statuses):
         raise click.ClickException("liquidation benchmark: the price drop left an account healthy")
-    single = section.add(
-        "liquidate one-position account (closed in full)",
-        net.later(lambda: eng.liquidate(owner, 0, sender=net.keeper)),
-        TARGETS["liquidate"],
-        note="75,000 notional, below the partial-liquidation threshold",
-        traced=True,
+
+    def liquidation(operation: str, subaccount: int, note: str) -> Row:
+        row = section.add(
+            operation,
+            net.later(lambda: eng.liquidate(owner, subaccount, sender=net.keeper)),
+            TARGETS["liquidate"],
+            note=note,
+            traced=True,
+        )
+        row.note += liquidation_outcome(eng, row.receipt)
+        return row
+
+    single = liquidation(
+        "liquidate one-position account (closed in full)", 0,
+        "75,000 notional, below the partial-liquidation threshold",
     )
-    single.note += liquidation_outcome(eng, single.receipt)
-    partial = section.add(
-        "liquidate one-position account (closed in part)",
-        net.later(lambda: eng.liquidate(owner, 1, sender=net.keeper)),
-        TARGETS["liquidate"],
-        note="300,000 notional: just enough closes to reach 1.25 × maintenance",
-        traced=True,
+    liquidation(
+        "liquidate one-position account (closed in part)", 1,
+        "300,000 notional: just enough closes to reach 1.25 × maintenance",
     )
-    partial.note += liquidation_outcome(eng, partial.receipt)
-    rewarded = section.add(
-        "liquidate one-position account (closed in full, reward paid)",
-        net.later(lambda: eng.liquidate(owner, 2, sender=net.keeper)),
-        TARGETS["liquidate"],
-        note="75,000 notional",
-        traced=True,
-    )
-    rewarded.note += liquidation_outcome(eng, rewarded.receipt)
+    liquidation("liquidate one-position account (closed in full, reward paid)", 2, "75,000 notional")
     batch = net.later(lambda: eng.liquidate_many(refs[3:], sender=net.keeper))
     section.add(f"liquidate_many, {BATCH_SIZE} one-position accounts", batch)
     one_in_batch = net.later(lambda: eng.liquidate_many(refs[1:2], sender=net.keeper))
