@@ -171,7 +171,8 @@ quorum: public(uint256)
 max_deviation_bps: public(uint256)
 # @dev Age in seconds after which a report (or the answer) counts as stale.
 max_report_age: public(uint256)
-# @dev Latest round id (0 = none; ids start at 1) and two anchors' times (module docstring).
+# @dev Latest round id (0 = none; ids start at 1), a copy of its updated_at and answer, and
+#      two anchors' times (module docstring).
 _head: uint256
 # @dev Packed observation per round id (see the module docstring for layout).
 _observations: HashMap[uint256, uint256]

@@ -3,8 +3,10 @@
 @title positions
 @notice Positions per (owner, subaccount, market) and the market aggregates
         derived from them: open interest per side, skew, the sum of cost
-        bases and the sum of funding snapshots. The aggregates let the LP
-        vault value its side of every position exactly without a loop.
+        bases and the sum of funding-snapshot terms. The aggregates let the
+        LP vault value its side of every position without a loop: exactly
+        for PnL, and for funding never above what positions owe (at most 2
+        wei per position below).
 @custom:security A position's cost basis rounds against its holder, so the
                  aggregate view of traders' PnL is never below the sum of the
                  accounts' own views.
