@@ -22,9 +22,6 @@ uses: funding
 uses: positions
 uses: accounts
 
-WAD: constant(uint256) = 10**18
-SWAD: constant(int256) = 10**18
-
 
 struct AccountHealth:
     collateral: int256
