@@ -73,7 +73,6 @@ exports: (
     pausable.paused,
     # markets
     markets.params,
-    markets.price_scale,
     markets.market_count,
     markets.atomic_trading,
     pricing.breaker,

@@ -176,7 +176,7 @@ def set_vault(vault: address):
 def set_fee_split(vault_fee_share: uint256):
     """
     @notice Sets the vault's share of trading fees; the insurance fund gets the rest.
-    @param vault_fee_share 18-decimal fraction, at most 1.
+    @param vault_fee_share 18-decimal fraction, at most 1, in steps of 1e-10.
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
     treasury._set_fee_split(vault_fee_share)

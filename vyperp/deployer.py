@@ -21,7 +21,7 @@ from ape import chain
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol, engine_contract
 from vyperp.orders import OrderSettings, configure_market, deploy_order_book
 from vyperp.deployment import DEFAULT_ROOT, Deployment, ManifestError, MarketEntry, network_key
-from vyperp.params import MarketConfig
+from vyperp.params import FRACTION_STEP, STEPPED_FIELDS, MarketConfig
 from vyperp.units import to_token_units, to_wad
 
 DEFAULT_CONFIG = Path("config/markets.yaml")
@@ -60,9 +60,11 @@ class MarketSpec:
         unknown = set(self.params) - _PARAM_FIELDS
         if unknown:
             raise ValueError(f"{self.name}: unknown market parameters {sorted(unknown)}")
-        return MarketConfig(
-            oracle=oracle, **{k: _param_to_chain(k, v) for k, v in self.params.items()}
-        )
+        values = {k: _param_to_chain(k, v) for k, v in self.params.items()}
+        off_step = sorted(k for k in STEPPED_FIELDS if values.get(k, 0) % FRACTION_STEP)
+        if off_step:
+            raise ValueError(f"{self.name}: {', '.join(off_step)} must be a multiple of 1e-10")
+        return MarketConfig(oracle=oracle, **values)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,22 @@ from dataclasses import astuple, dataclass, fields, replace
 from vyperp.units import WAD
 
 
+# The engine stores these fractions in steps of 1e-10 (fixed_point.FRACTION_STEP, in 18-decimal units);
+# any other value reverts with "markets: <field> not a multiple of 1e-10".
+FRACTION_STEP = 10**8
+STEPPED_FIELDS = (
+    "max_premium",
+    "interest_rate",
+    "max_funding_rate",
+    "max_funding_velocity",
+    "imr",
+    "mmr",
+    "maker_fee",
+    "taker_fee",
+    "breaker_move",
+)
+
+
 @dataclass(frozen=True)
 class MarketConfig:
     """One market's parameters; rates and fractions are 18-decimal integers."""

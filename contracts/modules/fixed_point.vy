@@ -100,7 +100,11 @@ def _sign(x: int256) -> int256:
 # Signed fields packed into storage words (two's complement, zero stays zero)
 # ---------------------------------------------------------------------------
 
+# @dev Stored fractions (market rates, fees, margins and breaker move, the fee share) are
+#      kept in steps of 1e-10: multiples of this many wei of an 18-decimal fraction.
+FRACTION_STEP: constant(uint256) = 10**8
 MASK_64: constant(uint256) = 2**64 - 1
+MASK_104: constant(uint256) = 2**104 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 
 
@@ -111,6 +115,15 @@ def _int128_bits(x: int256) -> uint256:
     @dev x as 128 bits; reverts outside int128.
     """
     return convert(convert(convert(x, int128), bytes32), uint256) & MASK_128
+
+
+@internal
+@pure
+def _int104_bits(x: int256) -> uint256:
+    """
+    @dev x as 104 bits; reverts outside int104.
+    """
+    return convert(convert(convert(x, int104), bytes32), uint256) & MASK_104
 
 
 @internal

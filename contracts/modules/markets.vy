@@ -7,6 +7,8 @@
 @custom:security Validation only; callers do access control.
 """
 
+from . import fixed_point
+
 
 # @dev Market ids are bit positions in an account's open-market mask.
 MAX_MARKETS: constant(uint256) = 64
@@ -66,13 +68,11 @@ event AtomicTradingSet:
 
 # @dev Parameters of each market, by id.
 params: public(HashMap[uint256, MarketParams])
-# @dev Multiplier that turns an oracle answer into 18 decimals, by market.
-price_scale: public(HashMap[uint256, uint256])
 # @dev Number of markets listed; ids run from 0 to market_count - 1.
 market_count: public(uint256)
-# @dev The parameters again, packed in five words by the group that reads them together
-#      (see _pack), so a trade reads five cold slots instead of eighteen.
-packed_params: HashMap[uint256, uint256[5]]
+# @dev The parameters again, packed in four words by the group that reads them together
+#      (see _pack), so a trade reads four cold slots instead of eighteen.
+packed_params: HashMap[uint256, uint256[4]]
 
 
 @internal
@@ -97,8 +97,7 @@ def _set(market_id: uint256, p: MarketParams):
     decimals: uint256 = convert(staticcall IPriceFeed(p.oracle).decimals(), uint256)
     assert decimals <= 18, "markets: oracle decimals above 18"
     self.params[market_id] = p
-    self.price_scale[market_id] = 10 ** (18 - decimals)
-    words: uint256[5] = self._pack(p, 18 - decimals)
+    words: uint256[4] = self._pack(p, 18 - decimals)
     words[0] |= self.packed_params[market_id][0] & ATOMIC_BIT
     self.packed_params[market_id] = words
     log MarketParamsSet(market_id=market_id, params=p)
@@ -108,36 +107,48 @@ def _set(market_id: uint256, p: MarketParams):
 # Packed reads for the hot paths
 # ---------------------------------------------------------------------------
 
-MASK_8: constant(uint256) = 2**8 - 1
-MASK_16: constant(uint256) = 2**16 - 1
+# @dev Rates, fees, margins and the breaker move are stored in fixed_point.FRACTION_STEP
+#      units (1e-10), which fits a funding checkpoint's fields in two words. A stored
+#      field has at most 34 bits, so scaling it back (unsafe_mul) cannot overflow.
+MASK_5: constant(uint256) = 2**5 - 1
+MASK_12: constant(uint256) = 2**12 - 1
+MASK_17: constant(uint256) = 2**17 - 1
 MASK_24: constant(uint256) = 2**24 - 1
-MASK_58: constant(uint256) = 2**58 - 1
+MASK_27: constant(uint256) = 2**27 - 1
+MASK_29: constant(uint256) = 2**29 - 1
+MASK_30: constant(uint256) = 2**30 - 1
+MASK_34: constant(uint256) = 2**34 - 1
 # @dev Set in a market's first packed word while atomic trading is allowed there.
 ATOMIC_BIT: constant(uint256) = 1 << 255
-MASK_64: constant(uint256) = 2**64 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 MASK_160: constant(uint256) = 2**160 - 1
 
 
 @internal
 @pure
-def _pack(p: MarketParams, scale_exponent: uint256) -> uint256[5]:
+def _pack(p: MarketParams, scale_exponent: uint256) -> uint256[4]:
     """
-    @dev Word 0: oracle | max_price_age << 160 | mark_window << 184 | scale exponent << 200
-                 | breaker_window << 208 (| ATOMIC_BIT, kept by _set).
-         Word 1: skew_scale | max_premium << 128 (58 bits) | dynamic_funding << 186
-                 | max_oi_vault_ratio << 187 (69 bits).
-         Word 2: interest_rate | max_funding_rate << 64 | max_funding_velocity << 128 | breaker_move << 192.
-         Word 3: imr | mmr << 64 | maker_fee << 128 | taker_fee << 192.
-         Word 4: max_position_size | max_open_interest << 128.
-         A funding checkpoint reads words 0-2 only, a trade all five. The bounds in
-         _validate keep every field inside its bits.
+    @dev Word 0: oracle | max_price_age << 160 (17 bits) | mark_window << 177 (12)
+                 | scale exponent << 189 (5) | breaker_window << 194 (17)
+                 | breaker_move << 211 (34) (| ATOMIC_BIT, kept by _set).
+         Word 1: skew_scale (128) | max_premium << 128 (30) | interest_rate << 158 (24)
+                 | max_funding_rate << 182 (29) | max_funding_velocity << 211 (30)
+                 | dynamic_funding << 241.
+         Word 2: imr (34) | mmr << 34 (34) | maker_fee << 68 (27) | taker_fee << 95 (27)
+                 | max_oi_vault_ratio << 122 (67).
+         Word 3: max_position_size (128) | max_open_interest << 128.
+         Fractions are in fixed_point.FRACTION_STEP units. A funding checkpoint reads words 0-1, a
+         trade that reduces risk words 0-2, one that adds risk all four. The bounds
+         and steps in _validate keep every field inside its bits.
     """
     return [
-        convert(p.oracle, uint256) | p.max_price_age << 160 | p.mark_window << 184 | scale_exponent << 200 | p.breaker_window << 208,
-        p.skew_scale | p.max_premium << 128 | convert(p.dynamic_funding, uint256) << 186 | p.max_oi_vault_ratio << 187,
-        p.interest_rate | p.max_funding_rate << 64 | p.max_funding_velocity << 128 | p.breaker_move << 192,
-        p.imr | p.mmr << 64 | p.maker_fee << 128 | p.taker_fee << 192,
+        convert(p.oracle, uint256) | p.max_price_age << 160 | p.mark_window << 177 | scale_exponent << 189
+        | p.breaker_window << 194 | (p.breaker_move // fixed_point.FRACTION_STEP) << 211,
+        p.skew_scale | (p.max_premium // fixed_point.FRACTION_STEP) << 128 | (p.interest_rate // fixed_point.FRACTION_STEP) << 158
+        | (p.max_funding_rate // fixed_point.FRACTION_STEP) << 182 | (p.max_funding_velocity // fixed_point.FRACTION_STEP) << 211
+        | convert(p.dynamic_funding, uint256) << 241,
+        (p.imr // fixed_point.FRACTION_STEP) | (p.mmr // fixed_point.FRACTION_STEP) << 34 | (p.maker_fee // fixed_point.FRACTION_STEP) << 68
+        | (p.taker_fee // fixed_point.FRACTION_STEP) << 95 | p.max_oi_vault_ratio << 122,
         p.max_position_size | p.max_open_interest << 128,
     ]
 
@@ -149,7 +160,7 @@ def _feed(market_id: uint256) -> (address, uint256, uint256, uint256):
     @dev The oracle, max_price_age, mark_window and the answer-to-18-decimals multiplier.
     """
     word: uint256 = self.packed_params[market_id][0]
-    return convert(word & MASK_160, address), (word >> 160) & MASK_24, (word >> 184) & MASK_16, 10 ** ((word >> 200) & MASK_8)
+    return convert(word & MASK_160, address), (word >> 160) & MASK_17, (word >> 177) & MASK_12, 10 ** ((word >> 189) & MASK_5)
 
 
 @internal
@@ -159,7 +170,7 @@ def _skew_params(market_id: uint256) -> (uint256, uint256, bool):
     @dev skew_scale, max_premium and dynamic_funding.
     """
     word: uint256 = self.packed_params[market_id][1]
-    return word & MASK_128, (word >> 128) & MASK_58, (word >> 186) & 1 != 0
+    return word & MASK_128, unsafe_mul((word >> 128) & MASK_30, fixed_point.FRACTION_STEP), (word >> 241) & 1 != 0
 
 
 @internal
@@ -168,8 +179,8 @@ def _funding_params(market_id: uint256) -> (uint256, uint256, uint256):
     """
     @dev interest_rate, max_funding_rate and max_funding_velocity.
     """
-    word: uint256 = self.packed_params[market_id][2]
-    return word & MASK_64, (word >> 64) & MASK_64, (word >> 128) & MASK_64
+    word: uint256 = self.packed_params[market_id][1]
+    return unsafe_mul((word >> 158) & MASK_24, fixed_point.FRACTION_STEP), unsafe_mul((word >> 182) & MASK_29, fixed_point.FRACTION_STEP), unsafe_mul((word >> 211) & MASK_30, fixed_point.FRACTION_STEP)
 
 
 @internal
@@ -178,8 +189,8 @@ def _margin_params(market_id: uint256) -> (uint256, uint256, uint256, uint256):
     """
     @dev imr, mmr, maker_fee and taker_fee.
     """
-    word: uint256 = self.packed_params[market_id][3]
-    return word & MASK_64, (word >> 64) & MASK_64, (word >> 128) & MASK_64, word >> 192
+    word: uint256 = self.packed_params[market_id][2]
+    return unsafe_mul(word & MASK_34, fixed_point.FRACTION_STEP), unsafe_mul((word >> 34) & MASK_34, fixed_point.FRACTION_STEP), unsafe_mul((word >> 68) & MASK_27, fixed_point.FRACTION_STEP), unsafe_mul((word >> 95) & MASK_27, fixed_point.FRACTION_STEP)
 
 
 @internal
@@ -188,8 +199,8 @@ def _limits(market_id: uint256) -> (uint256, uint256, uint256):
     """
     @dev max_position_size, max_open_interest and max_oi_vault_ratio.
     """
-    word: uint256 = self.packed_params[market_id][4]
-    return word & MASK_128, word >> 128, self.packed_params[market_id][1] >> 187
+    word: uint256 = self.packed_params[market_id][3]
+    return word & MASK_128, word >> 128, self.packed_params[market_id][2] >> 122
 
 
 @internal
@@ -198,7 +209,8 @@ def _breaker_params(market_id: uint256) -> (uint256, uint256):
     """
     @dev breaker_move and breaker_window.
     """
-    return self.packed_params[market_id][2] >> 192, (self.packed_params[market_id][0] >> 208) & MASK_24
+    word: uint256 = self.packed_params[market_id][0]
+    return unsafe_mul((word >> 211) & MASK_34, fixed_point.FRACTION_STEP), (word >> 194) & MASK_17
 
 
 @internal
@@ -288,18 +300,45 @@ def _numeric_fields(p: MarketParams) -> uint256[14]:
     ]
 
 
+# @dev Names of the fields kept in fixed_point.FRACTION_STEP units, concatenated in _stepped_fields order.
+STEPPED_NAMES: constant(String[96]) = "max_premiuminterest_ratemax_funding_ratemax_funding_velocityimrmmrmaker_feetaker_feebreaker_move"
+STEPPED_STARTS: constant(uint256[9]) = [0, 11, 24, 40, 60, 63, 66, 75, 84]
+STEPPED_LENGTHS: constant(uint256[9]) = [11, 13, 16, 20, 3, 3, 9, 9, 12]
+
+
+@internal
+@pure
+def _stepped_fields(p: MarketParams) -> uint256[9]:
+    return [
+        p.max_premium,
+        p.interest_rate,
+        p.max_funding_rate,
+        p.max_funding_velocity,
+        p.imr,
+        p.mmr,
+        p.maker_fee,
+        p.taker_fee,
+        p.breaker_move,
+    ]
+
+
 @internal
 @pure
 def _validate(p: MarketParams):
     """
-    @dev Checks every parameter against its hard bounds, then the rules that
-         tie parameters together. The reason names the offending parameter.
+    @dev Checks every parameter against its hard bounds and the fractions
+         against their step, then the rules that tie parameters together.
+         The reason names the offending parameter.
     """
     assert p.oracle != empty(address), "markets: oracle is zero"
     values: uint256[14] = self._numeric_fields(p)
     for i: uint256 in range(14):
         if values[i] < LOWER_BOUNDS[i] or values[i] > UPPER_BOUNDS[i]:
             raw_revert(abi_encode(concat("markets: ", slice(PARAM_NAMES, NAME_STARTS[i], NAME_LENGTHS[i]), " out of bounds"), method_id=method_id("Error(string)")))
+    stepped: uint256[9] = self._stepped_fields(p)
+    for i: uint256 in range(9):
+        if stepped[i] % fixed_point.FRACTION_STEP != 0:
+            raw_revert(abi_encode(concat("markets: ", slice(STEPPED_NAMES, STEPPED_STARTS[i], STEPPED_LENGTHS[i]), " not a multiple of 1e-10"), method_id=method_id("Error(string)")))
     assert p.interest_rate <= p.max_funding_rate, "markets: interest_rate above max_funding_rate"
     assert p.mmr < p.imr, "markets: mmr not below imr"
     assert p.maker_fee <= p.taker_fee, "markets: maker_fee above taker_fee"

@@ -12,6 +12,9 @@
 from . import fixed_point
 
 WAD: constant(uint256) = 10**18
+SHARE_SHIFT: constant(uint256) = 208
+MASK_34: constant(uint256) = 2**34 - 1
+BALANCES_MASK: constant(uint256) = 2**208 - 1
 # @dev Waterfall steps, as ShortfallCovered.source.
 FROM_INSURANCE: constant(uint256) = 1
 FROM_VAULT: constant(uint256) = 2
@@ -49,12 +52,11 @@ event InsuranceWithdrawn:
     amount: uint256
 
 
-# @dev The two balances in one word, since a trade moves both: the LP vault's settled claim
-#      on the engine (int128, bits 0-127) and the insurance fund (int128, 128-255, the sink
-#      of rounding dust), 18 decimals.
+# @dev The two balances and the fee split in one word, since a trade reads all three and
+#      moves both balances: the LP vault's settled claim on the engine (int104, bits 0-103)
+#      and the insurance fund (int104, 104-207, the sink of rounding dust), 18 decimals;
+#      the vault's share of trading fees in steps of 1e-10 (208-241; the rest insures).
 _balances: uint256
-# @dev Share of trading fees credited to the vault (18 decimals); the rest insures.
-vault_fee_share: public(uint256)
 # @dev The LP vault, counterparty to the net skew; set once.
 vault: public(address)
 # @dev Largest share of vault equity that net open notional may use (18 decimals).
@@ -85,39 +87,57 @@ def insurance_balance() -> int256:
     return self._insurance_balance()
 
 
+@external
+@view
+def vault_fee_share() -> uint256:
+    """
+    @notice Share of trading fees credited to the vault (18 decimals); the rest insures.
+    @return The share.
+    """
+    return self._vault_fee_share(self._balances)
+
+
+@internal
+@pure
+def _vault_fee_share(word: uint256) -> uint256:
+    return unsafe_mul((word >> SHARE_SHIFT) & MASK_34, fixed_point.FRACTION_STEP)
+
+
 @internal
 @view
 def _vault_balance() -> int256:
-    return fixed_point._signed_field(self._balances, 0, 128)
+    return fixed_point._signed_field(self._balances, 0, 104)
 
 
 @internal
 @view
 def _insurance_balance() -> int256:
-    return fixed_point._signed_field(self._balances, 128, 128)
+    return fixed_point._signed_field(self._balances, 104, 104)
 
 
 @internal
 def _move(to_vault: int256, to_insurance: int256):
     """
-    @dev Adds to the two balances (negative: takes); reverts outside int128.
+    @dev Adds to the two balances (negative: takes); reverts outside int104.
     """
     word: uint256 = self._balances
-    vault_balance: int256 = fixed_point._signed_field(word, 0, 128) + to_vault
-    insurance_balance: int256 = fixed_point._signed_field(word, 128, 128) + to_insurance
-    self._balances = fixed_point._int128_bits(vault_balance) | fixed_point._int128_bits(insurance_balance) << 128
+    vault_balance: int256 = fixed_point._signed_field(word, 0, 104) + to_vault
+    insurance_balance: int256 = fixed_point._signed_field(word, 104, 104) + to_insurance
+    self._balances = fixed_point._int104_bits(vault_balance) | fixed_point._int104_bits(insurance_balance) << 104 | (word & ~BALANCES_MASK)
 
 
 @deploy
 def __init__():
-    self.vault_fee_share = 8 * WAD // 10
+    self._balances = (8 * WAD // 10 // fixed_point.FRACTION_STEP) << SHARE_SHIFT
     self.max_vault_utilization = 8 * WAD // 10
 
 
 @internal
 def _set_fee_split(vault_fee_share: uint256):
     assert vault_fee_share <= WAD, "treasury: fee share above 100%"
-    self.vault_fee_share = vault_fee_share
+    assert vault_fee_share % fixed_point.FRACTION_STEP == 0, "treasury: fee share not a multiple of 1e-10"
+    word: uint256 = self._balances
+    self._balances = (word & BALANCES_MASK) | (vault_fee_share // fixed_point.FRACTION_STEP) << SHARE_SHIFT
     log FeeSplitSet(vault_fee_share=vault_fee_share)
 
 
@@ -149,7 +169,7 @@ def _book_trade(to_vault: int256, fee: uint256):
          funding) plus the vault's share of the fee, rounded down; the
          insurance fund takes the rest of the fee.
     """
-    fee_to_vault: uint256 = fee * self.vault_fee_share // WAD
+    fee_to_vault: uint256 = fee * self._vault_fee_share(self._balances) // WAD
     self._move(to_vault + convert(fee_to_vault, int256), convert(fee - fee_to_vault, int256))
 
 

@@ -14,6 +14,7 @@ from eth_abi import encode
 
 from vyperp.deploy import add_market, deploy_oracle
 from vyperp.deploy import engine_admin as engine_admin_at
+from vyperp.params import FRACTION_STEP, STEPPED_FIELDS
 from vyperp.units import WAD, to_wad
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -247,7 +248,7 @@ def test_add_market_gives_consecutive_ids_and_logs_params(project, token, admin,
         assert engine.market_count() == expected_id + 1
         assert engine.last_funding_time(expected_id) == tx.timestamp
     assert same_params(engine.params(2), market_config.as_tuple())
-    assert engine.price_scale(2) == 10**10
+    assert engine.price_feed(2)[1] == 10**10
 
 
 def test_add_market_refuses_a_65th_market(project, token, admin, guardian, market_config, admin_facet):
@@ -291,7 +292,7 @@ def test_add_market_rejects_oracle_with_19_decimals(project, engine, admin, repo
 def test_add_market_accepts_oracle_with_18_decimals(project, engine, admin, reporters, market_config, engine_admin):
     feed = deploy_oracle(project, admin, reporters[:1], decimals=18)
     tx = engine_admin.add_market(market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
-    assert engine.price_scale(engine.market_count() - 1) == 1
+    assert engine.price_feed(engine.market_count() - 1)[1] == 1
 
 
 def test_set_market_params_rejects_oracle_with_19_decimals(project, engine, admin, reporters, market, market_config, engine_admin):
@@ -369,8 +370,8 @@ def test_add_market_accepts_bound_value(engine, admin, market_config, field, val
 def test_mmr_upper_bound_is_unreachable(engine, admin, market_config, engine_admin):
     with ape.reverts("markets: mmr not below imr"):
         engine_admin.add_market(market_config.with_(imr=WAD, mmr=WAD).as_tuple(), sender=admin)
-    tx = engine_admin.add_market(market_config.with_(imr=WAD, mmr=WAD - 1).as_tuple(), sender=admin)
-    assert engine.params(engine.market_count() - 1).mmr == WAD - 1
+    tx = engine_admin.add_market(market_config.with_(imr=WAD, mmr=WAD - FRACTION_STEP).as_tuple(), sender=admin)
+    assert engine.params(engine.market_count() - 1).mmr == WAD - FRACTION_STEP
 
 
 def test_every_field_at_its_largest_value_reads_back_and_trades(engine, admin, market_config, engine_admin, protocol, trader, deposit, seeded_vault):
@@ -379,7 +380,7 @@ def test_every_field_at_its_largest_value_reads_back_and_trades(engine, admin, m
     config = market_config.with_(
         skew_scale=MAX_UINT128, max_position_size=MAX_UINT128, max_open_interest=MAX_UINT128,
         max_premium=WAD // 10, interest_rate=WAD // 1_000, max_funding_rate=WAD // 20,
-        max_funding_velocity=WAD // 10, imr=WAD, mmr=WAD - 1, maker_fee=WAD // 100, taker_fee=WAD // 100,
+        max_funding_velocity=WAD // 10, imr=WAD, mmr=WAD - FRACTION_STEP, maker_fee=WAD // 100, taker_fee=WAD // 100,
         max_oi_vault_ratio=100 * WAD, breaker_move=WAD, breaker_window=86_400, max_price_age=86_400,
     )
     engine_admin.add_market(config.as_tuple(), sender=admin)
@@ -394,6 +395,22 @@ def test_every_field_at_its_largest_value_reads_back_and_trades(engine, admin, m
     assert health.initial_margin == health.notional  # imr = 1
 
 
+@pytest.mark.parametrize("field", STEPPED_FIELDS)
+def test_fraction_off_its_step_reverts_and_one_step_passes(engine, admin, market, market_config, field, engine_admin):
+    """Rates, fees, margins and the breaker move are stored in steps of 1e-10; a value
+    between two steps reverts, and the value one step above the default reads back exactly."""
+    base = getattr(market_config, field)
+    off_step = market_config.with_(**{field: base + FRACTION_STEP // 2})
+    with ape.reverts(f"markets: {field} not a multiple of 1e-10"):
+        engine_admin.add_market(off_step.as_tuple(), sender=admin)
+    with ape.reverts(f"markets: {field} not a multiple of 1e-10"):
+        engine_admin.set_market_params(market, off_step.as_tuple(), sender=admin)
+    assert same_params(engine.params(market), market_config.as_tuple())
+    stepped = market_config.with_(**{field: base + FRACTION_STEP})
+    engine_admin.set_market_params(market, stepped.as_tuple(), sender=admin)
+    assert same_params(engine.params(market), stepped.as_tuple())
+
+
 def test_max_open_interest_above_128_bits_reverts(engine_admin, admin, market_config):
     with ape.reverts("markets: max_open_interest out of bounds"):
         engine_admin.add_market(market_config.with_(max_open_interest=MAX_UINT128 + 1).as_tuple(), sender=admin)
@@ -402,17 +419,17 @@ def test_max_open_interest_above_128_bits_reverts(engine_admin, admin, market_co
 CROSS_RULES = [
     (
         "markets: interest_rate above max_funding_rate",
-        dict(interest_rate=WAD // 1_000, max_funding_rate=WAD // 1_000 - 1),
+        dict(interest_rate=WAD // 1_000, max_funding_rate=WAD // 1_000 - FRACTION_STEP),
         dict(interest_rate=WAD // 1_000, max_funding_rate=WAD // 1_000),
     ),
     (
         "markets: mmr not below imr",
         dict(imr=WAD // 10, mmr=WAD // 10),
-        dict(imr=WAD // 10, mmr=WAD // 10 - 1),
+        dict(imr=WAD // 10, mmr=WAD // 10 - FRACTION_STEP),
     ),
     (
         "markets: maker_fee above taker_fee",
-        dict(maker_fee=5 * WAD // 10_000 + 1, taker_fee=5 * WAD // 10_000),
+        dict(maker_fee=5 * WAD // 10_000 + FRACTION_STEP, taker_fee=5 * WAD // 10_000),
         dict(maker_fee=5 * WAD // 10_000, taker_fee=5 * WAD // 10_000),
     ),
     (
@@ -493,12 +510,22 @@ def test_fee_split_routes_trade_fee(engine, admin, market, seeded_vault, deposit
     to_vault = fee * share // WAD
     assert engine.vault_balance() - vault_before == to_vault
     assert engine.insurance_balance() - insurance_before == fee - to_vault
+    # the share shares a word with the balances the trade just moved
+    assert engine.vault_fee_share() == share
 
 
 def test_fee_split_rejects_share_above_100_percent(engine, admin, engine_admin):
     with ape.reverts("treasury: fee share above 100%"):
         engine_admin.set_fee_split(WAD + 1, sender=admin)
     assert engine.vault_fee_share() == 8 * WAD // 10
+
+
+def test_fee_split_rejects_share_between_two_steps(engine, admin, engine_admin):
+    with ape.reverts("treasury: fee share not a multiple of 1e-10"):
+        engine_admin.set_fee_split(WAD // 3, sender=admin)
+    assert engine.vault_fee_share() == 8 * WAD // 10
+    engine_admin.set_fee_split(WAD // 3 // FRACTION_STEP * FRACTION_STEP, sender=admin)
+    assert engine.vault_fee_share() == 333_333_333_300_000_000
 
 
 @pytest.mark.parametrize("utilization", [WAD // 10, WAD])
