@@ -107,9 +107,10 @@ def _set(market_id: uint256, p: MarketParams):
 # Packed reads for the hot paths
 # ---------------------------------------------------------------------------
 
-# @dev Rates, fees, margins and the breaker move are stored in fixed_point.FRACTION_STEP
-#      units (1e-10), which fits a funding checkpoint's fields in two words. A stored
-#      field has at most 34 bits, so scaling it back (unsafe_mul) cannot overflow.
+# @dev Rates, fees, margins and the breaker move are stored in units of STEP (1e-10),
+#      which fits a funding checkpoint's fields in two words. A stored field has at most
+#      34 bits, so scaling it back (unsafe_mul) cannot overflow.
+STEP: constant(uint256) = fixed_point.FRACTION_STEP
 MASK_5: constant(uint256) = 2**5 - 1
 MASK_12: constant(uint256) = 2**12 - 1
 MASK_17: constant(uint256) = 2**17 - 1
@@ -137,18 +138,18 @@ def _pack(p: MarketParams, scale_exponent: uint256) -> uint256[4]:
          Word 2: imr (34) | mmr << 34 (34) | maker_fee << 68 (27) | taker_fee << 95 (27)
                  | max_oi_vault_ratio << 122 (67).
          Word 3: max_position_size (128) | max_open_interest << 128.
-         Fractions are in fixed_point.FRACTION_STEP units. A funding checkpoint reads words 0-1, a
-         trade that reduces risk words 0-2, one that adds risk all four. The bounds
-         and steps in _validate keep every field inside its bits.
+         Fractions are in STEP units. A funding checkpoint reads words 0-1, a trade
+         that reduces risk words 0-2, one that adds risk all four. The bounds and
+         steps in _validate keep every field inside its bits.
     """
     return [
         convert(p.oracle, uint256) | p.max_price_age << 160 | p.mark_window << 177 | scale_exponent << 189
-        | p.breaker_window << 194 | (p.breaker_move // fixed_point.FRACTION_STEP) << 211,
-        p.skew_scale | (p.max_premium // fixed_point.FRACTION_STEP) << 128 | (p.interest_rate // fixed_point.FRACTION_STEP) << 158
-        | (p.max_funding_rate // fixed_point.FRACTION_STEP) << 182 | (p.max_funding_velocity // fixed_point.FRACTION_STEP) << 211
+        | p.breaker_window << 194 | (p.breaker_move // STEP) << 211,
+        p.skew_scale | (p.max_premium // STEP) << 128 | (p.interest_rate // STEP) << 158
+        | (p.max_funding_rate // STEP) << 182 | (p.max_funding_velocity // STEP) << 211
         | convert(p.dynamic_funding, uint256) << 241,
-        (p.imr // fixed_point.FRACTION_STEP) | (p.mmr // fixed_point.FRACTION_STEP) << 34 | (p.maker_fee // fixed_point.FRACTION_STEP) << 68
-        | (p.taker_fee // fixed_point.FRACTION_STEP) << 95 | p.max_oi_vault_ratio << 122,
+        (p.imr // STEP) | (p.mmr // STEP) << 34 | (p.maker_fee // STEP) << 68
+        | (p.taker_fee // STEP) << 95 | p.max_oi_vault_ratio << 122,
         p.max_position_size | p.max_open_interest << 128,
     ]
 
@@ -170,7 +171,7 @@ def _skew_params(market_id: uint256) -> (uint256, uint256, bool):
     @dev skew_scale, max_premium and dynamic_funding.
     """
     word: uint256 = self.packed_params[market_id][1]
-    return word & MASK_128, unsafe_mul((word >> 128) & MASK_30, fixed_point.FRACTION_STEP), (word >> 241) & 1 != 0
+    return word & MASK_128, unsafe_mul((word >> 128) & MASK_30, STEP), (word >> 241) & 1 != 0
 
 
 @internal
@@ -180,7 +181,7 @@ def _funding_params(market_id: uint256) -> (uint256, uint256, uint256):
     @dev interest_rate, max_funding_rate and max_funding_velocity.
     """
     word: uint256 = self.packed_params[market_id][1]
-    return unsafe_mul((word >> 158) & MASK_24, fixed_point.FRACTION_STEP), unsafe_mul((word >> 182) & MASK_29, fixed_point.FRACTION_STEP), unsafe_mul((word >> 211) & MASK_30, fixed_point.FRACTION_STEP)
+    return unsafe_mul((word >> 158) & MASK_24, STEP), unsafe_mul((word >> 182) & MASK_29, STEP), unsafe_mul((word >> 211) & MASK_30, STEP)
 
 
 @internal
@@ -190,7 +191,7 @@ def _margin_params(market_id: uint256) -> (uint256, uint256, uint256, uint256):
     @dev imr, mmr, maker_fee and taker_fee.
     """
     word: uint256 = self.packed_params[market_id][2]
-    return unsafe_mul(word & MASK_34, fixed_point.FRACTION_STEP), unsafe_mul((word >> 34) & MASK_34, fixed_point.FRACTION_STEP), unsafe_mul((word >> 68) & MASK_27, fixed_point.FRACTION_STEP), unsafe_mul((word >> 95) & MASK_27, fixed_point.FRACTION_STEP)
+    return unsafe_mul(word & MASK_34, STEP), unsafe_mul((word >> 34) & MASK_34, STEP), unsafe_mul((word >> 68) & MASK_27, STEP), unsafe_mul((word >> 95) & MASK_27, STEP)
 
 
 @internal
@@ -210,7 +211,7 @@ def _breaker_params(market_id: uint256) -> (uint256, uint256):
     @dev breaker_move and breaker_window.
     """
     word: uint256 = self.packed_params[market_id][0]
-    return unsafe_mul((word >> 211) & MASK_34, fixed_point.FRACTION_STEP), (word >> 194) & MASK_17
+    return unsafe_mul((word >> 211) & MASK_34, STEP), (word >> 194) & MASK_17
 
 
 @internal
@@ -300,7 +301,7 @@ def _numeric_fields(p: MarketParams) -> uint256[14]:
     ]
 
 
-# @dev Names of the fields kept in fixed_point.FRACTION_STEP units, concatenated in _stepped_fields order.
+# @dev Names of the fields kept in STEP units, concatenated in _stepped_fields order.
 STEPPED_NAMES: constant(String[96]) = "max_premiuminterest_ratemax_funding_ratemax_funding_velocityimrmmrmaker_feetaker_feebreaker_move"
 STEPPED_STARTS: constant(uint256[9]) = [0, 11, 24, 40, 60, 63, 66, 75, 84]
 STEPPED_LENGTHS: constant(uint256[9]) = [11, 13, 16, 20, 3, 3, 9, 9, 12]
@@ -337,7 +338,7 @@ def _validate(p: MarketParams):
             raw_revert(abi_encode(concat("markets: ", slice(PARAM_NAMES, NAME_STARTS[i], NAME_LENGTHS[i]), " out of bounds"), method_id=method_id("Error(string)")))
     stepped: uint256[9] = self._stepped_fields(p)
     for i: uint256 in range(9):
-        if stepped[i] % fixed_point.FRACTION_STEP != 0:
+        if stepped[i] % STEP != 0:
             raw_revert(abi_encode(concat("markets: ", slice(STEPPED_NAMES, STEPPED_STARTS[i], STEPPED_LENGTHS[i]), " not a multiple of 1e-10"), method_id=method_id("Error(string)")))
     assert p.interest_rate <= p.max_funding_rate, "markets: interest_rate above max_funding_rate"
     assert p.mmr < p.imr, "markets: mmr not below imr"
