@@ -569,6 +569,8 @@ STRUCT_FIELDS = {
 }
 CALLS = {"CALL", "STATICCALL", "DELEGATECALL", "CALLCODE"}
 ACCESS_KINDS = ("cold read", "warm read", "write 0→x", "write x→y", "write, no change")
+# Intrinsic gas of every transaction (its calldata comes on top).
+BASE_TX_GAS = 21_000
 
 
 def storage_layout(source: str) -> dict[str, dict]:
@@ -784,20 +786,23 @@ def where_the_gas_goes(net: Devnet, sections: list[Section]) -> Section:
             "From the opcode trace (`debug_traceTransaction`) of each transaction. Storage gas is opcode "
             "cost before refunds (EIP-2929/2200: cold read 2,100, warm read 100; write 0→x 20,000, "
             "x→y 2,900, each +2,100 when the slot is cold) of the engine, token and vault; the oracles' "
-            "own reads are inside `oracle gas` (inclusive cost of the calls)."
+            "own reads are inside `oracle gas` (inclusive cost of the calls). `floor` is 21,000 + "
+            "storage gas + oracle gas + log gas: what the transaction would cost if its own "
+            "computation and calldata were free."
         ),
         "",
-        "| operation | gas | cold reads | warm reads | writes 0→x | writes x→y | storage gas | oracle calls | oracle gas | log gas |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| operation | gas | cold reads | warm reads | writes 0→x | writes x→y | storage gas | oracle calls | oracle gas | log gas | floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     profiles = {}
     for row in rows:
         prof = profiles[row.operation] = profiler.profile(row.receipt)
         count, gas = prof.oracle_calls()
+        floor = BASE_TX_GAS + prof.storage_gas() + gas + prof.log_gas
         lines.append(
             f"| {row.operation} | {fmt_gas(row.gas)} | {prof.count('cold read')} | {prof.count('warm read')} | "
             f"{prof.count('write 0→x')} | {prof.count('write x→y')} | {fmt_gas(prof.storage_gas())} | "
-            f"{count} | {fmt_gas(gas)} | {fmt_gas(prof.log_gas)} |"
+            f"{count} | {fmt_gas(gas)} | {fmt_gas(prof.log_gas)} | {fmt_gas(floor)} |"
         )
     opened = next(r for r in rows if r.operation.startswith("open position (account"))
     lines += [
