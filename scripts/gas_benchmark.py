@@ -787,8 +787,8 @@ def where_the_gas_goes(net: Devnet, sections: list[Section]) -> Section:
             "cost before refunds (EIP-2929/2200: cold read 2,100, warm read 100; write 0→x 20,000, "
             "x→y 2,900, each +2,100 when the slot is cold) of the engine, token and vault; the oracles' "
             "own reads are inside `oracle gas` (inclusive cost of the calls). `floor` is 21,000 + "
-            "storage gas + oracle gas + log gas: what the transaction would cost if its own "
-            "computation and calldata were free."
+            "storage gas + oracle gas + log gas: what the transaction would cost, before refunds, "
+            "if its own computation and calldata were free."
         ),
         "",
         "| operation | gas | cold reads | warm reads | writes 0→x | writes x→y | storage gas | oracle calls | oracle gas | log gas | floor |",

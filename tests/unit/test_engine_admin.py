@@ -499,11 +499,14 @@ def test_set_market_params_accrues_funding_under_old_params_first(
 
 @pytest.mark.parametrize("share", [0, 37 * WAD // 100, WAD])
 def test_fee_split_routes_trade_fee(engine, admin, market, seeded_vault, deposit, trader, share, engine_admin):
+    vault_before, insurance_before = engine.vault_balance(), engine.insurance_balance()
+    assert vault_before > 0
     tx = engine_admin.set_fee_split(share, sender=admin)
     assert single(tx, engine_admin.FeeSplitSet).vault_fee_share == share
     assert engine.vault_fee_share() == share
+    # the share shares a word with the balances, which setting it leaves as they were
+    assert (engine.vault_balance(), engine.insurance_balance()) == (vault_before, insurance_before)
     deposit(trader, 300_000)
-    vault_before, insurance_before = engine.vault_balance(), engine.insurance_balance()
     tx = engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
     fee = single(tx, engine.PositionModified).fee
     assert fee > 0
