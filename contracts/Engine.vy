@@ -386,18 +386,6 @@ def account_health(owner: address, subaccount: uint256 = 0) -> margin.AccountHea
 
 @external
 @view
-def is_liquidatable(owner: address, subaccount: uint256 = 0) -> bool:
-    """
-    @notice True when equity is below maintenance margin.
-    @param owner Account owner.
-    @param subaccount Subaccount id.
-    @return Whether the account is liquidatable.
-    """
-    return margin._is_liquidatable(owner, subaccount)
-
-
-@external
-@view
 def position_value(owner: address, subaccount: uint256, market_id: uint256) -> margin.PositionValue:
     """
     @notice Unrealized PnL, funding owed, notional and mark price of one position.

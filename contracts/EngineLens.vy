@@ -129,6 +129,19 @@ def health(owner: address, subaccount: uint256 = 0) -> uint256:
 
 @external
 @view
+def is_liquidatable(owner: address, subaccount: uint256 = 0) -> bool:
+    """
+    @notice True when the account holds a position and its equity is below
+            maintenance margin: what Engine.liquidate accepts.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return Whether the account is liquidatable.
+    """
+    return self._is_liquidatable(staticcall engine.account_health(owner, subaccount))
+
+
+@external
+@view
 def liquidation_price(owner: address, subaccount: uint256, market_id: uint256) -> uint256:
     """
     @notice Mark price of the market at which equity meets maintenance
@@ -202,9 +215,15 @@ def account_statuses(refs: DynArray[AccountRef, MAX_BATCH]) -> DynArray[AccountS
             equity=health.equity,
             maintenance_margin=health.maintenance_margin,
             notional=health.notional,
-            liquidatable=health.notional > 0 and health.equity < convert(health.maintenance_margin, int256),
+            liquidatable=self._is_liquidatable(health),
         ))
     return statuses
+
+
+@internal
+@pure
+def _is_liquidatable(health: margin.AccountHealth) -> bool:
+    return health.notional > 0 and health.equity < convert(health.maintenance_margin, int256)
 
 
 @internal

@@ -132,12 +132,3 @@ def _withdrawable_equity(health: AccountHealth) -> int256:
          profit is never margin for a withdrawal.
     """
     return health.collateral + min(0, health.unrealized_pnl) - health.funding_owed
-
-
-@internal
-@view
-def _is_liquidatable(owner: address, subaccount: uint256) -> bool:
-    health: AccountHealth = empty(AccountHealth)
-    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
-    health, marks = self._valuation(owner, subaccount, empty(uint256[positions.MAX_OPEN_MARKETS]), False)
-    return health.notional > 0 and health.equity < convert(health.maintenance_margin, int256)

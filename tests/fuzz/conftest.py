@@ -38,6 +38,7 @@ class BoaProtocol:
     engine: object
     engine_admin: object
     vault: object
+    lens: object
     config: MarketConfig
     admin: str
     guardian: str
@@ -102,7 +103,7 @@ def shared_state():
 
 @pytest.fixture(scope="module")
 def boa_protocol():
-    """Token, oracle, engine, vault and market 0, deployed once per module inside an anchor."""
+    """Token, oracle, engine, vault, lens and market 0, deployed once per module inside an anchor."""
     with boa.env.anchor():
         admin = boa.env.generate_address("admin")
         guardian = boa.env.generate_address("guardian")
@@ -122,6 +123,7 @@ def boa_protocol():
             # boa decodes an address's logs with the ABI registered last: the Engine's
             engine = boa.load_partial("contracts/Engine.vy").at(engine.address)
             vault = boa.load("contracts/LiquidityVault.vy", engine, "vyperp LP", "vpLP")
+            lens = boa.load("contracts/EngineLens.vy", engine)
             engine_admin.set_vault(vault)
         oracle.report(oracle_answer(START_PRICE), sender=reporter)
 
@@ -142,6 +144,7 @@ def boa_protocol():
             engine=engine,
             engine_admin=engine_admin,
             vault=vault,
+            lens=lens,
             config=config,
             admin=admin,
             guardian=guardian,

@@ -104,7 +104,7 @@ class LiquidationMachine(ProtocolMachine):
     @rule(i=st.integers(0, 3))
     def liquidate(self, i):
         trader = self.traders[i]
-        liquidatable = self.engine.is_liquidatable(trader, 0)
+        liquidatable = self.p.lens.is_liquidatable(trader, 0)
         reason = self.p.revert_reason(lambda: self.engine.liquidate(trader, 0, sender=self.liquidator))
         assert reason == (None if liquidatable else NOT_LIQUIDATABLE)
         event(f"liquidate: {reason or 'done'}")
@@ -114,15 +114,15 @@ class LiquidationMachine(ProtocolMachine):
         if not self.ready:
             return
         type(self).checked_steps += 1
-        engine = self.engine
+        engine, lens = self.engine, self.p.lens
         for trader in self.traders:
-            liquidatable = engine.is_liquidatable(trader, 0)
+            liquidatable = lens.is_liquidatable(trader, 0)
             with boa.env.anchor():
                 reason = self.p.revert_reason(lambda: engine.liquidate(trader, 0, sender=self.liquidator))
                 if liquidatable:
                     type(self).liquidations_tried += 1
                     assert reason is None, reason
-                    assert not engine.is_liquidatable(trader, 0)
+                    assert not lens.is_liquidatable(trader, 0)
                     self._assert_solvent()
                 else:
                     assert reason == NOT_LIQUIDATABLE

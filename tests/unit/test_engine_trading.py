@@ -144,11 +144,11 @@ def test_an_account_holds_at_most_eight_markets(engine, protocol, admin, market_
         engine.modify_position(ids[8], to_wad("0.1"), BUY_LIMIT, sender=trader)
 
 
-def test_reduction_that_leaves_the_account_below_maintenance_reverts(engine, exact_market, deposit, trader, oracle, set_price):
+def test_reduction_that_leaves_the_account_below_maintenance_reverts(lens, engine, exact_market, deposit, trader, oracle, set_price):
     deposit(trader, 15_000)
     engine.modify_position(exact_market, to_wad(1), BUY_LIMIT, sender=trader)
     set_price(oracle, 141_000)
-    assert engine.is_liquidatable(trader, 0)
+    assert lens.is_liquidatable(trader, 0)
     with ape.reverts("engine: below maintenance margin"):
         engine.modify_position(exact_market, -to_wad("0.01"), 0, sender=trader)
 

@@ -102,13 +102,13 @@ def test_v3_liquidation_starts_exactly_below_the_liquidation_price_and_is_partia
     assert log.insurance_fee == log.fee - log.reward
     after = engine.account_health(trader, 0)
     assert after.equity >= after.maintenance_margin * 5 // 4
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
     assert engine.collateral(keeper, 0) == log.reward
     # what the account lost is the charge: closing at mark moves no equity (but wei of rounding)
     assert abs(before.equity - after.equity - log.fee) <= 2
 
 
-def test_v5_short_is_liquidated_just_above_its_exact_liquidation_price(engine, token, plain_market, deposit, trader, keeper, oracle, set_price):
+def test_v5_short_is_liquidated_just_above_its_exact_liquidation_price(lens, engine, token, plain_market, deposit, trader, keeper, oracle, set_price):
     deposit(trader, 150_000)
     engine.modify_position(plain_market, -to_wad(5), 0, sender=trader)
     set_price(oracle, "171428.56")
@@ -118,10 +118,10 @@ def test_v5_short_is_liquidated_just_above_its_exact_liquidation_price(engine, t
     tx = engine.liquidate(trader, 0, sender=keeper)
     closed = one(tx, engine.PositionLiquidated)
     assert closed.size_delta > 0 and closed.price == to_wad("171428.58")
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
 
 
-def test_v12_account_at_six_point_four_percent_is_liquidated(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, keeper, oracle, set_price):
+def test_v12_account_at_six_point_four_percent_is_liquidated(lens, engine, protocol, admin, plain_config, seeded_vault, deposit, trader, keeper, oracle, set_price):
     set_price(oracle, 100_000)
     market_id = add_market(protocol, admin, plain_config.with_(imr=WAD // 10, mmr=65 * WAD // 1000), atomic_trading=True)
     deposit(trader, 100_000)
@@ -133,7 +133,7 @@ def test_v12_account_at_six_point_four_percent_is_liquidated(engine, protocol, a
     health = engine.account_health(trader, 0)
     assert Decimal(health.equity) / health.notional < Decimal("0.064")
     engine.liquidate(trader, 0, sender=keeper)
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
 
 
 # ---------------------------------------------------------------------------
@@ -306,13 +306,13 @@ def test_self_liquidation_from_a_second_account_never_gains(engine, btc_long, tr
     assert after <= before
 
 
-def test_right_after_an_open_or_a_withdrawal_the_account_is_not_liquidatable(engine, plain_market, deposit, trader, token):
+def test_right_after_an_open_or_a_withdrawal_the_account_is_not_liquidatable(lens, engine, plain_market, deposit, trader, token):
     deposit(trader, 15_000)
     engine.modify_position(plain_market, to_wad(1), BUY_LIMIT, sender=trader)  # exactly 10x
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
     deposit(trader, 15_000)
     engine.withdraw(15_000 * 10**6, sender=trader)
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
 
 
 # ---------------------------------------------------------------------------

@@ -56,9 +56,9 @@ def test_v3_long_liquidation_price_is_exact_for_mark_notional(engine, lens, plai
     liquidation_price = from_wad(lens.liquidation_price(trader, 0, plain_market))
     assert abs(liquidation_price - exact) < Decimal("1e-12")
     set_price(oracle, "126315.80")
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
     set_price(oracle, "126315.78")
-    assert engine.is_liquidatable(trader, 0)
+    assert lens.is_liquidatable(trader, 0)
 
 
 def test_v4_short_gains_thirty_percent(engine, plain_market, deposit, trader, oracle, set_price):
@@ -77,9 +77,9 @@ def test_v5_short_bankruptcy_and_liquidation_prices(engine, lens, plain_market, 
     exact = Decimal(150_000) * Decimal("1.2") / Decimal("1.05")
     assert abs(from_wad(lens.liquidation_price(trader, 0, plain_market)) - exact) < Decimal("1e-12")
     set_price(oracle, "171428.56")
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
     set_price(oracle, "171428.58")
-    assert engine.is_liquidatable(trader, 0)
+    assert lens.is_liquidatable(trader, 0)
 
 
 def accrue_for(engine, market_id, oracle, set_price, chain, seconds, price, keeper):
@@ -164,7 +164,7 @@ def test_v11_taker_fee_on_half_a_million_is_150(engine, protocol, admin, plain_c
     assert engine.collateral(trader, 0) == to_wad(100_000 - 150)
 
 
-def test_v12_below_initial_margin_cannot_add_risk_and_below_maintenance_is_liquidatable(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, oracle, set_price):
+def test_v12_below_initial_margin_cannot_add_risk_and_below_maintenance_is_liquidatable(lens, engine, protocol, admin, plain_config, seeded_vault, deposit, trader, oracle, set_price):
     set_price(oracle, 100_000)
     market_id = add_market(protocol, admin, plain_config.with_(imr=WAD // 10, mmr=65 * WAD // 1000), atomic_trading=True)
     deposit(trader, 99_000)
@@ -180,6 +180,6 @@ def test_v12_below_initial_margin_cannot_add_risk_and_below_maintenance_is_liqui
     set_price(oracle, 96_140)
     health = engine.account_health(trader, 0)
     assert Decimal(health.equity) / health.notional < Decimal("0.064")
-    assert engine.is_liquidatable(trader, 0)
+    assert lens.is_liquidatable(trader, 0)
     set_price(oracle, 96_300)
-    assert not engine.is_liquidatable(trader, 0)
+    assert not lens.is_liquidatable(trader, 0)
