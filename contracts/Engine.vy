@@ -101,6 +101,8 @@ exports: (
     treasury.max_vault_utilization,
     treasury.vault_bad_debt,
     treasury.insurance_floor,
+    treasury.max_pnl_factor,
+    treasury.adl_target,
     # liquidation
     liquidation.liquidation_params,
 )
@@ -114,16 +116,17 @@ GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
 WAD: constant(uint256) = 10**18
 # @dev Bound on the market ids one funding checkpoint call takes.
 MAX_CHECKPOINT_MARKETS: constant(uint256) = 64
-# @dev Bound on the return data of an EngineAdmin entry point.
-MAX_FACET_RETURN: constant(uint256) = 256
-# @dev Bound on the accounts one batch liquidation takes.
-MAX_LIQUIDATION_BATCH: constant(uint256) = 64
-
-
-struct AccountRef:
-    owner: address
-    subaccount: uint256
-
+# @dev The EngineRisk entry points; every other selector goes to EngineAdmin (a test checks
+#      that this list is EngineRisk's ABI and that no two contracts share a selector).
+RISK_SELECTORS: constant(bytes4[5]) = [
+    method_id("liquidate(address)", output_type=bytes4),
+    method_id("liquidate(address,uint256)", output_type=bytes4),
+    method_id("liquidate_many((address,uint256)[])", output_type=bytes4),
+    method_id("deleverage(uint256,address,uint256,uint256)", output_type=bytes4),
+    method_id("adl_eligible()", output_type=bytes4),
+]
+# @dev Bound on the return data of a facet entry point: liquidate_many's 64 flags.
+MAX_FACET_RETURN: constant(uint256) = 2112
 
 event Deposit:
     owner: indexed(address)
@@ -157,14 +160,17 @@ collateral_token: public(immutable(IERC20))
 collateral_scale: public(immutable(uint256))
 # @dev EngineAdmin, whose code the fallback runs in this engine's storage.
 admin_facet: public(immutable(address))
+# @dev EngineRisk (liquidation, deleveraging), whose code the fallback runs in this engine's storage.
+risk_facet: public(immutable(address))
 
 
 @deploy
-def __init__(collateral_token_: IERC20, admin_facet_: address, admin: address, guardian: address):
+def __init__(collateral_token_: IERC20, admin_facet_: address, risk_facet_: address, admin: address, guardian: address):
     """
     @notice Deploys the engine over a collateral token.
     @param collateral_token_ ERC-20 collateral (at most 18 decimals).
     @param admin_facet_ The EngineAdmin contract (admin and guardian entry points).
+    @param risk_facet_ The EngineRisk contract (liquidation and deleveraging).
     @param admin Receives the admin role (parameters, markets, roles).
     @param guardian Receives the guardian role (pause, breaker override).
     """
@@ -174,6 +180,8 @@ def __init__(collateral_token_: IERC20, admin_facet_: address, admin: address, g
     collateral_scale = 10 ** (18 - decimals)
     assert admin_facet_.is_contract, "engine: admin facet is not a contract"
     admin_facet = admin_facet_
+    assert risk_facet_.is_contract, "engine: risk facet is not a contract"
+    risk_facet = risk_facet_
     access_control.__init__()
     pausable.__init__()
     treasury.__init__()
@@ -230,7 +238,8 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
     accounts._add_collateral(owner, subaccount, -debit)
     health: margin.AccountHealth = empty(margin.AccountHealth)
     marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
-    health, marks = margin._valuation(owner, subaccount, indexes, True)
+    # S5: valued at the worse of index and mark, so a lagging mark never frees collateral
+    health, marks = margin._valuation(owner, subaccount, indexes, True, True)
     assert margin._withdrawable_equity(health) >= convert(health.initial_margin, int256), "engine: insufficient margin"
     assert extcall collateral_token.transfer(owner, amount, default_return_value=True), "engine: transfer failed"
     log Withdrawal(owner=owner, subaccount=subaccount, caller=msg.sender, amount=amount)
@@ -302,56 +311,7 @@ def checkpoint_funding(market_ids: DynArray[uint256, MAX_CHECKPOINT_MARKETS]):
 
 
 # ---------------------------------------------------------------------------
-# Liquidation
-# ---------------------------------------------------------------------------
-
-
-@external
-@nonreentrant
-def liquidate(owner: address, subaccount: uint256 = 0) -> uint256:
-    """
-    @notice Liquidates an account below maintenance margin (permissionless):
-            its positions close at the mark price, partially for a large
-            account when that restores it. Works while paused.
-    @dev The reward is credited to the caller's subaccount 0 as collateral.
-    @param owner Account owner.
-    @param subaccount Subaccount id.
-    @return The liquidator's reward, 18 decimals.
-    """
-    liquidated: bool = False
-    reward: uint256 = 0
-    liquidated, reward = liquidation._liquidate(owner, subaccount)
-    assert liquidated, "engine: account not liquidatable"
-    if reward > 0:
-        accounts._add_collateral(msg.sender, 0, convert(reward, int256))
-    return reward
-
-
-@external
-@nonreentrant
-def liquidate_many(refs: DynArray[AccountRef, MAX_LIQUIDATION_BATCH]) -> DynArray[bool, MAX_LIQUIDATION_BATCH]:
-    """
-    @notice Liquidates every listed account that is below maintenance margin
-            and skips the others (healthy, flat or already liquidated).
-    @dev Rewards are credited once, to the caller's subaccount 0.
-    @param refs The accounts.
-    @return Whether each account was liquidated, in order.
-    """
-    done: DynArray[bool, MAX_LIQUIDATION_BATCH] = []
-    total_reward: uint256 = 0
-    for ref: AccountRef in refs:
-        liquidated: bool = False
-        reward: uint256 = 0
-        liquidated, reward = liquidation._liquidate(ref.owner, ref.subaccount)
-        done.append(liquidated)
-        total_reward += reward
-    if total_reward > 0:
-        accounts._add_collateral(msg.sender, 0, convert(total_reward, int256))
-    return done
-
-
-# ---------------------------------------------------------------------------
-# Admin, guardian, vault hooks and deleveraging (EngineAdmin, in this engine's storage)
+# Facets: EngineRisk (liquidation, deleveraging) and EngineAdmin (the rest), in this engine's storage
 # ---------------------------------------------------------------------------
 
 
@@ -359,11 +319,16 @@ def liquidate_many(refs: DynArray[AccountRef, MAX_LIQUIDATION_BATCH]) -> DynArra
 @raw_return
 def __default__() -> Bytes[MAX_FACET_RETURN]:
     """
-    @notice Runs the entry points of EngineAdmin (admin, guardian, LP-vault
-            hooks, deleveraging) in this engine's storage; their return data
-            and reverts come back unchanged.
+    @notice Runs the entry points of EngineRisk (liquidate, liquidate_many,
+            deleverage, adl_eligible) and of EngineAdmin (admin, guardian,
+            LP-vault hooks) in this engine's storage; their return data and
+            reverts come back unchanged.
     """
-    return raw_call(admin_facet, msg.data, max_outsize=MAX_FACET_RETURN, is_delegate_call=True)
+    selector: bytes4 = convert(slice(msg.data, 0, 4), bytes4)
+    facet: address = admin_facet
+    if selector in RISK_SELECTORS:
+        facet = risk_facet
+    return raw_call(facet, msg.data, max_outsize=MAX_FACET_RETURN, is_delegate_call=True)
 
 
 # ---------------------------------------------------------------------------
@@ -376,12 +341,27 @@ def __default__() -> Bytes[MAX_FACET_RETURN]:
 def account_health(owner: address, subaccount: uint256 = 0) -> margin.AccountHealth:
     """
     @notice Collateral, unrealized PnL, funding owed, equity, initial and
-            maintenance margin and notional of an account, all 18 decimals.
+            maintenance margin and notional of an account, all 18 decimals,
+            at mark prices: the figures liquidation checks.
     @param owner Account owner.
     @param subaccount Subaccount id.
     @return The account's health.
     """
-    return margin._health(owner, subaccount)
+    return margin._health(owner, subaccount, False)
+
+
+@external
+@view
+def margin_health(owner: address, subaccount: uint256 = 0) -> margin.AccountHealth:
+    """
+    @notice The account valued as opening, increasing and withdrawing check it
+            (S5): each position's PnL at the worse of index and mark for the
+            account, notional at the higher of the two, 18 decimals.
+    @param owner Account owner.
+    @param subaccount Subaccount id.
+    @return The account's health at conservative prices.
+    """
+    return margin._health(owner, subaccount, True)
 
 
 @external
@@ -509,6 +489,8 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
+    # S2: profit beyond the counterparty cap is paid pro rata (traders' PnL in this market at this price)
+    realized = treasury._capped_profit(market_id, realized, fixed_point._mul_floor(skew_before, convert(price, int256)) - positions._cost_sum(market_id))
     # settled to now; a position opened from flat starts owing funding from now
     new.funding_snapshot = funding_index
     adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))
@@ -522,9 +504,9 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     taker_fee: uint256 = 0
     imr, mmr, maker_fee, taker_fee = markets._margin_params(market_id)
     fee: uint256 = fees._trade_fee(skew_before, size_delta, notional, maker_fee, taker_fee)
-    # the vault is counterparty to the realized PnL and to the funding
+    # the vault is counterparty to the realized PnL and to the funding, and pays at most its balance (S1)
+    realized -= treasury._book_trade(funding_paid - realized, fee)
     accounts._add_collateral(owner, subaccount, realized - convert(fee, int256) - funding_paid)
-    treasury._book_trade(funding_paid - realized, fee)
     positions._store(owner, subaccount, market_id, old, new)
 
     if adds_risk:
@@ -536,7 +518,10 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
         indexes[positions._count_bits(mask & ((1 << market_id) - 1))] = index
     health: margin.AccountHealth = empty(margin.AccountHealth)
     marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
-    health, marks = margin._valuation(owner, subaccount, indexes, adds_risk)
+    # S5: new risk is checked at the worse of index and mark for the account
+    health, marks = margin._valuation(owner, subaccount, indexes, adds_risk, adds_risk)
+    # realized losses are paid from collateral, never from unrealized profit elsewhere (S1)
+    assert health.collateral >= 0, "engine: realized loss above collateral"
     if adds_risk:
         assert health.equity >= convert(health.initial_margin, int256), "engine: insufficient margin"
     else:

@@ -4,7 +4,7 @@
 @title EngineAdmin
 @notice The cold entry points of the Engine: market listing and
         parameters, fee split, vault connection and hooks, tiers, roles,
-        pause, breaker override and auto-deleveraging. The Engine runs this code by delegatecall from its
+        pause and breaker override. The Engine runs this code by delegatecall from its
         fallback, in its own storage, so that its hot paths keep the code
         space under EIP-170. Call these functions at the engine's address
         (this contract's ABI over the engine); called directly, they refuse.
@@ -115,6 +115,7 @@ def add_market(params: markets.MarketParams):
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
     funding._start(markets._add(params))
+    self._check_taker_fee(params.taker_fee)
 
 
 @external
@@ -133,6 +134,7 @@ def set_market_params(market_id: uint256, params: markets.MarketParams):
     if params.oracle == markets.params[market_id].oracle:
         accrual._refresh(market_id)
     markets._set(market_id, params)
+    self._check_taker_fee(params.taker_fee)
 
 
 @external
@@ -263,7 +265,25 @@ def set_liquidation_params(params: liquidation.LiquidationParams):
     @param params The new settings.
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    for market_id: uint256 in range(markets.MAX_MARKETS):
+        if market_id >= markets.market_count:
+            break
+        taker_fee: uint256 = markets._margin_params(market_id)[3]
+        assert taker_fee <= params.fee, "engine_admin: liquidation fee below a taker fee"
     liquidation._set_params(params)
+
+
+@external
+def set_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
+    """
+    @notice Sets the counterparty cap (S2): traders' profit in a market above
+            max_pnl_factor of the vault balance is paid pro rata at close, and
+            deleveraging runs from that ratio down to adl_target.
+    @param max_pnl_factor 18 decimals, in [0.01, 1], a multiple of 1e-10.
+    @param adl_target 18 decimals, at most max_pnl_factor, a multiple of 1e-10.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    treasury._set_pnl_caps(max_pnl_factor, adl_target)
 
 
 @external
@@ -304,39 +324,6 @@ def repay_vault_bad_debt():
 
 
 # ---------------------------------------------------------------------------
-# Auto-deleveraging
-# ---------------------------------------------------------------------------
-
-
-@external
-@nonreentrant
-def deleverage(market_id: uint256, owner: address, subaccount: uint256, size: uint256):
-    """
-    @notice Closes size of a profitable position at the mark price, without
-            fee, while the insurance fund is empty and traders' net profit
-            exceeds the set share of vault assets (permissionless; the caller
-            picks the most profitable positions).
-    @param market_id Market.
-    @param owner Account owner.
-    @param subaccount Subaccount id.
-    @param size Unsigned size to close, at most the position's.
-    """
-    assert self != SELF, "engine_admin: call through the engine"
-    liquidation._deleverage(owner, subaccount, market_id, size)
-
-
-@external
-@view
-def adl_eligible() -> bool:
-    """
-    @notice True while deleveraging is allowed: the insurance fund is empty
-            and traders' net unrealized profit exceeds adl_ratio of vault assets.
-    @return Whether deleverage() may run.
-    """
-    return liquidation._adl_eligible()
-
-
-# ---------------------------------------------------------------------------
 # Guardian
 # ---------------------------------------------------------------------------
 
@@ -370,6 +357,16 @@ def clear_breaker(market_id: uint256):
     self._check_role(GUARDIAN_ROLE)
     markets._check_exists(market_id)
     pricing._clear_breaker(market_id, pricing._index_price(market_id))
+
+
+@internal
+@view
+def _check_taker_fee(taker_fee: uint256):
+    """
+    @dev S6: liquidation charges at least what closing would, so being
+         liquidated from a second account never beats closing.
+    """
+    assert taker_fee <= liquidation._load_params().fee, "engine_admin: taker fee above liquidation fee"
 
 
 @internal

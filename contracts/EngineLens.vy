@@ -26,6 +26,7 @@ MAX_BATCH: constant(uint256) = 500
 
 interface IEngine:
     def account_health(owner: address, subaccount: uint256) -> margin.AccountHealth: view
+    def margin_health(owner: address, subaccount: uint256) -> margin.AccountHealth: view
     def position_value(owner: address, subaccount: uint256, market_id: uint256) -> margin.PositionValue: view
     def open_positions(owner: address, subaccount: uint256, market_id: uint256) -> positions.Position: view
     def params(market_id: uint256) -> markets.MarketParams: view
@@ -77,12 +78,13 @@ def free_collateral(owner: address, subaccount: uint256 = 0) -> uint256:
     """
     @notice What the account could withdraw now, in token units: collateral
             + min(0, unrealized PnL) - funding owed - initial margin, at most
-            the collateral itself.
+            the collateral itself, valued as Engine.withdraw checks it (at the
+            worse of index and mark, Engine.margin_health).
     @param owner Account owner.
     @param subaccount Subaccount id.
     @return Withdrawable token units.
     """
-    health: margin.AccountHealth = staticcall engine.account_health(owner, subaccount)
+    health: margin.AccountHealth = staticcall engine.margin_health(owner, subaccount)
     withdrawable: int256 = health.collateral + min(0, health.unrealized_pnl) - health.funding_owed
     # a withdrawal settles funding first, so the collateral it can take is net of what is owed
     free: int256 = min(withdrawable, health.collateral - health.funding_owed) - convert(health.initial_margin, int256)

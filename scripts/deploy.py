@@ -37,7 +37,8 @@ LOCAL_REPORTERS = (6, 7, 8)
     default=lambda: project.path / "deployments",
     help="Directory of the manifests.",
 )
-def cli(provider, account, config_path, root):
+@click.option("--force", is_flag=True, help="Deploy markets whose open-interest cap breaks rule S3.")
+def cli(provider, account, config_path, root, force):
     plan = NetworkPlan.load(provider.network_choice, config_path)
     local = provider.network.is_local
     if account is None:
@@ -45,15 +46,19 @@ def cli(provider, account, config_path, root):
             raise click.UsageError("--account is required on a non-local network")
         account = accounts.test_accounts[0]
     test_accounts = accounts.test_accounts if local else ()
-    report = deploy_network(
-        project,
-        plan,
-        account,
-        reporters=[test_accounts[i] for i in LOCAL_REPORTERS] if local else (),
-        local_accounts=test_accounts,
-        root=root,
-        log=click.echo,
-    )
+    try:
+        report = deploy_network(
+            project,
+            plan,
+            account,
+            reporters=[test_accounts[i] for i in LOCAL_REPORTERS] if local else (),
+            local_accounts=test_accounts,
+            root=root,
+            log=click.echo,
+            force=force,
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     path = report.deployment.path_for(plan.network, root)
     if report.changed_anything:
         click.echo(f"wrote {path} (chain {chain.chain_id}, block {chain.blocks.head.number})")

@@ -111,6 +111,12 @@ def admin_facet(project, admin):
 
 
 @pytest.fixture(scope="session")
+def risk_facet(project, admin):
+    """An EngineRisk for tests that deploy their own Engine."""
+    return project.EngineRisk.deploy(sender=admin)
+
+
+@pytest.fixture(scope="session")
 def engine_admin(protocol):
     """The engine's admin and guardian entry points (EngineAdmin's ABI at the engine)."""
     return protocol.admin

@@ -31,8 +31,9 @@ def deploy_protocol(project, deployer, *, token=None, token_decimals=6, guardian
     """Engine, LP vault and lens over a collateral token (a new DevnetUSD when none is given)."""
     if token is None:
         token = project.DevnetUSD.deploy("Devnet USD", "dUSD", token_decimals, sender=deployer)
-    facet = project.EngineAdmin.deploy(sender=deployer)
-    deployed = project.Engine.deploy(token, facet, deployer, guardian or deployer, sender=deployer)
+    admin_facet = project.EngineAdmin.deploy(sender=deployer)
+    risk_facet = project.EngineRisk.deploy(sender=deployer)
+    deployed = project.Engine.deploy(token, admin_facet, risk_facet, deployer, guardian or deployer, sender=deployer)
     engine = engine_contract(project, deployed.address)
     admin = engine_admin(project, engine)
     vault = project.LiquidityVault.deploy(engine, "vyperp LP", "vpLP", sender=deployer)
@@ -42,18 +43,21 @@ def deploy_protocol(project, deployer, *, token=None, token_decimals=6, guardian
 
 
 def engine_contract(project, address):
-    """The engine with its whole interface: the Engine's ABI plus the EngineAdmin entry points
-    and events its fallback runs (deleverage, adl_eligible, the vault hooks, the setters).
+    """The engine with its whole interface: the Engine's ABI plus the entry points and events its
+    fallback runs: EngineRisk's (liquidate, liquidate_many, deleverage, adl_eligible) and
+    EngineAdmin's (the vault hooks, the setters).
 
     The merged type is also cached for the address, so Ape decodes the facet's events in any
     receipt that touches the engine.
     """
     engine_type = project.Engine.contract_type
     known = {_abi_key(item) for item in engine_type.abi}
-    facet_items = [
-        item for item in project.EngineAdmin.contract_type.abi
-        if item.type in ("function", "event") and _abi_key(item) not in known
-    ]
+    facet_items = []
+    for facet in (project.EngineRisk, project.EngineAdmin):
+        for item in facet.contract_type.abi:
+            if item.type in ("function", "event") and _abi_key(item) not in known:
+                known.add(_abi_key(item))
+                facet_items.append(item)
     # validated anew rather than copied: a copy would keep the Engine's cached method tables
     merged = type(engine_type).model_validate(
         {**engine_type.model_dump(by_alias=True, mode="json"),

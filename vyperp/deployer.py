@@ -22,10 +22,12 @@ from vyperp.deploy import add_market, deploy_oracle, deploy_protocol, engine_con
 from vyperp.orders import OrderSettings, configure_market, deploy_order_book
 from vyperp.deployment import DEFAULT_ROOT, Deployment, ManifestError, MarketEntry, network_key
 from vyperp.params import FRACTION_STEP, STEPPED_FIELDS, MarketConfig
-from vyperp.units import to_token_units, to_wad
+from vyperp.units import WAD, to_token_units, to_wad
 
 DEFAULT_CONFIG = Path("config/markets.yaml")
 DEVNET_COLLATERAL = "devnet"
+# The engine's default max_pnl_factor (rule S2): traders' profit may reach half the vault.
+DEFAULT_MAX_PNL_FACTOR = WAD // 2
 
 # MarketConfig fields that are not 18-decimal fractions or sizes.
 _SECONDS_FIELDS = frozenset({"max_price_age", "mark_window", "breaker_window"})
@@ -64,7 +66,30 @@ class MarketSpec:
         off_step = sorted(k for k in STEPPED_FIELDS if values.get(k, 0) % FRACTION_STEP)
         if off_step:
             raise ValueError(f"{self.name}: {', '.join(off_step)} must be a multiple of 1e-10")
-        return MarketConfig(oracle=oracle, **values)
+        config = MarketConfig(oracle=oracle, **values)
+        if "max_oi_vault_ratio" not in values:
+            config = config.with_(max_oi_vault_ratio=loss_bounding_ratio(config.breaker_move))
+        return config
+
+    def loss_bound_problem(self, max_pnl_factor: int = DEFAULT_MAX_PNL_FACTOR) -> str | None:
+        """Rule S3: a price move the breaker lets through must not create more profit on one side
+        than the vault pays (max_pnl_factor of it). None when the market keeps that bound."""
+        config = self.market_config("0x" + "00" * 20)
+        bound = loss_bounding_ratio(config.breaker_move, max_pnl_factor)
+        ratio = config.max_oi_vault_ratio
+        if ratio != 0 and ratio <= bound:
+            return None
+        shown = "no cap" if ratio == 0 else f"{Decimal(ratio) / WAD:f}"
+        move = (Decimal(config.breaker_move) * 100 / WAD).normalize()
+        return (f"{self.name}: max_oi_vault_ratio {shown} lets a {move:f} % "
+                f"move create more profit than max_pnl_factor {Decimal(max_pnl_factor) / WAD:f} of "
+                f"the vault (rule S3); at most {Decimal(bound) / WAD:f}")
+
+
+def loss_bounding_ratio(breaker_move: int, max_pnl_factor: int = DEFAULT_MAX_PNL_FACTOR) -> int:
+    """The largest side-notional-to-vault ratio whose profit after a breaker move stays within
+    max_pnl_factor of the vault: max_pnl_factor / breaker_move, rounded down (18 decimals)."""
+    return max_pnl_factor * WAD // breaker_move
 
 
 @dataclass(frozen=True)
@@ -154,13 +179,20 @@ def deploy_network(
     local_accounts: Sequence = (),
     root: Path = DEFAULT_ROOT,
     log: Callable[[str], None] = lambda message: None,
+    force: bool = False,
 ) -> DeployReport:
     """Brings the network to the plan and writes its manifest under ``root``.
+
+    Refuses, before sending anything, a plan whose markets break rule S3 (open interest a
+    breaker move can turn into more profit than the vault pays), unless ``force``.
 
     ``reporters`` are the accounts that seed each new devnet oracle's first price (local
     networks; on other networks the reporters publish it themselves). ``local_accounts`` are
     the test accounts that ``plan.devnet`` funds by index.
     """
+    problems = [p for p in (spec.loss_bound_problem() for spec in plan.markets) if p]
+    if problems and not force:
+        raise ValueError("; ".join(problems) + " (pass --force to deploy anyway)")
     report = DeployReport()
     deployment = _reusable_manifest(project, plan, root, report, log)
     if deployment is None:
@@ -278,7 +310,7 @@ def _deploy_protocol(project, plan: NetworkPlan, deployer, report: DeployReport,
     protocol = deploy_protocol(project, deployer, token=token)
     if plan.deploys_devnet_token:
         report.deployed.append("DevnetUSD")
-    report.deployed += ["EngineAdmin", "Engine", "LiquidityVault", "EngineLens"]
+    report.deployed += ["EngineAdmin", "EngineRisk", "Engine", "LiquidityVault", "EngineLens"]
     log(f"deployed the protocol: engine {protocol.engine.address}")
     return Deployment(
         network=plan.network,
@@ -287,6 +319,7 @@ def _deploy_protocol(project, plan: NetworkPlan, deployer, report: DeployReport,
         token=str(getattr(protocol.token, "address", protocol.token)),
         engine=protocol.engine.address,
         engine_admin=protocol.engine.admin_facet(),
+        engine_risk=protocol.engine.risk_facet(),
         vault=protocol.vault.address,
         lens=protocol.lens.address,
     )

@@ -86,6 +86,7 @@ class Deployment:
     vault: str
     lens: str
     engine_admin: str | None = None
+    engine_risk: str | None = None
     order_book: str | None = None
     markets: dict[str, MarketEntry] = field(default_factory=dict)
 
@@ -130,6 +131,7 @@ class Deployment:
             "token": self.token,
             "engine": self.engine,
             "engine_admin": self.engine_admin,
+            "engine_risk": self.engine_risk,
             "vault": self.vault,
             "lens": self.lens,
             "order_book": self.order_book,
@@ -145,6 +147,7 @@ class Deployment:
             token=data["token"],
             engine=data["engine"],
             engine_admin=data.get("engine_admin"),
+            engine_risk=data.get("engine_risk"),
             vault=data["vault"],
             lens=data["lens"],
             order_book=data.get("order_book"),
@@ -180,6 +183,8 @@ class Deployment:
         }
         if self.engine_admin:
             addresses["engine_admin"] = self.engine_admin
+        if self.engine_risk:
+            addresses["engine_risk"] = self.engine_risk
         if self.order_book:
             addresses["order_book"] = self.order_book
         return addresses

@@ -644,6 +644,7 @@ def outdated_contracts(project, deployment, code_at: Callable[[str], bytes]) -> 
     addresses = {
         "Engine": deployment.engine,
         "EngineAdmin": deployment.engine_admin,
+        "EngineRisk": deployment.engine_risk,
         "LiquidityVault": deployment.vault,
         "EngineLens": deployment.lens,
         "OrderBook": deployment.order_book,

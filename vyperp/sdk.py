@@ -141,9 +141,11 @@ class LpPosition:
     """An LP's vault shares and what they are worth."""
 
     owner: str
-    shares: Decimal
-    value: Decimal  # assets the shares convert to now
-    max_withdraw: Decimal  # what the utilization limit lets it take now
+    shares: Decimal  # in the wallet
+    value: Decimal  # assets all its shares (wallet and requested) would be claimed for now
+    max_withdraw: Decimal  # what it can claim now: its claimable request, under the utilization limit
+    requested: Decimal = Decimal(0)  # shares escrowed in its redemption request
+    claimable_at: int = 0  # when the request can be claimed (unix seconds); 0 without one
 
 
 class Vyperp:
@@ -440,12 +442,16 @@ class Vyperp:
         batch = self._batch()
         batch.add(vault.balanceOf, owner)
         batch.add(vault.maxWithdraw, owner)
-        shares, max_withdraw = self._all_answered(batch, f"LP position of {owner}")
+        batch.add(vault.redeem_request, owner)
+        shares, max_withdraw, (requested, claimable_at) = self._all_answered(batch, f"LP position of {owner}")
+        held = shares + requested
         return LpPosition(
             owner=owner,
             shares=_scaled(shares, self.share_decimals),
-            value=self.from_token_units(vault.convertToAssets(shares)) if shares else Decimal(0),
+            value=self.from_token_units(vault.convertToAssets(held)) if held else Decimal(0),
             max_withdraw=self.from_token_units(max_withdraw),
+            requested=_scaled(requested, self.share_decimals),
+            claimable_at=int(claimable_at),
         )
 
     def lp_deposit(self, amount: Decimal | int | str, sender, *, receiver=None) -> Decimal:
@@ -456,18 +462,47 @@ class Vyperp:
         minted = receipt.events.filter(self.contracts.vault.Deposit)[0].shares
         return _scaled(minted, self.share_decimals)
 
+    def lp_request_redeem(self, shares: Decimal | int | str, sender) -> int:
+        """Moves vault shares into the sender's redemption request (escrow in the vault); returns
+        when the whole request can be claimed with `lp_redeem` (unix seconds). A pending request
+        grows and its clock restarts. The shares keep bearing the vault's gains and losses until
+        claimed, and are paid at the price then."""
+        receipt = self.contracts.vault.request_redeem(self._share_units(shares), sender=sender)
+        return receipt.events.filter(self.contracts.vault.RedeemRequested)[0].claimable_at
+
+    def lp_cancel_redeem(self, sender) -> Decimal:
+        """Returns the sender's escrowed shares to its wallet; returns how many."""
+        owner = _address(sender)
+        if self.contracts.vault.redeem_request(owner)[0] == 0:
+            raise VyperpError(f"{owner} has no redemption request")
+        receipt = self.contracts.vault.cancel_redeem(sender=sender)
+        returned = receipt.events.filter(self.contracts.vault.RedeemCancelled)[0].shares
+        return _scaled(returned, self.share_decimals)
+
     def lp_redeem(self, shares: Decimal | int | str, sender, *, receiver=None) -> Decimal:
-        """Redeems vault shares; returns the collateral paid out."""
+        """Claims shares of the sender's redemption request (see `lp_request_redeem`) once it is
+        claimable; returns the collateral paid out, priced now."""
+        units, owner = self._share_units(shares), _address(sender)
+        requested, claimable_at = self.contracts.vault.redeem_request(owner)
+        if units > requested:
+            raise VyperpError(
+                f"{owner} has requested {_scaled(requested, self.share_decimals)} shares; "
+                "request a redemption first (lp_request_redeem)"
+            )
+        # the claim is mined in a later block than the head: compare with the pending timestamp
+        if chain.pending_timestamp < claimable_at:
+            raise VyperpError(f"the redemption request of {owner} is claimable from {claimable_at}")
+        receipt = self.contracts.vault.redeem(units, _address(receiver or sender), owner, sender=sender)
+        paid = receipt.events.filter(self.contracts.vault.Withdraw)[0].assets
+        return self.from_token_units(paid)
+
+    def _share_units(self, shares: Decimal | int | str) -> int:
         units = Decimal(str(shares)).scaleb(self.share_decimals, _EXACT)
         if units <= 0 or units != units.to_integral_value():
             raise VyperpError(
                 f"shares must be positive with at most {self.share_decimals} decimals"
             )
-        receipt = self.contracts.vault.redeem(
-            int(units), _address(receiver or sender), _address(sender), sender=sender
-        )
-        paid = receipt.events.filter(self.contracts.vault.Withdraw)[0].assets
-        return self.from_token_units(paid)
+        return int(units)
 
     # ---- keeper actions ----
 

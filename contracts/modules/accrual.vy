@@ -54,8 +54,9 @@ def _settle_funding(owner: address, subaccount: uint256, market_id: uint256):
     owed: int256 = funding._owed(old.size, old.funding_snapshot, index)
     if owed == 0 and old.funding_snapshot == index:
         return
+    # the vault pays funding up to its balance (S1); what it cannot pay is not credited
+    owed += treasury._book_trade(owed, 0)
     accounts._add_collateral(owner, subaccount, -owed)
-    treasury._move(owed, 0)
     new: positions.Position = old
     new.funding_snapshot = index
     positions._store(owner, subaccount, market_id, old, new)

@@ -9,9 +9,10 @@
         Large accounts are closed partially, just enough to reach
         maintenance margin times (1 + buffer), when a partial close can.
         A loss beyond the account's collateral is covered by the insurance
-        fund, then the LP vault. When the insurance fund is empty and
-        traders' net unrealized profit outgrows a share of the vault's
-        assets, anyone may close profitable positions at the mark price.
+        fund, then the LP vault. When traders' net unrealized profit crosses
+        max_pnl_factor of the vault's balance (S2), anyone may close
+        profitable positions of healthy accounts (S11) at the mark price
+        until it is back under adl_target.
 @custom:security A liquidation never reverts for lack of funds: charges are
                  capped at the account's collateral and nothing is
                  transferred (the reward is credited as collateral in the
@@ -45,8 +46,6 @@ SWAD: constant(int256) = 10**18
 MAX_LIQUIDATION_FEE: constant(uint256) = WAD // 20
 MAX_REWARD_BOUND: constant(uint256) = 10**6 * WAD
 MAX_BUFFER: constant(uint256) = WAD
-MIN_ADL_RATIO: constant(uint256) = WAD // 10
-MAX_ADL_RATIO: constant(uint256) = 10 * WAD
 MAX_PARTIAL_NOTIONAL: constant(uint256) = 2**128 - 1
 MASK_64: constant(uint256) = 2**64 - 1
 MASK_80: constant(uint256) = 2**80 - 1
@@ -62,8 +61,6 @@ struct LiquidationParams:
     buffer: uint256
     # accounts with at least this notional (quote, 18 decimals) are closed partially when that suffices
     partial_notional: uint256
-    # deleveraging opens when traders' net unrealized profit exceeds this share of vault assets
-    adl_ratio: uint256
 
 
 event Liquidation:
@@ -111,8 +108,8 @@ event LiquidationParamsSet:
 
 
 # @dev The LiquidationParams in two words, so a liquidation reads two slots: fee (bits
-#      0-63), buffer (64-127) and partial_notional (128-255); min_reward (0-79),
-#      max_reward (80-159) and adl_ratio (160-223). _set_params' bounds keep each in its bits.
+#      0-63), buffer (64-127) and partial_notional (128-255); min_reward (0-79) and
+#      max_reward (80-159). _set_params' bounds keep each in its bits.
 _params: uint256[2]
 
 
@@ -124,7 +121,6 @@ def __init__():
         max_reward=1000 * WAD,
         buffer=WAD // 4,
         partial_notional=100_000 * WAD,
-        adl_ratio=WAD // 2,
     ))
 
 
@@ -134,11 +130,10 @@ def _set_params(p: LiquidationParams):
     assert p.min_reward <= p.max_reward, "liquidation: min_reward above max_reward"
     assert p.max_reward <= MAX_REWARD_BOUND, "liquidation: max_reward out of bounds"
     assert p.buffer <= MAX_BUFFER, "liquidation: buffer out of bounds"
-    assert p.adl_ratio >= MIN_ADL_RATIO and p.adl_ratio <= MAX_ADL_RATIO, "liquidation: adl_ratio out of bounds"
     assert p.partial_notional <= MAX_PARTIAL_NOTIONAL, "liquidation: partial_notional out of bounds"
     self._params = [
         p.fee | p.buffer << 64 | p.partial_notional << 128,
-        p.min_reward | p.max_reward << 80 | p.adl_ratio << 160,
+        p.min_reward | p.max_reward << 80,
     ]
     log LiquidationParamsSet(params=p)
 
@@ -147,7 +142,7 @@ def _set_params(p: LiquidationParams):
 @view
 def liquidation_params() -> LiquidationParams:
     """
-    @notice The fee, reward bounds, partial-liquidation and deleveraging settings.
+    @notice The fee, reward bounds and partial-liquidation settings.
     @return The parameters.
     """
     return self._load_params()
@@ -163,7 +158,6 @@ def _load_params() -> LiquidationParams:
         max_reward=(words[1] >> 80) & MASK_80,
         buffer=(words[0] >> 64) & MASK_64,
         partial_notional=words[0] >> 128,
-        adl_ratio=words[1] >> 160,
     )
 
 
@@ -183,15 +177,22 @@ def _liquidate(owner: address, subaccount: uint256) -> (bool, uint256):
     indexes: uint256[positions.MAX_OPEN_MARKETS] = accrual._refresh_account(owner, subaccount)
     health: margin.AccountHealth = empty(margin.AccountHealth)
     marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
-    health, marks = margin._valuation(owner, subaccount, indexes, False)
+    health, marks = margin._valuation(owner, subaccount, indexes, False, False)
     if health.notional == 0 or health.equity >= convert(health.maintenance_margin, int256):
         return False, 0
+    # S6: positions close at the worse of index and mark for the account, and the partial
+    # close is sized at those prices, so being liquidated never beats closing
+    health, marks = margin._valuation(owner, subaccount, indexes, False, True)
     p: LiquidationParams = self._load_params()
     fraction: uint256 = self._close_fraction(health, p)
-    closed_notional: uint256 = self._close_positions(owner, subaccount, fraction, marks)
+    closed_notional: uint256 = 0
+    closing_fee: uint256 = 0
+    closed_notional, closing_fee = self._close_positions(owner, subaccount, fraction, marks)
 
     fee: uint256 = fixed_point._umul_up(closed_notional, p.fee)
-    reward: uint256 = min(max(fee, p.min_reward), p.max_reward)
+    # S6: the insurance fund keeps at least the taker fee closing would have paid, so a
+    # trader who liquidates itself from a second account never ends with more than closing
+    reward: uint256 = min(min(max(fee, p.min_reward), p.max_reward), fee - min(closing_fee, fee))
     insurance_fee: uint256 = fee - min(fee, reward)
     collateral: int256 = accounts._collateral(owner, subaccount)
     # the equity left after a partial close covers the whole charge (see _close_fraction);
@@ -245,13 +246,15 @@ def _close_fraction(health: margin.AccountHealth, p: LiquidationParams) -> uint2
 
 
 @internal
-def _close_positions(owner: address, subaccount: uint256, fraction: uint256, marks: uint256[positions.MAX_OPEN_MARKETS]) -> uint256:
+def _close_positions(owner: address, subaccount: uint256, fraction: uint256, prices: uint256[positions.MAX_OPEN_MARKETS]) -> (uint256, uint256):
     """
-    @dev Closes the given share of every position at its market's mark price
-         (in open-market mask order, as the health check valued it; sizes
-         rounded up, toward closing more); returns the closed notional.
+    @dev Closes the given share of every position at the price the
+         conservative valuation gave it (in open-market mask order; sizes
+         rounded up, toward closing more); returns the closed notional and
+         the taker fee closing it by trade would have cost.
     """
     closed_notional: uint256 = 0
+    closing_fee: uint256 = 0
     mask: uint256 = accounts._open_markets(owner, subaccount)
     held: uint256 = 0
     for market_id: uint256 in range(positions.MASK_BITS):
@@ -264,9 +267,11 @@ def _close_positions(owner: address, subaccount: uint256, fraction: uint256, mar
             if fraction < WAD:
                 closed = min(fixed_point._umul_up(size, fraction), size)
             size_delta: int256 = -fixed_point._sign(old.size) * convert(closed, int256)
-            mark: uint256 = marks[held]
+            mark: uint256 = prices[held]
             held += 1
-            closed_notional += fixed_point._umul_up(closed, mark)
+            notional: uint256 = fixed_point._umul_up(closed, mark)
+            closed_notional += notional
+            closing_fee += fixed_point._umul_up(notional, markets._margin_params(market_id)[3])
             new: positions.Position = empty(positions.Position)
             realized: int256 = 0
             funding_paid: int256 = 0
@@ -282,7 +287,7 @@ def _close_positions(owner: address, subaccount: uint256, fraction: uint256, mar
                 funding_paid=funding_paid,
             )
         mask >>= 1
-    return closed_notional
+    return closed_notional, closing_fee
 
 
 @internal
@@ -299,8 +304,10 @@ def _close_at(owner: address, subaccount: uint256, market_id: uint256, old: posi
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
     new.funding_snapshot = funding_index
+    # the same counterparty cap (S2) and vault-balance limit (S1) as a close by the trader
+    realized = treasury._capped_profit(market_id, realized, fixed_point._mul_floor(positions._skew(market_id), convert(price, int256)) - positions._cost_sum(market_id))
+    realized -= treasury._book_trade(funding_paid - realized, 0)
     accounts._add_collateral(owner, subaccount, realized - funding_paid)
-    treasury._move(funding_paid - realized, 0)
     positions._store(owner, subaccount, market_id, old, new)
     return new, realized, funding_paid
 
@@ -332,38 +339,68 @@ def _traders_net_pnl() -> int256:
 
 @internal
 @view
-def _adl_eligible() -> bool:
+def _adl_threshold() -> uint256:
     """
-    @dev The insurance fund is empty and traders' net profit exceeds
-         adl_ratio of the vault's settled assets. Insurance that still owes
-         the vault its bad debt counts as the vault's (deleverage repays it
-         first), so fee dust cannot hold deleveraging off.
+    @dev The profit-to-vault ratio deleveraging needs (S2): max_pnl_factor to
+         open, then adl_target while it runs (hysteresis).
+    """
+    if treasury._adl_active():
+        return treasury._adl_target()
+    return treasury._max_pnl_factor()
+
+
+@internal
+@view
+def _vault_assets() -> int256:
+    """
+    @dev The vault's settled balance; insurance that still owes the vault its
+         bad debt counts as the vault's (deleverage repays it first).
     """
     repayable: int256 = min(convert(treasury.vault_bad_debt, int256), max(treasury._insurance_balance(), 0))
-    if treasury._insurance_balance() - repayable > 0:
-        return False
-    vault_assets: int256 = max(treasury._vault_balance() + repayable, 0)
-    return self._traders_net_pnl() > fixed_point._mul_floor(vault_assets, convert(self._params[1] >> 160, int256))
+    return max(treasury._vault_balance() + repayable, 0)
+
+
+@internal
+@view
+def _adl_eligible() -> bool:
+    """
+    @dev Traders' net unrealized profit at mark exceeds the threshold share of
+         the vault's assets. The insurance fund's balance does not hold it off.
+    """
+    return self._traders_net_pnl() > fixed_point._mul_floor(self._vault_assets(), convert(self._adl_threshold(), int256))
 
 
 @internal
 def _deleverage(owner: address, subaccount: uint256, market_id: uint256, size: uint256):
     """
-    @dev Closes size of a profitable position at the mark price, without fee.
+    @dev Closes size of a profitable position of a healthy account (S11) at
+         the mark price, without fee, after settling the funding the account
+         owes in every market it holds. Opens deleveraging when traders'
+         profit crosses max_pnl_factor, and ends it once the close brings the
+         ratio to adl_target or below.
     """
     markets._check_exists(market_id)
-    index: uint256 = accrual._refresh(market_id)
-    assert self._adl_eligible(), "liquidation: deleveraging not allowed"
+    traders_pnl: int256 = self._traders_net_pnl()
+    assert traders_pnl > fixed_point._mul_floor(self._vault_assets(), convert(self._adl_threshold(), int256)), "liquidation: deleveraging not allowed"
+    indexes: uint256[positions.MAX_OPEN_MARKETS] = accrual._settle_account(owner, subaccount)
     treasury._repay_vault_bad_debt()
     old: positions.Position = positions._load(owner, subaccount, market_id)
     assert size > 0 and size <= convert(abs(old.size), uint256), "liquidation: size out of range"
-    mark: uint256 = pricing._mark_price(market_id, index)
-    assert fixed_point._mul_floor(old.size, convert(mark, int256)) > old.cost, "liquidation: position not in profit"
+    health: margin.AccountHealth = empty(margin.AccountHealth)
+    marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
+    health, marks = margin._valuation(owner, subaccount, indexes, False, False)
+    assert health.equity >= convert(health.maintenance_margin, int256), "liquidation: account not healthy"
+    mark: uint256 = marks[positions._count_bits(accounts._open_markets(owner, subaccount) & ((1 << market_id) - 1))]
+    closed_pnl: int256 = fixed_point._mul_floor(old.size, convert(mark, int256)) - old.cost
+    assert closed_pnl > 0, "liquidation: position not in profit"
     size_delta: int256 = -fixed_point._sign(old.size) * convert(size, int256)
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     funding_paid: int256 = 0
     new, realized, funding_paid = self._close_at(owner, subaccount, market_id, old, size_delta, mark)
+    # traders' profit falls by the closed share of this position's, the vault by what it paid
+    closed_pnl = closed_pnl * convert(size, int256) // abs(old.size)
+    treasury._set_adl_active(traders_pnl - closed_pnl > fixed_point._mul_floor(self._vault_assets(), convert(treasury._adl_target(), int256)))
     log Deleveraged(
         owner=owner,
         subaccount=subaccount,

@@ -66,13 +66,14 @@ def _value_at(market_id: uint256, position: positions.Position, index_price: uin
 
 @internal
 @view
-def _health(owner: address, subaccount: uint256) -> AccountHealth:
+def _health(owner: address, subaccount: uint256, conservative: bool) -> AccountHealth:
     """
-    @dev The account valued over every market it holds.
+    @dev The account valued over every market it holds, with initial margin;
+         conservative as in _valuation.
     """
     health: AccountHealth = empty(AccountHealth)
     marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
-    health, marks = self._valuation(owner, subaccount, empty(uint256[positions.MAX_OPEN_MARKETS]), True)
+    health, marks = self._valuation(owner, subaccount, empty(uint256[positions.MAX_OPEN_MARKETS]), True, conservative)
     return health
 
 
@@ -83,14 +84,19 @@ def _valuation(
     subaccount: uint256,
     indexes: uint256[positions.MAX_OPEN_MARKETS],
     with_initial_margin: bool,
+    conservative: bool,
 ) -> (AccountHealth, uint256[positions.MAX_OPEN_MARKETS]):
     """
-    @dev The account valued over every market it holds, and the mark price of
-         each of those markets, in the order of the open-market mask (lowest
+    @dev The account valued over every market it holds, and the price each
+         position was valued at, in the order of the open-market mask (lowest
          market id first). indexes holds, in the same order, the index prices
          the caller read in this call (0: not read), so no feed is asked twice.
          Without with_initial_margin, initial_margin is left 0 and the tier
          tables are not read: a maintenance check needs neither.
+         Plainly, every position is valued at its market's mark. Conservative
+         (S5, S6): PnL at the worse of index and mark for the account (the
+         lower for a long, the higher for a short) and notional at the higher,
+         so a mark that lags the index never creates margin.
     """
     health: AccountHealth = empty(AccountHealth)
     marks: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
@@ -104,8 +110,15 @@ def _valuation(
             index_price: uint256 = indexes[held]
             if index_price == 0:
                 index_price = pricing._index_price(market_id)
-            marks[held] = pricing._mark_price(market_id, index_price)
-            value: PositionValue = self._value_at(market_id, positions._load(owner, subaccount, market_id), index_price, marks[held])
+            mark: uint256 = pricing._mark_price(market_id, index_price)
+            position: positions.Position = positions._load(owner, subaccount, market_id)
+            price: uint256 = mark
+            if conservative and (position.size > 0) == (index_price < mark):
+                price = index_price
+            marks[held] = price
+            value: PositionValue = self._value_at(market_id, position, index_price, price)
+            if conservative:
+                value.notional = fixed_point._umul_up(convert(abs(position.size), uint256), max(index_price, mark))
             held += 1
             health.unrealized_pnl += value.unrealized_pnl
             health.funding_owed += value.funding_owed

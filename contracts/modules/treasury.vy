@@ -4,9 +4,14 @@
 @notice Where the protocol's own money sits inside the engine: the LP
         vault's settled claim (its deposits plus the PnL, funding and fees it
         settled as counterparty) and the insurance fund's balance, plus the
-        split of trading fees between them.
+        split of trading fees between them, and the counterparty cap (S2):
+        traders' profit is paid up to max_pnl_factor of the vault balance.
 @custom:security Balances are accounting entries over tokens the engine
-                 holds; they move only with an equal and opposite entry.
+                 holds; they move only with an equal and opposite entry. The
+                 vault balance never goes below zero (S1): a payment to a
+                 trader that the balance cannot make is not made (the
+                 trader's credit is cut by the same amount), so no trader is
+                 ever paid from another's collateral or the insurance fund.
 """
 
 from . import fixed_point
@@ -14,6 +19,8 @@ from . import fixed_point
 WAD: constant(uint256) = 10**18
 SHARE_SHIFT: constant(uint256) = 208
 MASK_34: constant(uint256) = 2**34 - 1
+ADL_TARGET_SHIFT: constant(uint256) = 34
+ADL_ACTIVE_BIT: constant(uint256) = 1 << 68
 BALANCES_MASK: constant(uint256) = 2**208 - 1
 # @dev Waterfall steps, as ShortfallCovered.source.
 FROM_INSURANCE: constant(uint256) = 1
@@ -52,6 +59,17 @@ event InsuranceWithdrawn:
     amount: uint256
 
 
+event PnlCapsSet:
+    max_pnl_factor: uint256
+    adl_target: uint256
+
+
+event ProfitCapped:
+    market_id: indexed(uint256)
+    realized_pnl: uint256
+    paid: uint256
+
+
 # @dev The two balances and the fee split in one word, since a trade reads all three and
 #      moves both balances: the LP vault's settled claim on the engine (int104, bits 0-103)
 #      and the insurance fund (int104, 104-207, the sink of rounding dust), 18 decimals;
@@ -65,6 +83,10 @@ max_vault_utilization: public(uint256)
 vault_bad_debt: public(uint256)
 # @dev Insurance balance the admin may never withdraw below, 18 decimals.
 insurance_floor: public(uint256)
+# @dev The counterparty cap (S2) in one word, steps of 1e-10: max_pnl_factor (bits 0-33),
+#      the share of the vault balance traders' profit may reach, and adl_target (34-67),
+#      the ratio deleveraging brings it back under; bit 68 is set while deleveraging runs.
+_pnl_caps: uint256
 
 
 @external
@@ -95,6 +117,27 @@ def vault_fee_share() -> uint256:
     @return The share.
     """
     return self._vault_fee_share(self._balances)
+
+
+@external
+@view
+def max_pnl_factor() -> uint256:
+    """
+    @notice Share of the vault balance traders' profit in a market may reach
+            before closes are paid pro rata and deleveraging opens (18 decimals).
+    @return The factor.
+    """
+    return self._max_pnl_factor()
+
+
+@external
+@view
+def adl_target() -> uint256:
+    """
+    @notice Profit-to-vault ratio that deleveraging brings traders back under (18 decimals).
+    @return The target.
+    """
+    return self._adl_target()
 
 
 @internal
@@ -130,6 +173,7 @@ def _move(to_vault: int256, to_insurance: int256):
 def __init__():
     self._balances = (8 * WAD // 10 // fixed_point.FRACTION_STEP) << SHARE_SHIFT
     self.max_vault_utilization = 8 * WAD // 10
+    self._set_pnl_caps(WAD // 2, 45 * WAD // 100)
 
 
 @internal
@@ -163,14 +207,76 @@ def _check_vault(caller: address):
 
 
 @internal
-def _book_trade(to_vault: int256, fee: uint256):
+def _book_trade(to_vault: int256, fee: uint256) -> int256:
     """
     @dev Books a trade in one write: to_vault (the vault's side of the PnL and
-         funding) plus the vault's share of the fee, rounded down; the
-         insurance fund takes the rest of the fee.
+         funding; negative: the vault pays) plus the vault's share of the fee,
+         rounded down; the insurance fund takes the rest of the fee. The vault
+         pays at most its balance (S1): returns the part of its payment it
+         could not make, which the caller takes off the trader's credit.
     """
-    fee_to_vault: uint256 = fee * self._vault_fee_share(self._balances) // WAD
-    self._move(to_vault + convert(fee_to_vault, int256), convert(fee - fee_to_vault, int256))
+    word: uint256 = self._balances
+    fee_to_vault: uint256 = fee * self._vault_fee_share(word) // WAD
+    vault_side: int256 = to_vault + convert(fee_to_vault, int256)
+    vault_balance: int256 = fixed_point._signed_field(word, 0, 104)
+    unpaid: int256 = 0
+    if vault_side < 0:
+        unpaid = max(min(-vault_side - vault_balance, -vault_side), 0)
+    self._move(vault_side + unpaid, convert(fee - fee_to_vault, int256))
+    return unpaid
+
+
+@internal
+def _capped_profit(market_id: uint256, realized: int256, market_pnl: int256) -> int256:
+    """
+    @dev S2: a realized profit is paid times min(1, cap / market_pnl), rounded
+         down, where market_pnl is traders' net PnL in the market at the close
+         price (before the close) and cap = max_pnl_factor * vault balance.
+         Losses pass unchanged.
+    """
+    if realized <= 0:
+        return realized
+    cap: int256 = fixed_point._mul_floor(max(self._vault_balance(), 0), convert(self._max_pnl_factor(), int256))
+    if market_pnl <= cap:
+        return realized
+    paid: int256 = realized * cap // market_pnl
+    log ProfitCapped(market_id=market_id, realized_pnl=convert(realized, uint256), paid=convert(paid, uint256))
+    return paid
+
+
+@internal
+@view
+def _max_pnl_factor() -> uint256:
+    return unsafe_mul(self._pnl_caps & MASK_34, fixed_point.FRACTION_STEP)
+
+
+@internal
+@view
+def _adl_target() -> uint256:
+    return unsafe_mul((self._pnl_caps >> ADL_TARGET_SHIFT) & MASK_34, fixed_point.FRACTION_STEP)
+
+
+@internal
+def _set_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
+    assert max_pnl_factor >= WAD // 100 and max_pnl_factor <= WAD, "treasury: max_pnl_factor out of bounds"
+    assert adl_target <= max_pnl_factor, "treasury: adl_target above max_pnl_factor"
+    assert max_pnl_factor % fixed_point.FRACTION_STEP == 0 and adl_target % fixed_point.FRACTION_STEP == 0, "treasury: pnl caps not a multiple of 1e-10"
+    self._pnl_caps = (self._pnl_caps & ADL_ACTIVE_BIT) | adl_target // fixed_point.FRACTION_STEP << ADL_TARGET_SHIFT | max_pnl_factor // fixed_point.FRACTION_STEP
+    log PnlCapsSet(max_pnl_factor=max_pnl_factor, adl_target=adl_target)
+
+
+@internal
+def _set_adl_active(active: bool):
+    word: uint256 = self._pnl_caps & ~ADL_ACTIVE_BIT
+    if active:
+        word |= ADL_ACTIVE_BIT
+    self._pnl_caps = word
+
+
+@internal
+@view
+def _adl_active() -> bool:
+    return self._pnl_caps & ADL_ACTIVE_BIT != 0
 
 
 @internal

@@ -1,11 +1,13 @@
 """ADL keeper on anvil: a vault of 100,000 facing longs whose profit outgrows half of it.
 
-A market without fees, premium or funding keeps the insurance fund empty (deleveraging needs
-that) and makes every figure follow from the prices: longs of 0.6, 0.4 and 0.2 BTC and a short of
-0.2 at 150,000; at 240,000 the longs gain 54,000, 36,000 and 18,000 and the short loses 18,000.
-Traders' net profit of 90,000 is above 50 % of the vault's 100,000; closing profit u ends that
-once 90,000 - u <= 0.5 * (100,000 - u), i.e. u >= 80,000: all of the largest long and 26,000 of
-the second's 36,000.
+A market without fees, premium or funding makes every figure follow from the prices: longs of
+0.6, 0.4 and 0.2 BTC and a short of 0.2 at 150,000; at 240,000 the longs gain 54,000, 36,000 and
+18,000 and the short loses 18,000. Traders' net profit of 90,000 is above max_pnl_factor (50 %)
+of the vault's 100,000, so deleveraging opens and runs until it is at most adl_target (45 %).
+Closing the largest long realizes 54,000 of profit, which the vault pays pro rata under the cap
+(rule S2): 54,000 * 50,000 / 90,000 = 30,000, leaving 36,000 against 70,000 (51 %). In the
+second long (market profit 36,000 above the cap of 35,000), closing profit u pays u * 35/36, and
+36,000 - u <= 0.45 * (70,000 - u * 35/36) once u >= 8,000: 62,000 of profit in all.
 """
 
 import time
@@ -65,11 +67,11 @@ def test_adl_keeper_reduces_the_most_profitable_positions_until_ineligible(
     start = chain.blocks.head.number
     step = adl.step()
     assert step.eligible
-    assert step.target_profit == to_wad(80_000)
+    assert abs(step.target_profit - to_wad(62_000)) < to_wad("0.001")
     assert [(d.key[1], d.market_id) for d in step.planned] == [(1, market_id), (2, market_id)]
     assert step.planned[0].size == to_wad("0.6")  # the largest profit closes in full
-    # the second closes 26,000 + 1 % of 80,000 of its 36,000: a size of 0.4 * 26,800 / 36,000
-    expected = Decimal("0.4") * 26_800 / 36_000
+    # the second closes 8,000 of its 36,000, plus 1 %: a size of 0.4 * 8,000 / 36,000 * 1.01
+    expected = Decimal("0.4") * 8_000 / 36_000 * Decimal("1.01")
     assert abs(Decimal(step.planned[1].size) / WAD - expected) < Decimal("1e-12")
     wait_mined(rpc, step.sent)
 

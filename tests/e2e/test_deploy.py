@@ -5,12 +5,14 @@ import shutil
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from vyperp.deployer import MarketSpec, deploy_network
 from vyperp.deployment import Deployment
 from vyperp.units import WAD
 
 NETWORK = "ethereum:local"
-PROTOCOL_CONTRACTS = ["DevnetUSD", "EngineAdmin", "Engine", "LiquidityVault", "EngineLens", "OrderBook"]
+PROTOCOL_CONTRACTS = ["DevnetUSD", "EngineAdmin", "EngineRisk", "Engine", "LiquidityVault", "EngineLens", "OrderBook"]
 MARKETS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 
 
@@ -38,6 +40,7 @@ def test_manifest_has_the_shared_format_and_describes_the_chain(
         "token",
         "engine",
         "engine_admin",
+        "engine_risk",
         "vault",
         "lens",
         "order_book",
@@ -46,6 +49,7 @@ def test_manifest_has_the_shared_format_and_describes_the_chain(
     assert raw["network"] == NETWORK and raw["chain_id"] == chain.chain_id
     engine = project.Engine.at(raw["engine"])
     assert engine.admin_facet() == raw["engine_admin"]
+    assert engine.risk_facet() == raw["engine_risk"]
     assert {name: market["id"] for name, market in raw["markets"].items()} == {
         "BTC-USD": 0,
         "ETH-USD": 1,
@@ -160,6 +164,40 @@ def test_a_market_new_in_the_config_is_all_a_rerun_deploys(
     assert engine.params(3).imr == WAD // 5
 
 
+def test_a_market_whose_oi_cap_breaks_the_loss_bound_is_refused_before_sending_anything(
+    project, plan, admin, reporters, accounts, manifest_root, first_deploy, tmp_path, chain
+):
+    """Rule S3: at a 15 % breaker move, a side may hold at most 0.5 / 0.15 = 3.33 times the vault
+    so the profit a permitted move creates stays within max_pnl_factor (0.5) of it."""
+    root = copy_manifest(manifest_root, tmp_path)
+    head_before = chain.blocks.head.number
+    loose = MarketSpec(name="DOGE-USD", description="DOGE / USD", params={"max_oi_vault_ratio": 5},
+                       initial_price=Decimal("0.2"))
+    uncapped = MarketSpec(name="PEPE-USD", description="PEPE / USD", params={"max_oi_vault_ratio": 0},
+                          initial_price=Decimal("0.00001"))
+    with pytest.raises(ValueError) as refused:
+        deploy_network(project, replace(plan, markets=plan.markets + (loose, uncapped)), admin,
+                       reporters=reporters, local_accounts=accounts, root=root)
+    assert str(refused.value) == (
+        "DOGE-USD: max_oi_vault_ratio 5 lets a 15 % move create more profit than "
+        "max_pnl_factor 0.5 of the vault (rule S3); at most 3.333333333333333333; "
+        "PEPE-USD: max_oi_vault_ratio no cap lets a 15 % move create more profit "
+        "than max_pnl_factor 0.5 of the vault (rule S3); at most 3.333333333333333333 "
+        "(pass --force to deploy anyway)"
+    )
+    assert chain.blocks.head.number == head_before
+
+    report = deploy_network(project, replace(plan, markets=plan.markets + (loose,)), admin,
+                            reporters=reporters, local_accounts=accounts, root=root, force=True)
+    assert report.listed_markets == ["DOGE-USD"]
+
+
+def test_a_market_without_an_oi_ratio_gets_the_loss_bounding_one():
+    spec = MarketSpec(name="AVAX-USD", description="AVAX / USD", params={"breaker_move": "0.25"})
+    assert spec.market_config("0x" + "00" * 20).max_oi_vault_ratio == 2 * WAD  # 0.5 / 0.25
+    assert spec.loss_bound_problem() is None
+
+
 def test_a_manifest_left_by_a_restarted_local_chain_is_replaced(
     project, plan, admin, reporters, accounts, manifest_root, first_deploy, tmp_path
 ):
@@ -176,7 +214,7 @@ def test_a_manifest_left_by_a_restarted_local_chain_is_replaced(
     assert report.replaced_manifest == [
         "no code at the engine address 0x000000000000000000000000000000000000dEaD"
     ]
-    assert report.deployed[:6] == PROTOCOL_CONTRACTS
+    assert report.deployed[: len(PROTOCOL_CONTRACTS)] == PROTOCOL_CONTRACTS
     fresh = Deployment.load(NETWORK, root)
     assert fresh.engine not in (dead.engine, first_deploy.deployment.engine)
     assert fresh.check_chain(report.deployment.chain_id, project.provider.get_code) == []

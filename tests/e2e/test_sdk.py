@@ -157,13 +157,43 @@ def test_an_operator_trades_for_the_owner(sdk, trader, other_trader, stranger):
         sdk.open_position("ETH-USD", 1, "short", stranger, owner=other_trader)
 
 
-def test_lp_deposits_and_redeems_at_the_share_price(sdk, lp):
+def test_lp_deposits_requests_and_redeems_at_the_share_price(sdk, lp, chain):
     assert sdk.share_price() == 1
     assert sdk.lp_deposit(1_000, lp) == 1_000
     assert sdk.lp_position(lp).shares == 5_001_000
     assert sdk.wallet_balance(lp) == 4_999_000
+    with pytest.raises(VyperpError, match="request a redemption first"):
+        sdk.lp_redeem(1_000, lp)
+
+    claimable_at = sdk.lp_request_redeem(1_000, lp)
+
+    assert claimable_at == chain.blocks.head.timestamp + 3_600
+    position = sdk.lp_position(lp)
+    assert (position.shares, position.requested, position.claimable_at) == (5_000_000, 1_000, claimable_at)
+    # the escrowed shares still count in what the LP holds; none can be claimed yet
+    assert (position.value, position.max_withdraw) == (5_001_000, 0)
+    with pytest.raises(VyperpError, match=f"claimable from {claimable_at}"):
+        sdk.lp_redeem(1_000, lp)
+    chain.pending_timestamp = claimable_at
+    assert sdk.lp_position(lp).max_withdraw == 0  # the head block is still before it
     assert sdk.lp_redeem(1_000, lp) == 1_000
     assert sdk.wallet_balance(lp) == 5_000_000
+    assert sdk.lp_position(lp) == sdk.lp_position(lp).__class__(
+        owner=lp.address, shares=Decimal(5_000_000), value=Decimal(5_000_000), max_withdraw=Decimal(0)
+    )
+
+
+def test_lp_cancels_a_redemption_request(sdk, lp):
+    with pytest.raises(VyperpError, match="no redemption request"):
+        sdk.lp_cancel_redeem(lp)
+    sdk.lp_request_redeem("2500.5", lp)
+    sdk.lp_request_redeem(500, lp)
+    assert sdk.lp_position(lp).requested == Decimal("3000.5")
+
+    assert sdk.lp_cancel_redeem(lp) == Decimal("3000.5")
+
+    position = sdk.lp_position(lp)
+    assert (position.shares, position.requested, position.claimable_at) == (5_000_000, 0, 0)
 
 
 def test_fees_and_funding_raise_the_share_price(sdk, trader, lp, chain, long_btc):

@@ -37,6 +37,7 @@ class BoaProtocol:
     oracle: object
     engine: object
     engine_admin: object
+    engine_risk: object
     vault: object
     lens: object
     config: MarketConfig
@@ -117,9 +118,11 @@ def boa_protocol():
             oracle = boa.load(
                 "contracts/PriceOracle.vy", ORACLE_DECIMALS, "BTC / USD", [reporter], 1, 10_000, 86_400
             )
-            facet = boa.load("contracts/EngineAdmin.vy")
-            engine = boa.load("contracts/Engine.vy", token, facet, admin, guardian)
+            admin_facet = boa.load("contracts/EngineAdmin.vy")
+            risk_facet = boa.load("contracts/EngineRisk.vy")
+            engine = boa.load("contracts/Engine.vy", token, admin_facet, risk_facet, admin, guardian)
             engine_admin = boa.load_partial("contracts/EngineAdmin.vy").at(engine.address)
+            engine_risk = boa.load_partial("contracts/EngineRisk.vy").at(engine.address)
             # boa decodes an address's logs with the ABI registered last: the Engine's
             engine = boa.load_partial("contracts/Engine.vy").at(engine.address)
             vault = boa.load("contracts/LiquidityVault.vy", engine, "vyperp LP", "vpLP")
@@ -143,6 +146,7 @@ def boa_protocol():
             oracle=oracle,
             engine=engine,
             engine_admin=engine_admin,
+            engine_risk=engine_risk,
             vault=vault,
             lens=lens,
             config=config,

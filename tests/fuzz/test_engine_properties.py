@@ -4,7 +4,8 @@ The Ape suites on anvil are the integration truth; this module is the heavy fuzz
 - a Hypothesis state machine drives four traders, the oracle, the clock and the funding
   mode against an independent Python model of PROTOCOL.md, and checks after every step
   that funding is zero-sum, the engine is solvent and open interest adds up;
-- round trips at one price and one timestamp never gain (trading, LP deposit/mint);
+- round trips at one price and one timestamp never gain (trading; LP deposit/mint, then a
+  redemption request claimed after the delay with the engine state held still);
 - deterministic regressions for the defects the fuzzing found.
 
 Every test name ends in `_boa`. Money is 18-decimal inside the engine, token units outside.
@@ -529,10 +530,18 @@ class EngineMachine(ProtocolMachine):
             traders_owed += owed
             traders_pnl += pnl
         mark = model.index_price
-        vault_view_of_traders_pnl = ceil_div(engine.skew(0) * mark, WAD) - engine.cost_sum(0)
+        skew = engine.skew(0)
+        pnl_at_mark = ceil_div(skew * mark, WAD) - engine.cost_sum(0)
+        pnl_at_exit = (ceil_div(skew * engine.fill_price(0, -skew), WAD) if skew else 0) - engine.cost_sum(0)
+        # S7: closing the net position refunds the skew premium, so with mark = index the exit
+        # price never values traders below the mark; the vault's exit valuation takes the higher
+        # and counts traders' net loss as 0
+        assert pnl_at_exit >= pnl_at_mark
+        vault_view_of_traders_pnl = max(pnl_at_exit, 0)
         vault_view_of_traders_owed = self.p.vault.equity() - vault_balance + vault_view_of_traders_pnl
         assert 0 <= traders_owed - vault_view_of_traders_owed <= 2 * len(open_traders)
-        assert 0 <= vault_view_of_traders_pnl - traders_pnl <= len(open_traders)
+        assert 0 <= pnl_at_mark - traders_pnl <= len(open_traders)
+        assert self.p.vault.entry_equity() >= self.p.vault.equity()
 
         # (b) Solvency: tokens held cover every positive claim, and each internal move is
         # double-entry, so the books equal the tokens exactly.
@@ -687,25 +696,55 @@ def enter_vault_state(p, seeded, trader_size, move_bps, elapsed):
     p.push_price(START_ANSWER * (10_000 + move_bps) // 10_000)
 
 
+def claim_after_the_delay(p, owner, shares):
+    """Requests `shares`, then holds the engine state still while the withdrawal delay passes:
+    funding stops (accrued up to now first), and the same index is republished."""
+    p.vault.request_redeem(shares, sender=owner)
+    p.set_market(interest_rate=0, max_funding_rate=0)
+    boa.env.time_travel(seconds=p.vault.withdrawal_delay())
+    p.push_price(p.oracle.latestAnswer())
+
+
+def totals(p):
+    """(exit, entry) valuations in token units, rounded as the vault rounds them."""
+    return max(0, p.vault.equity()) // p.scale, max(0, ceil_div(p.vault.entry_equity(), p.scale))
+
+
+def flat(p):
+    return p.engine.long_open_interest(0) == 0 and p.engine.short_open_interest(0) == 0
+
+
 @LP_SETTINGS
 @given(state=vault_states, assets=st.integers(1, 5_000_000 * 10**6))
 def test_lp_deposit_then_redeem_never_returns_more_than_deposited_boa(boa_protocol, state, assets):
     p = boa_protocol
+    lp = p.other_lp
     with boa.env.anchor():
         enter_vault_state(p, **state)
-        wallet = p.token.balanceOf(p.other_lp)
-        shares = p.vault.deposit(assets, p.other_lp, sender=p.other_lp)
+        exit_total, entry_total = totals(p)
+        assert entry_total >= exit_total
+        wallet = p.token.balanceOf(lp)
+        shares = p.vault.deposit(assets, lp, sender=lp)
         assert shares > 0
-        if p.vault.previewRedeem(shares) == 0:
-            # Shares worth under one token unit redeem to nothing: only a 1-unit deposit may end so.
+        # What a claim would pay now: never more than the deposit, and less only by the spread
+        # between the valuations (the deposit paid the entry one) and rounding.
+        worth = p.vault.previewRedeem(shares)
+        assert worth <= assets
+        assert worth >= assets * (exit_total + 1) // (entry_total + 1) - 2
+        if flat(p):
+            assert worth >= assets - 1
+
+        claim_after_the_delay(p, lp, shares)
+        assert p.vault.previewRedeem(shares) == worth
+        if worth == 0:
+            # Shares worth under one token unit redeem to nothing.
             with boa.reverts("vault: zero withdrawal"):
-                p.vault.redeem(shares, p.other_lp, p.other_lp, sender=p.other_lp)
-            assert assets == 1
+                p.vault.redeem(shares, lp, lp, sender=lp)
             return
-        redeemed = p.vault.redeem(shares, p.other_lp, p.other_lp, sender=p.other_lp)
-        assert assets - 1 <= redeemed <= assets
-        assert p.token.balanceOf(p.other_lp) == wallet - assets + redeemed
-        assert p.vault.balanceOf(p.other_lp) == 0
+        redeemed = p.vault.redeem(shares, lp, lp, sender=lp)
+        assert redeemed == worth
+        assert p.token.balanceOf(lp) == wallet - assets + redeemed
+        assert p.vault.balanceOf(lp) == 0 and p.vault.redeem_request(lp) == (0, 0)
 
 
 @LP_SETTINGS
@@ -715,31 +754,36 @@ def test_lp_mint_then_withdraw_or_redeem_never_returns_more_than_paid_boa(boa_pr
     vault, lp = p.vault, p.other_lp
     with boa.env.anchor():
         enter_vault_state(p, **state)
+        exit_total, entry_total = totals(p)
         wallet = p.token.balanceOf(lp)
         paid = vault.mint(shares, lp, sender=lp)
         assert p.token.balanceOf(lp) == wallet - paid
         assert vault.balanceOf(lp) == shares
-
-        # Withdrawing what the mint cost must burn at least the minted shares.
+        # Withdrawing what the mint cost must burn at least the minted shares, and redeeming them
+        # returns at most what they cost (1 unit less at most when no position is open).
         needed = vault.previewWithdraw(paid)
         assert needed >= shares
+        worth = vault.previewRedeem(shares)
+        assert worth <= paid
+        assert worth >= paid * (exit_total + 1) // (entry_total + 1) - 2
+        if flat(p):
+            assert paid - 1 <= worth
+
+        claim_after_the_delay(p, lp, shares)
+        assert (vault.previewWithdraw(paid), vault.previewRedeem(shares)) == (needed, worth)
         with boa.env.anchor():
             if needed > shares:
-                with boa.reverts("erc20: burn amount exceeds balance"):
+                with boa.reverts("vault: shares above request"):
                     vault.withdraw(paid, lp, lp, sender=lp)
             else:
                 assert vault.withdraw(paid, lp, lp, sender=lp) == shares
                 assert p.token.balanceOf(lp) == wallet
-
-        # Redeeming the minted shares returns at most what they cost, and at most 1 unit less.
-        if vault.previewRedeem(shares) == 0:
+        if worth == 0:
             with boa.reverts("vault: zero withdrawal"):
                 vault.redeem(shares, lp, lp, sender=lp)
-            assert paid == 1
         else:
-            redeemed = vault.redeem(shares, lp, lp, sender=lp)
-            assert paid - 1 <= redeemed <= paid
-            assert p.token.balanceOf(lp) == wallet - paid + redeemed
+            assert vault.redeem(shares, lp, lp, sender=lp) == worth
+            assert p.token.balanceOf(lp) == wallet - paid + worth
 
 
 # ---------------------------------------------------------------------------

@@ -105,7 +105,7 @@ class LiquidationMachine(ProtocolMachine):
     def liquidate(self, i):
         trader = self.traders[i]
         liquidatable = self.p.lens.is_liquidatable(trader, 0)
-        reason = self.p.revert_reason(lambda: self.engine.liquidate(trader, 0, sender=self.liquidator))
+        reason = self.p.revert_reason(lambda: self.p.engine_risk.liquidate(trader, 0, sender=self.liquidator))
         assert reason == (None if liquidatable else NOT_LIQUIDATABLE)
         event(f"liquidate: {reason or 'done'}")
 
@@ -118,7 +118,7 @@ class LiquidationMachine(ProtocolMachine):
         for trader in self.traders:
             liquidatable = lens.is_liquidatable(trader, 0)
             with boa.env.anchor():
-                reason = self.p.revert_reason(lambda: engine.liquidate(trader, 0, sender=self.liquidator))
+                reason = self.p.revert_reason(lambda: self.p.engine_risk.liquidate(trader, 0, sender=self.liquidator))
                 if liquidatable:
                     type(self).liquidations_tried += 1
                     assert reason is None, reason

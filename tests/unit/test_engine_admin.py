@@ -67,8 +67,8 @@ def names(tx, *facet_events):
 # ---------------------------------------------------------------------------
 
 
-def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, token, admin, guardian, stranger, admin_facet):
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=stranger)
+def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, token, admin, guardian, stranger, admin_facet, risk_facet):
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=stranger)
     engine_admin = engine_admin_at(project, engine)
     admin_role, guardian_role = engine.DEFAULT_ADMIN_ROLE(), engine.GUARDIAN_ROLE()
     assert engine.hasRole(admin_role, admin)
@@ -83,15 +83,15 @@ def test_constructor_gives_admin_and_guardian_roles_and_drops_deployer(project, 
     assert engine.vault_fee_share() == WAD // 2
 
 
-def test_constructor_deployer_who_is_admin_keeps_admin_role(project, token, admin, guardian, admin_facet):
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+def test_constructor_deployer_who_is_admin_keeps_admin_role(project, token, admin, guardian, admin_facet, risk_facet):
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
     assert engine.hasRole(engine.DEFAULT_ADMIN_ROLE(), admin)
     assert engine.hasRole(engine.GUARDIAN_ROLE(), guardian)
     assert not engine.hasRole(engine.GUARDIAN_ROLE(), admin)
 
 
-def test_constructor_defaults(project, token, admin, guardian, admin_facet):
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+def test_constructor_defaults(project, token, admin, guardian, admin_facet, risk_facet):
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
     assert engine.collateral_token() == token.address
     assert engine.collateral_scale() == 10**12
     assert engine.max_vault_utilization() == 8 * WAD // 10
@@ -101,17 +101,17 @@ def test_constructor_defaults(project, token, admin, guardian, admin_facet):
 
 
 @pytest.mark.parametrize("decimals", [0, 18])
-def test_constructor_accepts_token_decimals_up_to_18(project, admin, guardian, decimals, admin_facet):
+def test_constructor_accepts_token_decimals_up_to_18(project, admin, guardian, decimals, admin_facet, risk_facet):
     token = project.DevnetUSD.deploy("Devnet USD", "dUSD", decimals, sender=admin)
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
     assert engine.collateral_scale() == 10 ** (18 - decimals)
 
 
-def test_constructor_rejects_token_with_19_decimals(project, admin, guardian, admin_facet):
+def test_constructor_rejects_token_with_19_decimals(project, admin, guardian, admin_facet, risk_facet):
     token = project.DevnetUSD.deploy("Devnet USD", "dUSD", 19, sender=admin)
     assert token.decimals() == 19
     with ape.reverts("engine: token decimals above 18"):
-        project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+        project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
 
 
 # ---------------------------------------------------------------------------
@@ -124,28 +124,40 @@ def compiler_layout(path):
     return json.loads(out.stdout)
 
 
-def test_admin_facet_has_the_engines_storage_layout():
-    """The facet runs in the engine's storage: every slot must mean the same in both."""
+@pytest.mark.parametrize("facet", ["EngineAdmin", "EngineRisk"])
+def test_facets_have_the_engines_storage_layout(facet):
+    """A facet runs in the engine's storage: every slot must mean the same in both."""
     engine_layout = compiler_layout("contracts/Engine.vy")
-    facet_layout = compiler_layout("contracts/EngineAdmin.vy")
+    facet_layout = compiler_layout(f"contracts/{facet}.vy")
     assert engine_layout["storage_layout"] == facet_layout["storage_layout"]
     assert engine_layout["transient_storage_layout"] == facet_layout["transient_storage_layout"]
     assert "_accounts" in engine_layout["storage_layout"]["accounts"]
 
 
-def test_admin_facet_refuses_direct_calls(admin_facet, admin, market_config):
+def test_facets_refuse_direct_calls(admin_facet, risk_facet, admin, stranger, market_config):
     with ape.reverts("engine_admin: call through the engine"):
         admin_facet.set_fee_split(WAD // 2, sender=admin)
     with ape.reverts("engine_admin: call through the engine"):
         admin_facet.add_market(market_config.as_tuple(), sender=admin)
+    with ape.reverts("engine_risk: call through the engine"):
+        risk_facet.liquidate(stranger, 0, sender=admin)
+    with ape.reverts("engine_risk: call through the engine"):
+        risk_facet.liquidate_many([(stranger, 0)], sender=admin)
+    with ape.reverts("engine_risk: call through the engine"):
+        risk_facet.deleverage(0, stranger, 0, 1, sender=admin)
 
 
-def test_constructor_rejects_an_admin_facet_without_code(project, chain, token, admin, guardian, stranger):
+@pytest.mark.parametrize("missing, reason", [
+    ("admin", "engine: admin facet is not a contract"),
+    ("risk", "engine: risk facet is not a contract"),
+])
+def test_constructor_rejects_a_facet_without_code(project, chain, token, admin, guardian, stranger, admin_facet, risk_facet, missing, reason):
     # Ape's revert enrichment fails to decode this deployment, so the creation is
     # simulated with a plain eth_call and the node's revert message is read.
-    args = encode(["address"] * 4, [token.address, stranger.address, admin.address, guardian.address])
+    facets = [stranger.address, risk_facet.address] if missing == "admin" else [admin_facet.address, stranger.address]
+    args = encode(["address"] * 5, [token.address, *facets, admin.address, guardian.address])
     initcode = project.Engine.contract_type.deployment_bytecode.bytecode + args.hex()
-    with pytest.raises(Exception, match="engine: admin facet is not a contract"):
+    with pytest.raises(Exception, match=reason):
         chain.provider.web3.eth.call({"from": admin.address, "data": initcode})
 
 
@@ -237,8 +249,8 @@ def test_stranger_cannot_grant_or_revoke_roles(engine, guardian, stranger, admin
 # ---------------------------------------------------------------------------
 
 
-def test_add_market_gives_consecutive_ids_and_logs_params(project, token, admin, guardian, market_config, admin_facet):
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+def test_add_market_gives_consecutive_ids_and_logs_params(project, token, admin, guardian, market_config, admin_facet, risk_facet):
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
     engine_admin = engine_admin_at(project, engine)
     for expected_id in range(3):
         tx = engine_admin.add_market(market_config.as_tuple(), sender=admin)
@@ -251,8 +263,8 @@ def test_add_market_gives_consecutive_ids_and_logs_params(project, token, admin,
     assert engine.price_feed(2)[1] == 10**10
 
 
-def test_add_market_refuses_a_65th_market(project, token, admin, guardian, market_config, admin_facet):
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+def test_add_market_refuses_a_65th_market(project, token, admin, guardian, market_config, admin_facet, risk_facet):
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
     engine_admin = engine_admin_at(project, engine)
     for _ in range(64):
         engine_admin.add_market(market_config.as_tuple(), sender=admin)
@@ -377,6 +389,10 @@ def test_mmr_upper_bound_is_unreachable(engine, admin, market_config, engine_adm
 def test_every_field_at_its_largest_value_reads_back_and_trades(engine, admin, market_config, engine_admin, protocol, trader, deposit, seeded_vault):
     """All fields at their upper bounds at once: the packed words the trading paths read hold
     every field in its own bits (a trade at max fees and margins prices as the struct says)."""
+    # S6: a 1 % taker fee needs a liquidation fee of at least 1 %
+    liquidation = list(engine.liquidation_params())
+    liquidation[0] = WAD // 100
+    engine_admin.set_liquidation_params(tuple(liquidation), sender=admin)
     config = market_config.with_(
         skew_scale=MAX_UINT128, max_position_size=MAX_UINT128, max_open_interest=MAX_UINT128,
         max_premium=WAD // 10, interest_rate=WAD // 1_000, max_funding_rate=WAD // 20,
@@ -608,8 +624,8 @@ def test_tier_cap_raises_initial_margin_of_open_position(engine, admin, market, 
 # ---------------------------------------------------------------------------
 
 
-def test_set_vault_on_fresh_engine_once(project, token, admin, guardian, stranger, admin_facet):
-    engine = project.Engine.deploy(token, admin_facet, admin, guardian, sender=admin)
+def test_set_vault_on_fresh_engine_once(project, token, admin, guardian, stranger, admin_facet, risk_facet):
+    engine = project.Engine.deploy(token, admin_facet, risk_facet, admin, guardian, sender=admin)
     engine_admin = engine_admin_at(project, engine)
     assert engine.vault() == ZERO
     with ape.reverts("treasury: vault is zero"):

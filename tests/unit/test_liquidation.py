@@ -3,7 +3,8 @@ liquidation.vy, treasury.vy; Engine and EngineAdmin entry points), on anvil.
 
 Markets here have no fees, premium or funding unless a test is about them, so the expected
 figures follow from PROTOCOL.md's definitions alone. Defaults: fee 0.5 %, reward in [5, 1,000],
-buffer 25 %, partial liquidation from 100,000 of notional, ADL above 50 % of vault assets.
+buffer 25 %, partial liquidation from 100,000 of notional; the counterparty cap (S2): profit
+in a market above 50 % of the vault balance is paid pro rata, and ADL runs from there to 45 %.
 """
 
 from decimal import Decimal
@@ -354,9 +355,12 @@ def test_deleveraging_opens_when_traders_profit_outgrows_the_vault(small_vault_m
     tx = engine.deleverage(market_id, trader, 0, to_wad(1), sender=keeper)
     log = one(tx, engine.Deleveraged)
     assert (log.size_delta, log.new_size, log.price) == (-to_wad(1), to_wad(1), to_wad(180_000))
-    assert log.realized_pnl == to_wad(30_000) and log.caller == keeper.address
-    assert engine.collateral(trader, 0) == to_wad(130_000)
-    assert not engine.adl_eligible()  # profit 30,000 of a vault now at 70,000
+    # S2: the market's profit (60,000) is above the cap (50,000): paid 30,000 * 50,000 / 60,000
+    assert log.realized_pnl == to_wad(25_000) and log.caller == keeper.address
+    capped = one(tx, engine.ProfitCapped)
+    assert (capped.market_id, capped.realized_pnl, capped.paid) == (market_id, to_wad(30_000), to_wad(25_000))
+    assert engine.collateral(trader, 0) == to_wad(125_000)
+    assert not engine.adl_eligible()  # profit 30,000 of a vault now at 75,000: 40 % < 45 %
 
 
 def test_deleveraging_refuses_a_losing_position(small_vault_market, trader, other_trader, keeper, admin, oracle, set_price):
@@ -394,9 +398,154 @@ def test_fee_dust_in_an_insurance_fund_that_owes_the_vault_does_not_hold_delever
     set_price(oracle, 145_000)
     assert engine.adl_eligible()
     tx = engine.deleverage(market_id, stranger, 0, to_wad(1), sender=keeper)
-    assert one(tx, engine.Deleveraged).realized_pnl == to_wad(20_000)
+    capped = one(tx, engine.ProfitCapped)
+    assert capped.realized_pnl == to_wad(20_000)
+    assert one(tx, engine.Deleveraged).realized_pnl == capped.paid < to_wad(20_000)
     assert engine.insurance_balance() == 0
     assert engine.vault_bad_debt() == to_wad(5_000) - dust
+
+
+def test_deleveraging_opens_by_the_ratio_whatever_the_insurance_holds(small_vault_market, market_config, trader, other_trader, keeper, admin, oracle, set_price):
+    """S2: ADL eligibility follows the profit-to-vault ratio; it used to wait for an empty insurance fund."""
+    small, market_id = small_vault_market
+    engine = small.engine
+    fee_market = add_market(small, admin, market_config.with_(breaker_move=WAD), atomic_trading=True)
+    engine.deposit(fund_small(small, other_trader, 100_000, engine, admin), sender=other_trader)
+    engine.modify_position(fee_market, to_wad(1), BUY_LIMIT, sender=other_trader)
+    engine.close_position(fee_market, 0, sender=other_trader)
+    assert engine.insurance_balance() > 0 and engine.vault_bad_debt() == 0
+    engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
+    engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
+    set_price(oracle, 180_000)  # profit 60,000 > 50 % of the vault
+    assert engine.adl_eligible()
+    engine.deleverage(market_id, trader, 0, to_wad("0.25"), sender=keeper)
+
+
+def test_deleveraging_runs_down_to_adl_target_once_open(small_vault_market, trader, keeper, admin, oracle, set_price):
+    """Hysteresis: opened above max_pnl_factor (50 %), deleveraging goes on while the ratio is above
+    adl_target (45 %), then stops; it opens again only above 50 %."""
+    small, market_id = small_vault_market
+    engine = small.engine
+    engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
+    engine.modify_position(market_id, to_wad(4), BUY_LIMIT, sender=trader)
+    set_price(oracle, 165_000)  # profit 60,000 of a 100,000 vault
+    assert engine.adl_eligible()
+    # a small close leaves the ratio above 45 %, under 50 %: still eligible
+    engine.deleverage(market_id, trader, 0, to_wad("0.1"), sender=keeper)
+    ratio = Decimal(4 - Decimal("0.1")) * 15_000 / (from_wad(engine.vault_balance()))
+    assert Decimal("0.45") < ratio < Decimal("0.6")
+    assert engine.adl_eligible()
+    engine.deleverage(market_id, trader, 0, to_wad(2), sender=keeper)  # 28,500 of 73,430: 39 %
+    assert not engine.adl_eligible()
+    with ape.reverts("liquidation: deleveraging not allowed"):
+        engine.deleverage(market_id, trader, 0, to_wad("0.1"), sender=keeper)
+
+
+def test_deleveraging_refuses_an_account_below_maintenance(project, small_vault_market, plain_config, trader, other_trader, keeper, admin, reporters, oracle, set_price):
+    """S11: a winner in one market whose account is underwater in another is liquidated, not
+    deleveraged: closing its winner at mark would hand the vault's money to an insolvent account."""
+    from vyperp.deploy import deploy_oracle
+
+    small, btc = small_vault_market
+    engine = small.engine
+    eth_oracle = deploy_oracle(project, admin, reporters[:1], description="ETH / USD")
+    set_price(eth_oracle, 3_000)
+    eth = add_market(small, admin, plain_config.with_(oracle=eth_oracle.address), atomic_trading=True)
+    engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
+    engine.modify_position(btc, to_wad(2), BUY_LIMIT, sender=trader)
+    engine.modify_position(eth, to_wad(200), BUY_LIMIT, sender=trader)
+    # the other side of ETH, so traders' net profit is BTC's
+    engine.deposit(fund_small(small, other_trader, 100_000, engine, admin), sender=other_trader)
+    engine.modify_position(eth, -to_wad(200), 0, sender=other_trader)
+    set_price(oracle, 180_000)  # BTC profit 60,000 > 50 % of the vault
+    set_price(eth_oracle, 2_400)  # ETH loss 120,000: equity 40,000 < maintenance
+    health = engine.account_health(trader, 0)
+    assert health.equity < health.maintenance_margin
+    assert engine.adl_eligible()
+    with ape.reverts("liquidation: account not healthy"):
+        engine.deleverage(btc, trader, 0, to_wad(1), sender=keeper)
+
+
+def test_a_profitable_close_above_the_cap_is_paid_pro_rata(small_vault_market, trader, admin, oracle, set_price):
+    """S2: with the market's profit (60,000) above max_pnl_factor (50 %) of the vault (100,000), a
+    close pays its profit times 50,000 / 60,000; under the cap it is paid in full."""
+    small, market_id = small_vault_market
+    engine = small.engine
+    engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
+    engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
+    set_price(oracle, 165_000)
+    tx = engine.modify_position(market_id, -to_wad(1), 0, sender=trader)
+    assert one(tx, engine.PositionModified).realized_pnl == to_wad(15_000)
+    assert not list(tx.events.filter(engine.ProfitCapped))
+    set_price(oracle, 195_000)  # the last unit: profit 45,000 > 50 % of 85,000
+    tx = engine.close_position(market_id, 0, sender=trader)
+    paid = 45_000 * Decimal(42_500) / 45_000
+    assert one(tx, engine.PositionModified).realized_pnl == to_wad(paid)
+    assert engine.vault_balance() == to_wad(85_000 - paid)
+    assert engine.collateral(trader, 0) == to_wad(115_000 + paid)
+
+
+def test_a_close_is_paid_at_most_the_vault_balance(small_vault_market, trader, other_trader, stranger, admin, oracle, set_price):
+    """S1: a winner whose profit is backed only by another trader's unrealized loss is paid what
+    the vault holds, never the other traders' deposits; the loser's close then refills the vault."""
+    small, market_id = small_vault_market
+    engine, token = small.engine, small.token
+    engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
+    engine.deposit(fund_small(small, other_trader, 300_000, engine, admin), sender=other_trader)
+    idle = fund_small(small, stranger, 1_000_000, engine, admin)
+    engine.deposit(idle, sender=stranger)
+    engine.modify_position(market_id, to_wad(5), BUY_LIMIT, sender=trader)
+    engine.modify_position(market_id, -to_wad(5), 0, sender=other_trader)
+    set_price(oracle, 180_000)  # long +150,000, short -150,000: traders' net profit 0
+    tx = engine.close_position(market_id, 0, sender=trader)
+    assert one(tx, engine.PositionModified).realized_pnl == to_wad(100_000)
+    assert engine.vault_balance() == 0
+    engine.withdraw(idle, sender=stranger)
+    assert token.balanceOf(stranger) == idle
+    engine.close_position(market_id, BUY_LIMIT, sender=other_trader)
+    assert engine.vault_balance() == to_wad(150_000)
+    assert_solvent(engine, token, [trader, other_trader, stranger])
+
+
+def test_a_realized_loss_is_paid_from_collateral_not_from_unrealized_profit(project, small_vault_market, plain_config, trader, other_trader, admin, reporters, oracle, set_price):
+    """S1: closing a loser whose loss exceeds the collateral, while a winner in another market
+    keeps the account above maintenance, would leave negative collateral: a claim of the vault
+    backed by no token. The trade is refused; closing the winner first realizes its profit."""
+    from vyperp.deploy import deploy_oracle
+
+    small, btc = small_vault_market
+    engine = small.engine
+    eth_oracle = deploy_oracle(project, admin, reporters[:1], description="ETH / USD")
+    set_price(eth_oracle, 3_000)
+    eth = add_market(small, admin, plain_config.with_(oracle=eth_oracle.address), atomic_trading=True)
+    engine.deposit(fund_small(small, trader, 40_000, engine, admin), sender=trader)
+    engine.modify_position(btc, to_wad(1), BUY_LIMIT, sender=trader)
+    engine.modify_position(eth, -to_wad(50), 0, sender=trader)
+    set_price(oracle, 195_000)  # BTC +45,000
+    set_price(eth_oracle, 3_900)  # ETH -45,000: equity 40,000 above maintenance
+    with ape.reverts("engine: realized loss above collateral"):
+        engine.close_position(eth, BUY_LIMIT, sender=trader)
+    engine.close_position(btc, 0, sender=trader)
+    engine.close_position(eth, BUY_LIMIT, sender=trader)
+    assert engine.collateral(trader, 0) == to_wad(40_000)
+
+
+def test_pnl_caps_default_set_and_bounds(engine, engine_admin, admin, stranger):
+    assert (engine.max_pnl_factor(), engine.adl_target()) == (WAD // 2, 45 * WAD // 100)
+    tx = engine_admin.set_pnl_caps(WAD, WAD // 100, sender=admin)
+    assert (engine.max_pnl_factor(), engine.adl_target()) == (WAD, WAD // 100)
+    log = engine_admin.PnlCapsSet.from_receipt(tx)[0]
+    assert (log.max_pnl_factor, log.adl_target) == (WAD, WAD // 100)
+    for factor, target, reason in (
+        (WAD // 100 - 1, 0, "treasury: max_pnl_factor out of bounds"),
+        (WAD + 1, 0, "treasury: max_pnl_factor out of bounds"),
+        (WAD // 2, WAD // 2 + 1, "treasury: adl_target above max_pnl_factor"),
+        (WAD // 2 + 1, 0, "treasury: pnl caps not a multiple of 1e-10"),
+    ):
+        with ape.reverts(reason):
+            engine_admin.set_pnl_caps(factor, target, sender=admin)
+    with ape.reverts(MISSING_ROLE):
+        engine_admin.set_pnl_caps(WAD // 2, 0, sender=stranger)
 
 
 # ---------------------------------------------------------------------------
@@ -478,7 +627,7 @@ def test_repay_with_no_bad_debt_moves_nothing(engine, engine_admin, market, depo
         admin_facet.repay_vault_bad_debt(sender=stranger)
 
 
-DEFAULTS = dict(fee=5 * WAD // 1000, min_reward=5 * WAD, max_reward=1000 * WAD, buffer=WAD // 4, partial_notional=100_000 * WAD, adl_ratio=WAD // 2)
+DEFAULTS = dict(fee=5 * WAD // 1000, min_reward=5 * WAD, max_reward=1000 * WAD, buffer=WAD // 4, partial_notional=100_000 * WAD)
 
 
 def params(**changes):
@@ -488,11 +637,11 @@ def params(**changes):
 
 def test_liquidation_params_default_and_can_be_set(engine, engine_admin, admin):
     assert tuple(engine.liquidation_params()) == params()
-    new = params(fee=WAD // 100, min_reward=0, max_reward=10**6 * WAD, buffer=WAD, partial_notional=0, adl_ratio=10 * WAD)
+    new = params(fee=WAD // 100, min_reward=0, max_reward=10**6 * WAD, buffer=WAD, partial_notional=0)
     tx = engine_admin.set_liquidation_params(new, sender=admin)
     assert tuple(engine.liquidation_params()) == new
     # every field at its upper bound survives the packing
-    widest = params(fee=WAD // 20, min_reward=10**6 * WAD, max_reward=10**6 * WAD, buffer=WAD, partial_notional=2**128 - 1, adl_ratio=10 * WAD)
+    widest = params(fee=WAD // 20, min_reward=10**6 * WAD, max_reward=10**6 * WAD, buffer=WAD, partial_notional=2**128 - 1)
     engine_admin.set_liquidation_params(widest, sender=admin)
     assert tuple(engine.liquidation_params()) == widest
     assert tuple(engine_admin.LiquidationParamsSet.from_receipt(tx)[0].params) == new
@@ -503,8 +652,6 @@ def test_liquidation_params_default_and_can_be_set(engine, engine_admin, admin):
     (dict(min_reward=1001 * WAD), "liquidation: min_reward above max_reward"),
     (dict(max_reward=10**6 * WAD + 1), "liquidation: max_reward out of bounds"),
     (dict(buffer=WAD + 1), "liquidation: buffer out of bounds"),
-    (dict(adl_ratio=WAD // 10 - 1), "liquidation: adl_ratio out of bounds"),
-    (dict(adl_ratio=10 * WAD + 1), "liquidation: adl_ratio out of bounds"),
     (dict(partial_notional=2**128), "liquidation: partial_notional out of bounds"),
 ])
 def test_liquidation_params_outside_bounds_revert(engine_admin, admin, changes, reason):

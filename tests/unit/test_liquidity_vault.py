@@ -1,7 +1,11 @@
 """Unit tests of contracts/LiquidityVault.vy (ERC-4626 over the engine's collateral) on anvil (Ape).
 
-The vault's assets are its own valuation of the engine's accounting (`LiquidityVault.equity`), never a token
-balance, so expected figures here are rebuilt from the engine's public aggregates.
+The vault's assets are its own valuation of the engine's accounting, never a token balance, so
+expected figures here are rebuilt from the engine's public aggregates. It keeps two valuations
+(docs/protocol.md §8, PROTOCOL.md S7): exits (`equity`, `totalAssets`, redeem, withdraw) price at
+the lower, entries (`entry_equity`, deposit, mint) at the higher. Redemptions are requested, then
+claimed after `withdrawal_delay`. The attacks these rules close are replayed in
+tests/fuzz/test_vault_flows_boa.py.
 """
 
 from decimal import Decimal
@@ -50,24 +54,51 @@ def vault_state(vault):
     return vault.totalSupply(), vault.totalAssets()
 
 
-def traders_pnl_against_vault(engine, market_id):
-    """Traders' aggregate unrealized PnL as the vault books it: rounded up (against the vault)."""
-    return ceil_div(engine.skew(market_id) * engine.mark_price(market_id), WAD) - engine.cost_sum(market_id)
+def traders_pnl_at_mark(engine, market_id, up=True):
+    """Traders' aggregate unrealized PnL at the mark: skew * mark - cost_sum, the product rounded
+    up (the exit valuation's rounding: against the vault) or down (the entry valuation's)."""
+    product = engine.skew(market_id) * engine.mark_price(market_id)
+    return (ceil_div(product, WAD) if up else product // WAD) - engine.cost_sum(market_id)
 
 
-def traders_funding_owed_to_vault(engine, market_id):
-    """Traders' unsettled funding as the vault books it: rounded down (against the vault)."""
-    funding_index = engine.current_funding(market_id)[0]
-    return funding_index * engine.skew(market_id) // WAD - engine.snapshot_sum(market_id)
+def exit_price(engine, market_id):
+    """The price the traders' net position would close at now."""
+    return engine.fill_price(market_id, -engine.skew(market_id))
 
 
-def expected_vault_equity(engine, market_ids):
+def traders_pnl_at_exit(engine, market_id, up=True):
+    """Traders' aggregate unrealized PnL at the price their net position would close at."""
+    skew = engine.skew(market_id)
+    if skew == 0:
+        return -engine.cost_sum(market_id)
+    product = skew * exit_price(engine, market_id)
+    return (ceil_div(product, WAD) if up else product // WAD) - engine.cost_sum(market_id)
+
+
+def traders_funding_owed_to_vault(engine, market_id, up=False):
+    """Traders' unsettled funding as the vault books it: rounded down on exit, up on entry."""
+    product = engine.current_funding(market_id)[0] * engine.skew(market_id)
+    return (ceil_div(product, WAD) if up else product // WAD) - engine.snapshot_sum(market_id)
+
+
+def expected_vault_equity(engine, market_ids, entry=False):
+    """docs/protocol.md §8: per market, traders' PnL at the higher of mark and exit price and at
+    least 0 on exit; at the lower of the two, losses in full, on entry."""
     equity = engine.vault_balance()
     for market_id in market_ids:
         if engine.long_open_interest(market_id) == 0 and engine.short_open_interest(market_id) == 0:
             continue
-        equity += traders_funding_owed_to_vault(engine, market_id) - traders_pnl_against_vault(engine, market_id)
+        owed = traders_funding_owed_to_vault(engine, market_id, up=entry)
+        at_mark = traders_pnl_at_mark(engine, market_id, up=not entry)
+        at_exit = traders_pnl_at_exit(engine, market_id, up=not entry)
+        pnl = min(at_mark, at_exit) if entry else max(at_mark, at_exit, 0)
+        equity += owed - pnl
     return equity
+
+
+def entry_total(vault, scale):
+    """The entry valuation in token units, rounded up (what deposits and mints price at)."""
+    return max(0, ceil_div(vault.entry_equity(), scale))
 
 
 def expected_reserve(engine, market_ids):
@@ -131,6 +162,21 @@ def flat_market(fresh, admin, market_config):
 
 
 @pytest.fixture
+def claimable(chain, oracle, set_price):
+    """Requests a redemption of `shares` (all the owner's by default), lets the withdrawal delay
+    pass and republishes the index (at `price`), so the request can be claimed."""
+
+    def request_and_wait(vault, owner, shares=None, price=BTC):
+        shares = vault.balanceOf(owner) if shares is None else shares
+        vault.request_redeem(shares, sender=owner)
+        chain.mine(deltatime=vault.withdrawal_delay())
+        set_price(oracle, price)
+        return shares
+
+    return request_and_wait
+
+
+@pytest.fixture
 def give(admin):
     """Mints token units to an account and approves a spender for them."""
 
@@ -160,7 +206,7 @@ def priced_vault(seeded_vault, engine, market, deposit, trader):
 # ---------------------------------------------------------------------------
 
 
-def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(fresh):
+def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(fresh, admin):
     vault, engine, token = fresh.vault, fresh.engine, fresh.token
     assert vault.asset() == token.address
     assert engine.collateral_token() == token.address
@@ -172,11 +218,17 @@ def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(fresh):
     assert vault.totalAssets() == 0
     assert vault.maxDeposit(ZERO) == 2**256 - 1
     assert vault.maxMint(ZERO) == 2**256 - 1
+    assert vault.owner() == admin.address
+    assert vault.withdrawal_delay() == vault.DEFAULT_WITHDRAWAL_DELAY() == 3600
+    assert (vault.MIN_WITHDRAWAL_DELAY(), vault.MAX_WITHDRAWAL_DELAY()) == (60, 7 * 86400)
 
 
 def test_total_assets_is_vault_equity_in_token_units(priced_vault, engine, scale):
     assert priced_vault.totalAssets() == vault_of(engine).equity() // scale
-    assert vault_of(engine).equity() == engine.vault_balance()
+    # no open interest: both valuations are the settled balance, only their rounding differs
+    assert vault_of(engine).equity() == vault_of(engine).entry_equity() == engine.vault_balance()
+    assert engine.vault_balance() % scale != 0
+    assert entry_total(priced_vault, scale) == priced_vault.totalAssets() + 1
 
 
 # ---------------------------------------------------------------------------
@@ -190,9 +242,10 @@ def test_deposit_mints_previewed_shares_to_receiver_and_books_assets_in_engine(
     vault = priced_vault
     assets = fund(second_lp, "12345.678901", vault)
     supply, total = vault_state(vault)
-    expected_shares = to_shares(assets, supply, total)
+    # deposits price at the entry valuation, rounded up: against the depositor
+    expected_shares = to_shares(assets, supply, entry_total(vault, scale))
     assert vault.previewDeposit(assets) == expected_shares
-    assert vault.convertToShares(assets) == expected_shares
+    assert vault.convertToShares(assets) == to_shares(assets, supply, total) > expected_shares
     engine_tokens, balance = token.balanceOf(engine), engine.vault_balance()
 
     tx = vault.deposit(assets, stranger, sender=second_lp)
@@ -220,8 +273,9 @@ def test_mint_pulls_previewed_assets_rounded_up(priced_vault, engine, token, fun
     vault = priced_vault
     shares = 987_654_321_123_457
     supply, total = vault_state(vault)
-    expected_assets = to_assets(shares, supply, total, up=True)
-    assert expected_assets > to_assets(shares, supply, total, up=False)
+    expected_assets = to_assets(shares, supply, entry_total(vault, scale), up=True)
+    assert expected_assets > to_assets(shares, supply, entry_total(vault, scale), up=False)
+    assert expected_assets >= to_assets(shares, supply, total, up=True)
     assert vault.previewMint(shares) == expected_assets
     fund(second_lp, 1_000_000, vault)
     tokens_before, balance = token.balanceOf(second_lp), engine.vault_balance()
@@ -241,19 +295,23 @@ def test_mint_pulls_previewed_assets_rounded_up(priced_vault, engine, token, fun
 
 
 def test_withdraw_burns_previewed_shares_rounded_up_and_pays_receiver(
-    priced_vault, engine, engine_admin, token, lp, stranger, scale
+    priced_vault, engine, engine_admin, token, lp, stranger, scale, claimable
 ):
     vault = priced_vault
+    requested = claimable(vault, lp)
     assets = 4_321_987_654
     supply, total = vault_state(vault)
     expected_shares = to_shares(assets, supply, total, up=True)
     assert expected_shares > to_shares(assets, supply, total, up=False)
     assert vault.previewWithdraw(assets) == expected_shares
-    shares_before, balance = vault.balanceOf(lp), engine.vault_balance()
+    balance = engine.vault_balance()
 
     tx = vault.withdraw(assets, stranger, lp, sender=lp)
 
-    assert vault.balanceOf(lp) == shares_before - expected_shares
+    # the shares come out of the request's escrow; the rest stays requested and claimable
+    assert vault.balanceOf(lp) == 0
+    assert vault.redeem_request(lp)[0] == requested - expected_shares
+    assert vault.balanceOf(vault) == requested - expected_shares
     assert vault.totalSupply() == supply - expected_shares
     assert token.balanceOf(stranger) == assets
     assert engine.vault_balance() == balance - assets * scale
@@ -269,9 +327,10 @@ def test_withdraw_burns_previewed_shares_rounded_up_and_pays_receiver(
     assert paid.receiver == stranger.address and paid.amount == assets
 
 
-def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, lp, scale):
+def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, lp, scale, claimable):
     vault = priced_vault
     shares = 3_141_592_653_589_793
+    claimable(vault, lp, shares)
     supply, total = vault_state(vault)
     expected_assets = to_assets(shares, supply, total)
     assert vault.previewRedeem(shares) == expected_assets
@@ -280,7 +339,9 @@ def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, 
 
     tx = vault.redeem(shares, lp, lp, sender=lp)
 
-    assert vault.balanceOf(lp) == shares_before - shares
+    assert vault.balanceOf(lp) == shares_before
+    assert vault.redeem_request(lp) == (0, 0)
+    assert vault.balanceOf(vault) == 0
     assert token.balanceOf(lp) == expected_assets
     assert engine.vault_balance() == balance - expected_assets * scale
     [log] = tx.events.filter(vault.Withdraw)
@@ -298,9 +359,10 @@ def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, 
 # ---------------------------------------------------------------------------
 
 
-def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_vault, token, lp, stranger):
+def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_vault, token, lp, stranger, claimable):
     vault = priced_vault
     shares = 5 * 10**15 + 3
+    requested = claimable(vault, lp, shares + 5)
     vault.approve(stranger, shares + 11, sender=lp)
     expected_assets = vault.previewRedeem(shares)
     shares_before = vault.balanceOf(lp)
@@ -308,7 +370,8 @@ def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_v
     tx = vault.redeem(shares, stranger, lp, sender=stranger)
 
     assert vault.allowance(lp, stranger) == 11
-    assert vault.balanceOf(lp) == shares_before - shares
+    assert vault.balanceOf(lp) == shares_before
+    assert vault.redeem_request(lp)[0] == requested - shares == 5
     assert vault.balanceOf(stranger) == 0
     assert token.balanceOf(stranger) == expected_assets
     assert token.balanceOf(lp) == 0
@@ -322,8 +385,9 @@ def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_v
     }
 
 
-def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(priced_vault, token, lp, stranger):
+def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(priced_vault, token, lp, stranger, claimable):
     vault = priced_vault
+    claimable(vault, lp)
     assets = 777_777_777
     shares = vault.previewWithdraw(assets)
     vault.approve(stranger, shares, sender=lp)
@@ -334,16 +398,18 @@ def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(pric
     assert token.balanceOf(stranger) == assets
 
 
-def test_third_party_without_approval_cannot_redeem_or_withdraw(priced_vault, lp, stranger):
+def test_third_party_without_approval_cannot_redeem_or_withdraw(priced_vault, lp, stranger, claimable):
     vault = priced_vault
+    claimable(vault, lp)
     with ape.reverts("erc20: insufficient allowance"):
         vault.redeem(10**12, stranger, lp, sender=stranger)
     with ape.reverts("erc20: insufficient allowance"):
         vault.withdraw(1_000_000, stranger, lp, sender=stranger)
 
 
-def test_third_party_with_allowance_one_share_short_cannot_withdraw(priced_vault, lp, stranger):
+def test_third_party_with_allowance_one_share_short_cannot_withdraw(priced_vault, lp, stranger, claimable):
     vault = priced_vault
+    claimable(vault, lp)
     assets = 1_000_000
     vault.approve(stranger, vault.previewWithdraw(assets) - 1, sender=lp)
     with ape.reverts("erc20: insufficient allowance"):
@@ -391,6 +457,195 @@ def test_zero_receiver_reverts_on_every_entry_point(seeded_vault, fund, second_l
 
 
 # ---------------------------------------------------------------------------
+# Requested redemptions
+# ---------------------------------------------------------------------------
+
+
+def request_event(tx, vault):
+    [log] = tx.events.filter(vault.RedeemRequested)
+    return event_args(log)
+
+
+def test_request_redeem_escrows_shares_until_the_delay_has_passed(priced_vault, lp, chain, oracle, set_price, token):
+    vault = priced_vault
+    shares, supply = vault.balanceOf(lp), vault.totalSupply()
+    part = shares // 3
+
+    tx = vault.request_redeem(part, sender=lp)
+
+    claimable_at = chain.blocks.head.timestamp + 3600
+    assert request_event(tx, vault) == {"owner": lp.address, "shares": part, "claimable_at": claimable_at}
+    [moved] = tx.events.filter(vault.Transfer)
+    assert (moved.sender, moved.receiver, moved.value) == (lp.address, vault.address, part)
+    assert tx.return_value == claimable_at
+    assert vault.redeem_request(lp) == (part, claimable_at)
+    assert vault.balanceOf(lp) == shares - part
+    assert vault.balanceOf(vault) == part
+    # escrowed shares are still shares: they keep their claim on the vault's assets
+    assert vault.totalSupply() == supply
+    assert vault.maxRedeem(lp) == vault.maxWithdraw(lp) == 0
+    with ape.reverts("vault: redemption not claimable"):
+        vault.redeem(part, lp, lp, sender=lp)
+    with ape.reverts("vault: redemption not claimable"):
+        vault.withdraw(10**6, lp, lp, sender=lp)
+
+    chain.mine(timestamp=claimable_at)
+    set_price(oracle, BTC)
+
+    assert vault.maxRedeem(lp) == part
+    assert vault.maxWithdraw(lp) == vault.previewRedeem(part) > 0
+    paid = vault.previewRedeem(part)
+    vault.redeem(part, lp, lp, sender=lp)
+    assert token.balanceOf(lp) == paid
+    assert vault.redeem_request(lp) == (0, 0)
+    assert vault.balanceOf(lp) == shares - part
+
+
+def test_a_second_request_adds_its_shares_and_restarts_the_clock(priced_vault, lp, chain, oracle, set_price):
+    vault = priced_vault
+    vault.request_redeem(10**15, sender=lp)
+    chain.mine(deltatime=3000)
+
+    tx = vault.request_redeem(2 * 10**15, sender=lp)
+
+    claimable_at = chain.blocks.head.timestamp + 3600
+    assert request_event(tx, vault) == {"owner": lp.address, "shares": 2 * 10**15, "claimable_at": claimable_at}
+    assert vault.redeem_request(lp) == (3 * 10**15, claimable_at)
+    # the first request's hour is over, but the whole request now waits for the new one
+    chain.mine(deltatime=1000)
+    set_price(oracle, BTC)
+    assert vault.maxRedeem(lp) == 0
+    with ape.reverts("vault: redemption not claimable"):
+        vault.redeem(10**15, lp, lp, sender=lp)
+
+
+def test_claims_spend_the_request_in_parts_and_the_last_one_clears_it(priced_vault, lp, claimable, token):
+    vault = priced_vault
+    requested = claimable(vault, lp, 10**16)
+    claimable_at = vault.redeem_request(lp)[1]
+
+    first = vault.redeem(4 * 10**15, lp, lp, sender=lp).return_value
+    assert vault.redeem_request(lp) == (requested - 4 * 10**15, claimable_at)
+    assert vault.maxRedeem(lp) == requested - 4 * 10**15
+    with ape.reverts("vault: shares above request"):
+        vault.redeem(requested - 4 * 10**15 + 1, lp, lp, sender=lp)
+    second = vault.redeem(requested - 4 * 10**15, lp, lp, sender=lp).return_value
+
+    assert vault.redeem_request(lp) == (0, 0)
+    assert vault.balanceOf(vault) == 0
+    assert token.balanceOf(lp) == first + second
+    with ape.reverts("vault: redemption not claimable"):
+        vault.redeem(10**15, lp, lp, sender=lp)
+
+
+def test_withdraw_cannot_burn_more_shares_than_requested(priced_vault, lp, claimable):
+    vault = priced_vault
+    requested = claimable(vault, lp, 10**15)
+    worth = vault.previewRedeem(requested)
+    assert vault.previewWithdraw(worth + 1) > requested
+    with ape.reverts("vault: shares above request"):
+        vault.withdraw(worth + 1, lp, lp, sender=lp)
+    vault.withdraw(worth, lp, lp, sender=lp)
+
+
+def test_cancel_redeem_returns_every_escrowed_share(priced_vault, lp, chain):
+    vault = priced_vault
+    shares = vault.balanceOf(lp)
+    vault.request_redeem(shares // 2, sender=lp)
+    vault.request_redeem(7, sender=lp)
+
+    tx = vault.cancel_redeem(sender=lp)
+
+    [log] = tx.events.filter(vault.RedeemCancelled)
+    assert event_args(log) == {"owner": lp.address, "shares": shares // 2 + 7}
+    assert tx.return_value == shares // 2 + 7
+    assert vault.balanceOf(lp) == shares
+    assert vault.balanceOf(vault) == 0
+    assert vault.redeem_request(lp) == (0, 0)
+    with ape.reverts("vault: no pending request"):
+        vault.cancel_redeem(sender=lp)
+    chain.mine(deltatime=2 * 3600)
+    with ape.reverts("vault: redemption not claimable"):
+        vault.redeem(10**15, lp, lp, sender=lp)
+
+
+def test_request_revert_reasons(priced_vault, lp, stranger):
+    vault = priced_vault
+    with ape.reverts("vault: zero request"):
+        vault.request_redeem(0, sender=lp)
+    with ape.reverts("erc20: transfer amount exceeds balance"):
+        vault.request_redeem(vault.balanceOf(lp) + 1, sender=lp)
+    with ape.reverts("vault: no pending request"):
+        vault.cancel_redeem(sender=stranger)
+    # a claim needs a request of the owner's, whoever calls
+    with ape.reverts("vault: redemption not claimable"):
+        vault.redeem(10**12, lp, lp, sender=lp)
+    vault.approve(stranger, 10**12, sender=lp)
+    with ape.reverts("vault: redemption not claimable"):
+        vault.redeem(10**12, stranger, lp, sender=stranger)
+
+
+def test_escrowed_shares_keep_bearing_the_vaults_gains_and_losses(
+    priced_vault, engine, market, deposit, trader, lp, oracle, set_price, chain, token
+):
+    vault = priced_vault
+    escrowed = vault.balanceOf(lp)
+    vault.request_redeem(escrowed, sender=lp)
+    deposit(trader, 300_000)
+    engine.modify_position(market, to_wad(5), BUY_LIMIT, sender=trader)
+    value_requested = vault.previewRedeem(escrowed)
+
+    # the long wins 10 %: the vault, and so the escrowed shares, lose it
+    chain.mine(deltatime=vault.withdrawal_delay())
+    set_price(oracle, BTC * 11 // 10)
+
+    paid = vault.previewRedeem(escrowed)
+    assert value_requested - paid > 70_000 * 10**6
+    assert vault.maxWithdraw(lp) <= paid
+    vault.redeem(vault.maxRedeem(lp), lp, lp, sender=lp)
+    assert token.balanceOf(lp) <= paid
+
+
+def test_owner_sets_the_withdrawal_delay_within_bounds(priced_vault, admin, stranger, lp, chain, oracle, set_price):
+    vault = priced_vault
+    before = vault.request_redeem(10**15, sender=lp).return_value
+    with ape.reverts("ownable: caller is not the owner"):
+        vault.set_withdrawal_delay(600, sender=stranger)
+    with ape.reverts("vault: delay out of bounds"):
+        vault.set_withdrawal_delay(59, sender=admin)
+    with ape.reverts("vault: delay out of bounds"):
+        vault.set_withdrawal_delay(7 * 86400 + 1, sender=admin)
+    tx = vault.set_withdrawal_delay(7 * 86400, sender=admin)
+    assert vault.withdrawal_delay() == 7 * 86400
+
+    tx = vault.set_withdrawal_delay(60, sender=admin)
+
+    [log] = tx.events.filter(vault.WithdrawalDelaySet)
+    assert log.withdrawal_delay == 60
+    assert vault.withdrawal_delay() == 60
+    # a pending request keeps the time it was given
+    assert vault.redeem_request(lp)[1] == before
+    # a new one (which restarts the whole request) takes the new delay
+    tx = vault.request_redeem(10**15, sender=lp)
+    assert vault.redeem_request(lp) == (2 * 10**15, chain.blocks.head.timestamp + 60)
+    chain.mine(deltatime=60)
+    set_price(oracle, BTC)
+    vault.redeem(2 * 10**15, lp, lp, sender=lp)
+
+
+def test_vault_ownership_can_be_transferred(priced_vault, admin, stranger):
+    vault = priced_vault
+    tx = vault.transfer_ownership(stranger, sender=admin)
+    assert vault.owner() == stranger.address
+    [log] = tx.events.filter(vault.OwnershipTransferred)
+    assert (log.previous_owner, log.new_owner) == (admin.address, stranger.address)
+    with ape.reverts("ownable: caller is not the owner"):
+        vault.set_withdrawal_delay(600, sender=admin)
+    vault.set_withdrawal_delay(600, sender=stranger)
+    assert vault.withdrawal_delay() == 600
+
+
+# ---------------------------------------------------------------------------
 # Engine-side vault hooks
 # ---------------------------------------------------------------------------
 
@@ -418,18 +673,24 @@ def test_vault_can_be_set_only_once(engine, vault, admin, stranger, engine_admin
 
 
 @pytest.fixture
-def utilized_vault(fresh, flat_market, give, lp, trader):
-    """2,000,000 of LP assets backing a 10 BTC long (1,500,000 notional, reserve 1,875,000)."""
+def utilized_vault(fresh, flat_market, give, lp, trader, claimable):
+    """2,000,000 of LP assets backing a 10 BTC long (1,500,000 notional, reserve 1,875,000); the LP
+    requested all its shares and the request is claimable."""
     vault, engine, token = fresh.vault, fresh.engine, fresh.token
     vault.deposit(give(token, lp, 2_000_000 * 10**6, vault), lp, sender=lp)
+    claimable(vault, lp)
     engine.deposit(give(token, trader, 300_000 * 10**6, engine), 0, sender=trader)
     engine.modify_position(flat_market, to_wad(10), BUY_LIMIT, sender=trader)
     return vault
 
 
-def test_max_withdraw_is_all_owner_assets_without_open_interest(seeded_vault, lp):
-    assert seeded_vault.maxWithdraw(lp) == seeded_vault.convertToAssets(seeded_vault.balanceOf(lp))
-    assert seeded_vault.maxRedeem(lp) == seeded_vault.balanceOf(lp)
+def test_max_withdraw_is_all_requested_assets_without_open_interest(seeded_vault, lp, claimable):
+    vault = seeded_vault
+    shares = vault.balanceOf(lp)
+    assert vault.maxWithdraw(lp) == vault.maxRedeem(lp) == 0
+    claimable(vault, lp)
+    assert vault.maxWithdraw(lp) == vault.convertToAssets(shares)
+    assert vault.maxRedeem(lp) == shares
 
 
 def test_max_withdraw_is_equity_above_reserve(utilized_vault, fresh, flat_market, lp, scale):
@@ -438,10 +699,13 @@ def test_max_withdraw_is_equity_above_reserve(utilized_vault, fresh, flat_market
     assert reserve == expected_reserve(engine, all_markets(engine))
     equity = vault_of(engine).equity()
     assert equity == expected_vault_equity(engine, all_markets(engine))
+    # the long paid a refundable premium and is otherwise flat: the exit valuation is the balance
+    assert equity == engine.vault_balance()
+    assert vault_of(engine).entry_equity() > equity
     assert equity - reserve < engine.vault_balance()
     available = (equity - reserve) // scale
     assert vault.maxWithdraw(lp) == available
-    assert available < vault.convertToAssets(vault.balanceOf(lp))
+    assert available < vault.convertToAssets(vault.redeem_request(lp)[0])
     supply, total = vault_state(vault)
     assert vault.maxRedeem(lp) == to_shares(available, supply, total)
 
@@ -506,29 +770,33 @@ def test_max_redeem_passes_and_undershoots_the_limit_by_less_than_one_unit(utili
     assert token.balanceOf(lp) == paid
 
 
-def test_vault_balance_too_low_when_share_price_counts_unrealized_gains(
-    fresh, flat_market, give, lp, trader, oracle, set_price, scale
+def test_vault_balance_too_low_when_equity_counts_funding_traders_still_owe(
+    fresh, admin, market_config, give, lp, trader, other_trader, oracle, set_price, chain, scale
 ):
     vault, engine, token = fresh.vault, fresh.engine, fresh.token
+    market_id = add_market(fresh, admin, market_config, atomic_trading=True)
     vault.deposit(give(token, lp, 1_000_000 * 10**6, vault), lp, sender=lp)
-    engine.deposit(give(token, trader, 1_000_000 * 10**6, engine), 0, sender=trader)
-    engine.modify_position(flat_market, to_wad(10), BUY_LIMIT, sender=trader)
-    # A fall over half the entry leaves the vault an unrealized gain above the reserve it must
-    # keep, so its equity is no longer the limit: its settled balance in the engine is.
-    set_price(oracle, 60_000)
+    vault.request_redeem(vault.balanceOf(lp), sender=lp)
+    for account in (trader, other_trader):
+        engine.deposit(give(token, account, 300_000 * 10**6, engine), 0, sender=account)
+    engine.modify_position(market_id, to_wad(10), BUY_LIMIT, sender=trader)
+    # A day of funding on the long, then a short that nets the skew to zero: no reserve is kept,
+    # the long still owes the day's funding, and it is counted in equity before it settles, so
+    # equity is no longer the limit: the vault's settled balance in the engine is.
+    chain.mine(deltatime=86_400)
+    set_price(oracle, BTC)
+    engine.modify_position(market_id, -to_wad(10), SELL_LIMIT, sender=other_trader)
+    assert engine.skew(market_id) == 0 and vault_of(engine).reserve() == 0
     balance = engine.vault_balance()
     equity = vault_of(engine).equity()
     assert equity == expected_vault_equity(engine, all_markets(engine))
-    assert equity - vault_of(engine).reserve() > balance
+    assert equity - balance > 400 * 10**18  # ~0.033 % of 1,500,000
     available = balance // scale
     assert vault.maxWithdraw(lp) == available
-    assert vault.convertToAssets(vault.balanceOf(lp)) > available
+    assert vault.convertToAssets(vault.redeem_request(lp)[0]) > available
 
     with ape.reverts("engine: vault balance too low"):
         vault.withdraw(available + 1, lp, lp, sender=lp)
-    # redeeming everything would also take the equity the reserve must keep
-    with ape.reverts("vault: utilization limit"):
-        vault.redeem(vault.balanceOf(lp), lp, lp, sender=lp)
 
     vault.withdraw(available, lp, lp, sender=lp)
     assert token.balanceOf(lp) == available
@@ -544,7 +812,7 @@ def test_vault_balance_too_low_when_share_price_counts_unrealized_gains(
 ODD_SIZE = to_wad("3.333333333333333333")
 
 
-def test_price_rise_lowers_total_assets_by_long_pnl_rounded_against_vault(
+def test_price_rise_lowers_total_assets_by_long_pnl_at_the_exit_price_rounded_against_vault(
     seeded_vault, engine, market, deposit, trader, lp, oracle, set_price, scale
 ):
     vault = seeded_vault
@@ -556,58 +824,85 @@ def test_price_rise_lowers_total_assets_by_long_pnl_rounded_against_vault(
     set_price(oracle, "165000.12345678")
 
     trader_view = engine.position_value(trader, 0, market)
-    vault_pnl = traders_pnl_against_vault(engine, market)
+    at_mark = traders_pnl_at_mark(engine, market)
     assert ceil_div(ODD_SIZE * engine.mark_price(market), WAD) != ODD_SIZE * engine.mark_price(market) // WAD
-    assert vault_pnl == trader_view.unrealized_pnl + 1
+    assert at_mark == trader_view.unrealized_pnl + 1
+    # closing the long would sell into its own skew, above the index: that is the higher PnL
+    assert exit_price(engine, market) > engine.mark_price(market)
+    at_exit = traders_pnl_at_exit(engine, market)
+    assert at_exit > at_mark > 0
     owed = traders_funding_owed_to_vault(engine, market)
     assert trader_view.funding_owed - 1 <= owed <= trader_view.funding_owed
     equity = vault_of(engine).equity()
-    assert equity == engine.vault_balance() + owed - vault_pnl
+    assert equity == engine.vault_balance() + owed - at_exit
     assert vault.totalAssets() == equity // scale
     drop = total_before - vault.totalAssets()
     assert to_wad(49_000) // scale < drop < to_wad(51_000) // scale
     assert vault.previewRedeem(vault.balanceOf(lp)) < lp_value_before
+    # deposits price at the lower of the two PnLs, rounded the other way
+    entry = vault_of(engine).entry_equity()
+    assert entry == expected_vault_equity(engine, all_markets(engine), entry=True)
+    assert entry == engine.vault_balance() + traders_funding_owed_to_vault(engine, market, up=True) - traders_pnl_at_mark(engine, market, up=False)
+    assert entry > equity
 
 
-def test_price_fall_raises_total_assets_by_long_loss_rounded_against_vault(
+def test_price_fall_raises_entry_valuation_by_long_loss_but_not_what_lps_can_redeem(
     seeded_vault, engine, market, deposit, trader, lp, oracle, set_price, scale
 ):
     vault = seeded_vault
     deposit(trader, 200_000)
     engine.modify_position(market, ODD_SIZE, BUY_LIMIT, sender=trader)
     total_before = vault.totalAssets()
+    entry_before = vault_of(engine).entry_equity()
     lp_value_before = vault.previewRedeem(vault.balanceOf(lp))
+    shares_for_a_deposit_before = vault.previewDeposit(10**12)
 
     set_price(oracle, "134999.87654321")
 
     trader_view = engine.position_value(trader, 0, market)
-    vault_pnl = traders_pnl_against_vault(engine, market)
-    assert vault_pnl == trader_view.unrealized_pnl + 1
-    assert vault_pnl < 0
+    assert traders_pnl_at_mark(engine, market) == trader_view.unrealized_pnl + 1
+    assert traders_pnl_at_mark(engine, market) < 0 and traders_pnl_at_exit(engine, market) < 0
+    # the traders' loss is not an asset on exit: they may not be able to pay it
     equity = vault_of(engine).equity()
     assert equity == expected_vault_equity(engine, all_markets(engine))
-    assert equity > engine.vault_balance()
+    assert equity == engine.vault_balance() + traders_funding_owed_to_vault(engine, market)
     assert vault.totalAssets() == equity // scale
-    gain = vault.totalAssets() - total_before
-    assert to_wad(49_000) // scale < gain < to_wad(51_000) // scale
-    assert vault.previewRedeem(vault.balanceOf(lp)) > lp_value_before
+    # only the funding accrued since (well under one token) moved it
+    assert abs(vault.totalAssets() - total_before) < 10**6
+    assert abs(vault.previewRedeem(vault.balanceOf(lp)) - lp_value_before) < 10**6
+    # but a depositor pays for it in full
+    entry = vault_of(engine).entry_equity()
+    assert entry == expected_vault_equity(engine, all_markets(engine), entry=True)
+    gain = entry - entry_before
+    assert to_wad(49_000) < gain < to_wad(51_000)
+    assert vault.previewDeposit(10**12) < shares_for_a_deposit_before
 
 
-def test_short_side_pnl_moves_total_assets_the_other_way(
+def test_short_side_pnl_moves_the_valuations_the_other_way(
     seeded_vault, engine, market, deposit, trader, oracle, set_price, scale
 ):
     vault = seeded_vault
     deposit(trader, 200_000)
     engine.modify_position(market, -ODD_SIZE, SELL_LIMIT, sender=trader)
-    total_before = vault.totalAssets()
+    total_before, entry_before = vault.totalAssets(), vault_of(engine).entry_equity()
 
     set_price(oracle, "165000.12345678")
 
     trader_view = engine.position_value(trader, 0, market)
-    assert traders_pnl_against_vault(engine, market) == trader_view.unrealized_pnl + 1
+    assert traders_pnl_at_mark(engine, market) == trader_view.unrealized_pnl + 1
+    # closing the short buys into its own skew, below the index
+    assert exit_price(engine, market) < engine.mark_price(market)
     assert vault_of(engine).equity() == expected_vault_equity(engine, all_markets(engine))
     assert vault.totalAssets() == vault_of(engine).equity() // scale
-    assert vault.totalAssets() - total_before > to_wad(49_000) // scale
+    assert abs(vault.totalAssets() - total_before) < 10**6
+    assert vault_of(engine).entry_equity() == expected_vault_equity(engine, all_markets(engine), entry=True)
+    assert vault_of(engine).entry_equity() - entry_before > to_wad(49_000)
+
+    set_price(oracle, "134999.87654321")
+
+    assert traders_pnl_at_exit(engine, market) > traders_pnl_at_mark(engine, market) > 0
+    assert vault_of(engine).equity() == expected_vault_equity(engine, all_markets(engine))
+    assert total_before - vault.totalAssets() > to_wad(49_000) // scale
 
 
 @pytest.mark.parametrize("vault_fee_share", [None, 0, WAD // 2, WAD], ids=["default", "none", "half", "all"])
@@ -632,8 +927,18 @@ def test_trading_fees_credit_vault_its_share_and_raise_total_assets(
     assert engine.insurance_balance() == insurance + trade.fee - to_vault
     assert vault_of(engine).equity() == expected_vault_equity(engine, all_markets(engine))
     assert vault.totalAssets() == vault_of(engine).equity() // scale
-    # The fill premium is an unrealized gain of the vault on top of its fee share.
-    assert vault.totalAssets() >= total + to_vault // scale
+    # S7: at the exit valuation a trade moves the share price by its fees and nothing else
+    # (the funding term only rounds: -1 wei when the index times the skew is not whole) ...
+    owed = traders_funding_owed_to_vault(engine, market)
+    assert -1 <= owed <= 0
+    assert vault_of(engine).equity() == balance + to_vault + owed
+    # ... while the entry valuation counts the refundable premium the trade paid, so a depositor
+    # right after it pays for that premium too
+    entry = vault_of(engine).entry_equity()
+    assert entry == expected_vault_equity(engine, all_markets(engine), entry=True)
+    premium = trade.size_delta * trade.fill_price // WAD - trade.size_delta * engine.mark_price(market) // WAD
+    assert premium > 0
+    assert premium - 2 <= entry - (balance + to_vault) <= premium + 2
 
 
 def test_closed_round_trip_leaves_fees_and_realized_pnl_in_total_assets(
@@ -671,7 +976,7 @@ ROUND_TRIP_ASSETS = [1, 7, 999_999, 1_000_001, 31_415_926_535]
 ROUND_TRIP_SHARES = [1, 999_999, 1_000_001, 10**12 + 7, 31_415_926_535_897_932]
 
 
-def check_deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
+def check_deposit_then_redeem(vault, token, admin, depositor, other_lp, amount, claimable):
     other_value_before = vault.previewRedeem(vault.balanceOf(other_lp))
     token.mint(depositor, amount, sender=admin)
     token.approve(vault, amount, sender=depositor)
@@ -679,6 +984,9 @@ def check_deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
     vault.deposit(amount, depositor, sender=depositor)
     shares = vault.balanceOf(depositor)
     payout = vault.previewRedeem(shares)
+    claimable(vault, depositor)
+    # no open interest: nothing moved the price while the request waited
+    assert vault.previewRedeem(shares) == payout
     if payout == 0:
         with ape.reverts("vault: zero withdrawal"):
             vault.redeem(shares, depositor, depositor, sender=depositor)
@@ -691,7 +999,7 @@ def check_deposit_then_redeem(vault, token, admin, depositor, other_lp, amount):
     assert vault.previewRedeem(vault.balanceOf(other_lp)) >= other_value_before
 
 
-def check_mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
+def check_mint_then_withdraw(vault, token, admin, depositor, other_lp, shares, claimable):
     other_value_before = vault.previewRedeem(vault.balanceOf(other_lp))
     cost = vault.previewMint(shares)
     token.mint(depositor, cost, sender=admin)
@@ -700,12 +1008,13 @@ def check_mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
     vault.mint(shares, depositor, sender=depositor)
     assert token.balanceOf(depositor) == 0
     assert vault.previewWithdraw(cost) >= shares
+    claimable(vault, depositor)
     withdrawable = vault.maxWithdraw(depositor)
     if withdrawable > 0:
         burned = vault.previewWithdraw(withdrawable)
         vault.withdraw(withdrawable, depositor, depositor, sender=depositor)
         assert burned <= shares
-        assert vault.balanceOf(depositor) == shares - burned
+        assert vault.redeem_request(depositor)[0] == shares - burned
 
     assert token.balanceOf(depositor) == withdrawable
     assert withdrawable <= cost
@@ -713,27 +1022,27 @@ def check_mint_then_withdraw(vault, token, admin, depositor, other_lp, shares):
 
 
 @pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
-def test_deposit_then_redeem_alone_never_returns_more_than_deposited(fresh, admin, second_lp, lp, amount):
-    check_deposit_then_redeem(fresh.vault, fresh.token, admin, second_lp, lp, amount)
+def test_deposit_then_redeem_alone_never_returns_more_than_deposited(fresh, admin, second_lp, lp, amount, claimable):
+    check_deposit_then_redeem(fresh.vault, fresh.token, admin, second_lp, lp, amount, claimable)
 
 
 @pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
 def test_deposit_then_redeem_beside_other_lp_never_returns_more_than_deposited(
-    priced_vault, token, admin, second_lp, lp, amount
+    priced_vault, token, admin, second_lp, lp, amount, claimable
 ):
-    check_deposit_then_redeem(priced_vault, token, admin, second_lp, lp, amount)
+    check_deposit_then_redeem(priced_vault, token, admin, second_lp, lp, amount, claimable)
 
 
 @pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
-def test_mint_then_withdraw_alone_never_returns_more_than_paid(fresh, admin, second_lp, lp, shares):
-    check_mint_then_withdraw(fresh.vault, fresh.token, admin, second_lp, lp, shares)
+def test_mint_then_withdraw_alone_never_returns_more_than_paid(fresh, admin, second_lp, lp, shares, claimable):
+    check_mint_then_withdraw(fresh.vault, fresh.token, admin, second_lp, lp, shares, claimable)
 
 
 @pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
 def test_mint_then_withdraw_beside_other_lp_never_returns_more_than_paid(
-    priced_vault, token, admin, second_lp, lp, shares
+    priced_vault, token, admin, second_lp, lp, shares, claimable
 ):
-    check_mint_then_withdraw(priced_vault, token, admin, second_lp, lp, shares)
+    check_mint_then_withdraw(priced_vault, token, admin, second_lp, lp, shares, claimable)
 
 
 # ---------------------------------------------------------------------------
@@ -741,7 +1050,7 @@ def test_mint_then_withdraw_beside_other_lp_never_returns_more_than_paid(
 # ---------------------------------------------------------------------------
 
 
-def test_donations_do_not_inflate_share_price_against_next_depositor(fresh, admin, stranger, second_lp, units):
+def test_donations_do_not_inflate_share_price_against_next_depositor(fresh, admin, stranger, second_lp, units, claimable):
     vault, engine, token = fresh.vault, fresh.engine, fresh.token
     attacker, victim = stranger, second_lp
     donation = units(10_000_000)
@@ -764,9 +1073,11 @@ def test_donations_do_not_inflate_share_price_against_next_depositor(fresh, admi
     attacker_payout = vault.previewRedeem(attacker_shares)
     assert attacker_payout <= 1
 
+    claimable(vault, victim)
     vault.redeem(victim_shares, victim, victim, sender=victim)
     assert token.balanceOf(victim) >= stake - 1
     if attacker_payout > 0:
+        claimable(vault, attacker)
         vault.redeem(attacker_shares, attacker, attacker, sender=attacker)
     attacker_spent = 1 + 2 * donation
     assert token.balanceOf(attacker) == attacker_payout
@@ -780,7 +1091,7 @@ def test_donations_do_not_inflate_share_price_against_next_depositor(fresh, admi
 
 @pytest.mark.parametrize("token_decimals", [6, 18])
 def test_vault_works_over_collateral_with_decimals(
-    deploy, admin, market_config, lp, trader, token_decimals
+    deploy, admin, market_config, lp, trader, token_decimals, claimable
 ):
     protocol = deploy(token_decimals=token_decimals)
     market_id = add_market(protocol, admin, market_config, atomic_trading=True)
@@ -821,6 +1132,7 @@ def test_vault_works_over_collateral_with_decimals(
     assert vault.totalAssets() == expected_equity // scale
     assert vault.totalAssets() > lp_assets
 
+    claimable(vault, lp)
     payout = vault.previewRedeem(shares)
     assert payout == to_assets(shares, shares, expected_equity // scale)
     vault.redeem(shares, lp, lp, sender=lp)

@@ -1,22 +1,24 @@
 """Auto-deleveraging keeper: while `Engine.adl_eligible()`, closes the most profitable positions
-just enough to make deleveraging ineligible again.
+just enough to bring traders' profit back under the engine's `adl_target`.
 
-The engine allows `deleverage(market, owner, subaccount, size)` while the insurance fund is empty
-and traders' net unrealized PnL `N` exceeds `r` (`adl_ratio`) times the vault's balance `V`; the
-keeper chooses whom. Closing profit `u` at the mark realizes it from the vault, so `N` and `V`
-both fall by `u`, and eligibility ends once
+The engine allows `deleverage(market, owner, subaccount, size)` once traders' net unrealized PnL
+`N` exceeds `max_pnl_factor` (`f`) times the vault's balance `V`, and then while it exceeds
+`adl_target` (`r`) times it; the keeper chooses whom, among accounts at or above maintenance
+margin (rule S11: the engine refuses the others, and the keeper stops planning a position the
+engine refused). Closing profit `u` in market `m` lowers `N` by `u`, and the vault pays it under
+the counterparty cap (rule S2): `u` when the market's net profit `P_m <= f*V`, else
+`u * f*V / P_m`. So the vault falls by less than `u`, and the keeper plans with that rule
+rather than a closed form: it walks the ranking, closing a position in full while the ratio
+stays above `r` afterwards, and the last one partially (the smallest size, found by bisection,
+that reaches `N' <= r * V'`, plus `overshoot` against rounding). When even closing every ranked
+position would not reach `r`, the plan closes them all, `max_positions` per step.
 
-    N - u <= r * (V - u)   <=>   u >= (N - r*V) / (1 - r)        (r < 1)
-
-One step, at the head block: sync the book from events; read eligibility, `N` (from every
-market's skew, `cost_sum` and mark, as the engine sums it), `V` and `r` in one post; rank the
-book's positions by unrealized PnL (the largest claims on the vault first), confirm the top ones
-with `position_value` and `open_positions` at the same block (one post); plan full closes down
-the ranking and a partial close of the last one so the closed profit reaches the target with a
-small overshoot (`overshoot`, against rounding); check (`eth_call`), sign and send the planned
-calls in one post. With `r >= 1` closing profit cannot restore the inequality, so the plan closes
-the ranked positions in full, `max_positions` per step. The next step waits for these receipts,
-then checks again: deleveraging continues until the engine says it is no longer eligible.
+One step, at the head block: sync the book from events; read eligibility, every market's skew,
+`cost_sum` and mark, `V`, `f` and `r` in one post; rank the book's positions by unrealized PnL
+(the largest claims on the vault first), confirm the top ones with `position_value` and
+`open_positions` at the same block (one post); plan; check (`eth_call`), sign and send the
+planned calls in one post. The next step waits for these receipts, then checks again:
+deleveraging continues until the engine says it is no longer eligible.
 """
 
 from __future__ import annotations
@@ -45,10 +47,35 @@ class Deleverage:
 
 
 @dataclass
+class VaultState:
+    """What the plan simulates: traders' net PnL `N`, the vault balance `V`, each market's net
+    PnL, and the engine's `max_pnl_factor` and `adl_target` (all 18 decimals)."""
+
+    traders_pnl: int
+    vault: int
+    market_pnl: dict[int, int]
+    max_pnl_factor: int
+    adl_target: int
+
+    def above_target(self) -> bool:
+        return self.traders_pnl > _mul_floor(max(self.vault, 0), self.adl_target)
+
+    def after_close(self, market_id: int, profit: int) -> VaultState:
+        """The state after closing `profit` of unrealized profit in `market_id`, paid as the
+        engine pays it (rule S2)."""
+        market = self.market_pnl.get(market_id, 0)
+        cap = _mul_floor(max(self.vault, 0), self.max_pnl_factor)
+        paid = profit if market <= cap else profit * cap // market
+        return VaultState(self.traders_pnl - profit, self.vault - paid,
+                          {**self.market_pnl, market_id: market - profit},
+                          self.max_pnl_factor, self.adl_target)
+
+
+@dataclass
 class AdlStep:
     block: int = 0
     eligible: bool = False
-    target_profit: int = 0  # what must be closed to end eligibility (18 decimals)
+    target_profit: int = 0  # the least profit the plan must close to end deleveraging (18 decimals)
     planned: tuple[Deleverage, ...] = ()
     sent: tuple[str, ...] = ()  # transaction hashes
     waiting: int = 0  # transactions of earlier steps still without a receipt
@@ -80,13 +107,17 @@ class AdlKeeper:
         self.skew = AbiMethod.of(engine_type, "skew")
         self.cost_sum = AbiMethod.of(engine_type, "cost_sum")
         self.vault_balance = AbiMethod.of(engine_type, "vault_balance")
-        self.liquidation_params = AbiMethod.of(engine_type, "liquidation_params")
+        self.adl_target = AbiMethod.of(engine_type, "adl_target")
+        self.max_pnl_factor = AbiMethod.of(engine_type, "max_pnl_factor")
         self.position_value = AbiMethod.of(engine_type, "position_value")
         self.open_positions = AbiMethod.of(engine_type, "open_positions")
         self.deleverage = AbiMethod.of(engine_type, "deleverage")
         self.max_positions = max_positions
         self.overshoot = overshoot
         self.in_flight: set[str] = set()
+        # positions whose deleverage the engine refused (an account below maintenance), skipped
+        # while this deleveraging episode lasts
+        self.refused: set[tuple[AccountKey, int]] = set()
         self.metrics = metrics or KeeperMetrics("adl")
 
     @classmethod
@@ -121,53 +152,56 @@ class AdlKeeper:
             return
         report.eligible = self.reads.is_adl_eligible(head.number)
         if not report.eligible:
+            self.refused.clear()
             return
-        target, ratio = self._target(head)
-        report.target_profit = target
-        plan = self._plan(head, target, ratio)
+        plan, report.target_profit = self._plan(head, self._vault_state(head))
         report.planned = tuple(plan)
         report.sent = tuple(self._send(plan, head))
 
     # ---- planning ----
 
-    def _target(self, head: Head) -> tuple[int, int]:
-        """Profit to close, and adl_ratio, from the engine's own aggregates at the head block."""
+    def _vault_state(self, head: Head) -> VaultState:
+        """`N`, `V`, each market's net PnL, `f` and `r` from the engine at the head block."""
         engine, tag = self.reads.engine_address, hex(head.number)
         requests = [self.vault_balance.call_request(engine, block=tag),
-                    self.liquidation_params.call_request(engine, block=tag)]
+                    self.max_pnl_factor.call_request(engine, block=tag),
+                    self.adl_target.call_request(engine, block=tag)]
         for market_id in range(head.market_count):
             requests += [self.skew.call_request(engine, market_id, block=tag),
                          self.cost_sum.call_request(engine, market_id, block=tag),
                          self.reads.mark_price.call_request(engine, market_id, block=tag)]
         results = self.rpc.batch(requests)
-        vault = self.vault_balance.decode(results[0].unwrap())[0]
-        ratio = self.liquidation_params.decode(results[1].unwrap())[0][-1]  # adl_ratio, last field
-        net = 0
+        market_pnl = {}
         for market_id in range(head.market_count):
-            skew, cost, mark = results[2 + 3 * market_id : 5 + 3 * market_id]
+            skew, cost, mark = results[3 + 3 * market_id : 6 + 3 * market_id]
             skew_value = self.skew.decode(skew.unwrap())[0]
             cost_value = self.cost_sum.decode(cost.unwrap())[0]
             if skew_value == 0 and cost_value == 0:
                 continue
             mark_value = self.reads.mark_price.decode(mark.unwrap())[0]
-            net += _mul_floor(skew_value, mark_value) - cost_value
-        excess = net - _mul_floor(max(vault, 0), ratio)
-        if ratio >= WAD:
-            return excess, ratio
-        return -((-excess * WAD) // (WAD - ratio)), ratio
+            market_pnl[market_id] = _mul_floor(skew_value, mark_value) - cost_value
+        return VaultState(
+            traders_pnl=sum(market_pnl.values()),
+            vault=self.vault_balance.decode(results[0].unwrap())[0],
+            market_pnl=market_pnl,
+            max_pnl_factor=self.max_pnl_factor.decode(results[1].unwrap())[0],
+            adl_target=self.adl_target.decode(results[2].unwrap())[0],
+        )
 
-    def _plan(self, head: Head, target: int, ratio: int) -> list[Deleverage]:
+    def _plan(self, head: Head, state: VaultState) -> tuple[list[Deleverage], int]:
+        """The deleverage calls, and the least profit they must close (without `overshoot`)."""
         quotes = self.reads.quotes(head.market_count, head.number)
         ranked = sorted(
             (p for p in self.book.positions()
              if quotes[p.market_id].mark is not None
+             and (p.key, p.market_id) not in self.refused
              and _mul_floor(p.size, quotes[p.market_id].mark) > p.cost),
             key=lambda p: _mul_floor(p.size, quotes[p.market_id].mark) - p.cost,
             reverse=True,
         )[: self.max_positions]
         if not ranked:
             self.metrics.log.warning("eligible, but the book holds no profitable position")
-            return []
+            return [], 0
         engine, tag = self.reads.engine_address, hex(head.number)
         results = self.rpc.batch([
             method.call_request(engine, p.key[0], p.key[1], p.market_id, block=tag)
@@ -181,20 +215,24 @@ class AdlKeeper:
                 confirmed.append((pnl, position, abs(size)))
         confirmed.sort(key=lambda item: item[0], reverse=True)
 
-        goal = int(Decimal(target) * (1 + self.overshoot))
-        plan, closed = [], 0
+        plan, needed = [], 0
         for pnl, position, size in confirmed:
-            if ratio < WAD and closed >= goal:
+            if not state.above_target():
                 break
-            remaining = goal - closed
-            if ratio >= WAD or pnl <= remaining:
-                close = size
-            else:  # the share of the position whose profit covers what remains, rounded up
-                close = min(size, -((-size * remaining) // pnl))
-            expected = pnl if close == size else pnl * close // size
-            plan.append(Deleverage(position.key, position.market_id, close, expected))
-            closed += expected
-        return plan
+            close, profit = size, pnl
+            after = state.after_close(position.market_id, pnl)
+            if not after.above_target():
+                close = _least_size(state, position.market_id, pnl, size)
+                profit = pnl * close // size
+                needed += profit
+                close = min(size, int(Decimal(close) * (1 + self.overshoot)))
+                after = state.after_close(position.market_id, pnl * close // size)
+            else:
+                needed += profit
+            plan.append(Deleverage(position.key, position.market_id, close,
+                                   pnl if close == size else pnl * close // size))
+            state = after
+        return plan, needed
 
     # ---- sending ----
 
@@ -205,6 +243,7 @@ class AdlKeeper:
         signed = []
         for planned, transaction in zip(plan, prepared, strict=True):
             if isinstance(transaction, Exception):
+                self.refused.add((planned.key, planned.market_id))
                 self.metrics.count("reverted")
                 self.metrics.log.error("deleverage of %s in market %d refused: %s", planned.key,
                                        planned.market_id, transaction)
@@ -249,3 +288,15 @@ class AdlKeeper:
             self.metrics.handled(len(closed))
             self.metrics.count("deleveraged", len(closed))
 
+
+def _least_size(state: VaultState, market_id: int, pnl: int, size: int) -> int:
+    """The smallest size of a position (profit `pnl` over `size`) whose close brings the state to
+    or under the target; `size` itself does (the caller checked)."""
+    low, high = 0, size
+    while high - low > 1:
+        middle = (low + high) // 2
+        if state.after_close(market_id, pnl * middle // size).above_target():
+            low = middle
+        else:
+            high = middle
+    return high

@@ -1,0 +1,71 @@
+"""Room to build: every deployable contract stays 1,024 bytes under EIP-170, and the engine's
+facets never shadow each other (pure Python over the compiler's output, no node needed).
+
+The Engine dispatches by selector: its own functions first, then its fallback sends the
+selectors listed in RISK_SELECTORS to EngineRisk and every other one to EngineAdmin. A
+selector in two of the three would silently reach only one of them.
+"""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from eth_utils import function_signature_to_4byte_selector
+
+EIP170_LIMIT = 24_576
+REQUIRED_HEADROOM = 1_024
+DEPLOYABLES = ["Engine", "EngineAdmin", "EngineRisk", "EngineLens", "LiquidityVault", "OrderBook", "PriceOracle", "DevnetUSD"]
+ENGINE_PARTS = ["Engine", "EngineAdmin", "EngineRisk"]
+
+
+def compile_output(name: str, formats: str) -> list[str]:
+    out = subprocess.run(
+        ["vyper", "-f", formats, f"contracts/{name}.vy"], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()
+
+
+def function_selectors(name: str) -> dict[str, str]:
+    """Selector (0x-hex) -> signature of every external function in the contract's ABI."""
+    abi = json.loads(compile_output(name, "abi")[0])
+    selectors = {}
+    for item in abi:
+        if item["type"] != "function":
+            continue
+        signature = f"{item['name']}({','.join(_abi_type(arg) for arg in item['inputs'])})"
+        selectors["0x" + function_signature_to_4byte_selector(signature).hex()] = signature
+    return selectors
+
+
+def _abi_type(arg) -> str:
+    if arg["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in arg["components"]) + ")" + arg["type"][len("tuple"):]
+    return arg["type"]
+
+
+@pytest.mark.parametrize("name", DEPLOYABLES)
+def test_deployable_keeps_a_kilobyte_under_eip170(name):
+    runtime = compile_output(name, "bytecode_runtime")[0]
+    size = len(bytes.fromhex(runtime.removeprefix("0x")))
+    assert size <= EIP170_LIMIT - REQUIRED_HEADROOM, (
+        f"{name} runtime is {size} bytes: {EIP170_LIMIT - size} under EIP-170, needs {REQUIRED_HEADROOM}"
+    )
+
+
+def test_engine_and_facets_share_no_selector():
+    owners: dict[str, list[str]] = {}
+    for name in ENGINE_PARTS:
+        for selector, signature in function_selectors(name).items():
+            owners.setdefault(selector, []).append(f"{name}.{signature}")
+    shared = {selector: names for selector, names in owners.items() if len(names) > 1}
+    assert shared == {}
+
+
+def test_engine_routes_exactly_the_risk_facets_selectors_to_it():
+    source = Path("contracts/Engine.vy").read_text()
+    block = source[source.index("RISK_SELECTORS:"):]
+    block = block[: block.index("]\n") + 1]
+    routed = set(re.findall(r'method_id\("([^"]+)"', block))
+    assert routed == set(function_selectors("EngineRisk").values())
