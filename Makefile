@@ -6,7 +6,7 @@ VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test bench bench-keepers clean devnet devnet-reset
+.PHONY: deps test fuzz bench bench-keepers clean devnet devnet-reset
 
 deps: $(STAMPS)/python $(STAMPS)/node
 
@@ -35,6 +35,11 @@ $(STAMPS)/node: package.json package-lock.json
 ## Whole suite: Ape on a real anvil (unit, e2e) plus in-process titanoboa property tests.
 test: deps $(STAMPS)/contracts
 	ape test tests
+
+## Long fuzzing profile: the stateful solvency and price-integrity machines for thousands of
+## steps (titanoboa, in-process); prints the steps run and the invariants checked.
+fuzz: deps
+	VYPERP_FUZZ=long pytest tests/fuzz -p no:ape_test -q -s -k "solvency or price_integrity"
 
 ## Gas per operation on anvil, written to docs/benchmarks.md.
 bench: deps $(STAMPS)/contracts
