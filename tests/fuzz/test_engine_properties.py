@@ -161,17 +161,21 @@ class EngineModel:
         config = self.config
         proportional_skew = trunc_div(self.skew * WAD, config.skew_scale)
         if config.dynamic_funding:
-            drift = trunc_div(
-                trunc_div(clamp(proportional_skew, WAD) * config.max_funding_velocity, WAD) * elapsed,
-                VELOCITY_PERIOD,
-            )
-            rate = clamp(self.funding_rate + drift, config.max_funding_rate)
-            average_rate = trunc_div(self.funding_rate + rate, 2)
-        else:
-            premium = clamp(proportional_skew, config.max_premium)
-            rate = clamp(premium + config.interest_rate, config.max_funding_rate)
-            average_rate = rate
-        increment = floor_div(average_rate * elapsed * self.index_price, FUNDING_PERIOD * WAD)
+            # S12: the exact integral of the clamped rate, linear up to the clamp, then flat; the
+            # rate starts clamped (a lowered clamp binds at once) and is stored floored.
+            bound = config.max_funding_rate
+            slope = Fraction(clamp(proportional_skew, WAD) * config.max_funding_velocity, WAD * VELOCITY_PERIOD)
+            start = clamp(self.funding_rate, bound)
+            target = bound if slope > 0 else -bound
+            linear = elapsed if slope == 0 else min(Fraction(elapsed), (target - start) / slope)
+            end = start + slope * linear
+            integral = (start + end) / 2 * linear + end * (elapsed - linear)
+            rate = floor_div(end.numerator, end.denominator)
+            exact = integral * self.index_price / (FUNDING_PERIOD * WAD)
+            return self.funding_index + floor_div(exact.numerator, exact.denominator), rate
+        premium = clamp(proportional_skew, config.max_premium)
+        rate = clamp(premium + config.interest_rate, config.max_funding_rate)
+        increment = floor_div(rate * elapsed * self.index_price, FUNDING_PERIOD * WAD)
         return self.funding_index + increment, rate
 
     def accrue(self, now: int):

@@ -123,7 +123,7 @@ def test_vault_receives_what_the_net_skew_pays(engine, vault, protocol, admin, m
     assert engine.vault_balance() == balance_before
 
 
-def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, protocol, admin, market_config, funded_traders, trader, deposit, checkpoint_after):
+def test_dynamic_mode_rate_drifts_with_skew_and_accrues_its_exact_integral_through_the_clamp(engine, protocol, admin, market_config, funded_traders, trader, deposit, checkpoint_after):
     config = market_config.with_(dynamic_funding=True, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
     market_id = add_market(protocol, admin, config, atomic_trading=True)
     # 50 units against a 100 scale fill about 4.75 % above the index: margin for that premium
@@ -132,12 +132,39 @@ def test_dynamic_mode_rate_drifts_with_skew_and_accrues_at_the_average(engine, p
     assert engine.funding_rate(market_id) == 0
     index_before = engine.funding_index(market_id)
     checkpoint_after(market_id, DAY // 4)
-    # proportional skew 0.5 at 10 %/day for a quarter day
-    expected_rate = to_wad("0.0125")
-    expected_rate = clamp(expected_rate, config.max_funding_rate)
-    assert engine.funding_rate(market_id) == expected_rate == config.max_funding_rate
-    average = (0 + expected_rate) // 2
-    assert engine.funding_index(market_id) - index_before == average * (DAY // 4) * to_wad(150_000) // (EIGHT_HOURS * WAD)
+    # proportional skew 0.5 at 10 %/day: 5 %/day, so the rate would be 1.25 % after a quarter
+    # day, but it reaches its 1 % clamp after 0.2 day (17,280 s) and stays there (S12)
+    assert engine.funding_rate(market_id) == config.max_funding_rate
+    reaches_clamp = 17_280
+    integral = config.max_funding_rate // 2 * reaches_clamp + config.max_funding_rate * (DAY // 4 - reaches_clamp)
+    increment = integral * to_wad(150_000) // (EIGHT_HOURS * WAD)
+    assert engine.funding_index(market_id) - index_before == increment == to_wad(675)
+    # the average of the old and the clamped new rate would have accrued 562.5, 17 % less
+
+
+def test_dynamic_mode_rate_above_a_lowered_clamp_accrues_at_the_new_clamp(engine, engine_admin, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
+    config = market_config.with_(dynamic_funding=True, interest_rate=0, skew_scale=to_wad(100), max_funding_velocity=WAD // 10, max_funding_rate=WAD // 100)
+    market_id = add_market(protocol, admin, config, atomic_trading=True)
+    engine.modify_position(market_id, to_wad(10), BUY_LIMIT, sender=trader)
+    checkpoint_after(market_id, DAY)
+    assert engine.funding_rate(market_id) == config.max_funding_rate
+    lowered = config.with_(max_funding_rate=WAD // 1000)
+    engine_admin.set_market_params(market_id, lowered.as_tuple(), sender=admin)
+    # the stored rate (1 %) is above the new clamp until the next accrual
+    assert engine.funding_rate(market_id) == config.max_funding_rate
+    index_before = engine.funding_index(market_id)
+    checkpoint_after(market_id, EIGHT_HOURS)
+    # long skew pushes further up: flat at the new clamp for the whole interval
+    assert engine.funding_rate(market_id) == lowered.max_funding_rate
+    assert engine.funding_index(market_id) - index_before == lowered.max_funding_rate * 150_000 == to_wad(150)
+    # short skew pulls it down from the clamp, through zero, onto the other clamp within 8 h
+    engine.modify_position(market_id, -to_wad(20), 0, sender=trader)
+    index_before = engine.funding_index(market_id)
+    checkpoint_after(market_id, EIGHT_HOURS)
+    assert engine.funding_rate(market_id) == -lowered.max_funding_rate
+    # -1 %/day from +0.1 % reaches -0.1 % after 0.2 day (17,280 s): the first part averages 0
+    flat = EIGHT_HOURS - 17_280
+    assert engine.funding_index(market_id) - index_before == -lowered.max_funding_rate * flat * to_wad(150_000) // (EIGHT_HOURS * WAD)
 
 
 def test_dynamic_mode_rate_drifts_back_when_skew_flips(engine, protocol, admin, market_config, funded_traders, trader, checkpoint_after):
