@@ -12,6 +12,7 @@
                  against the account as the engine rounds it.
 """
 
+from .interfaces import IEngine
 from .modules import fixed_point
 from .modules import fees
 from .modules import markets
@@ -22,17 +23,6 @@ WAD: constant(uint256) = 10**18
 SWAD: constant(int256) = 10**18
 # @dev Bound on the accounts one batched health call takes.
 MAX_BATCH: constant(uint256) = 500
-
-
-interface IEngine:
-    def account_health(owner: address, subaccount: uint256) -> margin.AccountHealth: view
-    def margin_health(owner: address, subaccount: uint256) -> margin.AccountHealth: view
-    def position_value(owner: address, subaccount: uint256, market_id: uint256) -> margin.PositionValue: view
-    def open_positions(owner: address, subaccount: uint256, market_id: uint256) -> positions.Position: view
-    def params(market_id: uint256) -> markets.MarketParams: view
-    def collateral_scale() -> uint256: view
-    def skew(market_id: uint256) -> int256: view
-    def fill_price(market_id: uint256, size_delta: int256) -> uint256: view
 
 
 struct AccountRef:

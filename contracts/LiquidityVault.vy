@@ -61,6 +61,7 @@ from snekmate.auth import ownable
 from snekmate.tokens import erc20
 from snekmate.utils import math
 
+from .interfaces import IEngine
 from .modules import fixed_point
 
 implements: IERC4626
@@ -85,25 +86,6 @@ exports: (
     ownable.owner,
     ownable.transfer_ownership,
 )
-
-
-interface IEngine:
-    def collateral_token() -> address: view
-    def collateral_scale() -> uint256: view
-    def vault_balance() -> int256: view
-    def vault_bad_debt() -> uint256: view
-    def insurance_balance() -> int256: view
-    def max_vault_utilization() -> uint256: view
-    def market_count() -> uint256: view
-    def long_open_interest(market_id: uint256) -> uint256: view
-    def short_open_interest(market_id: uint256) -> uint256: view
-    def cost_sum(market_id: uint256) -> int256: view
-    def snapshot_sum(market_id: uint256) -> int256: view
-    def mark_price(market_id: uint256) -> uint256: view
-    def current_funding(market_id: uint256) -> (int256, int256): view
-    def fill_price(market_id: uint256, size_delta: int256) -> uint256: view
-    def credit_vault(amount: uint256): nonpayable
-    def withdraw_for_vault(receiver: address, amount: uint256): nonpayable
 
 
 WAD: constant(uint256) = 10**18

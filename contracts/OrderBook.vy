@@ -26,6 +26,8 @@ from ethereum.ercs import IERC20Detailed
 from snekmate.auth import ownable
 from snekmate.utils import pausable
 
+from .interfaces import IEngine
+
 
 initializes: ownable
 initializes: pausable
@@ -35,15 +37,6 @@ exports: (
     ownable.transfer_ownership,
     pausable.paused,
 )
-
-
-interface IEngine:
-    def market_count() -> uint256: view
-    def is_operator(owner: address, operator: address) -> bool: view
-    def open_positions(owner: address, subaccount: uint256, market_id: uint256) -> (int256, int256, int256): view
-    def collateral_token() -> address: view
-    def skew(market_id: uint256) -> int256: view
-    def price_feed(market_id: uint256) -> (address, uint256): view
 
 
 # @dev Order kinds.
@@ -306,7 +299,7 @@ def commit_order(
     flags: uint256 = convert(kind, uint256)
     if kind == KIND_STOP_LOSS or kind == KIND_TAKE_PROFIT:
         assert trigger_price != 0, "order_book: trigger price needed"
-        size: int256 = (staticcall engine.open_positions(owner, subaccount, market_id))[0]
+        size: int256 = (staticcall engine.open_positions(owner, subaccount, market_id)).size
         # tied to a position: the order must point against it
         assert size != 0 and (size > 0) != (size_delta > 0), "order_book: no position to close"
         flags |= FLAG_REDUCE_ONLY
@@ -600,7 +593,7 @@ def _readiness(order: Order) -> (uint8, String[128], int256):
         return EXPIRED, "order_book: order expired", 0
     size: int256 = order.size_delta
     if order.reduce_only:
-        position: int256 = (staticcall engine.open_positions(order.owner, order.subaccount, order.market_id))[0]
+        position: int256 = (staticcall engine.open_positions(order.owner, order.subaccount, order.market_id)).size
         if position == 0 or (position > 0) == (size > 0):
             return CANCELLED, "order_book: nothing to reduce", 0
         if abs(size) > abs(position):

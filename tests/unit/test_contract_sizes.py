@@ -4,6 +4,10 @@ facets never shadow each other (pure Python over the compiler's output, no node 
 The Engine dispatches by selector: its own functions first, then its fallback sends the
 selectors listed in RISK_SELECTORS to EngineRisk and every other one to EngineAdmin. A
 selector in two of the three would silently reach only one of them.
+
+Callers of the engine (EngineLens, LiquidityVault, OrderBook) use the one declaration of its
+interface, contracts/interfaces/IEngine.vyi; every function it declares must be one the engine
+answers, as a function of Engine, EngineRisk or EngineAdmin.
 """
 
 import json
@@ -18,13 +22,31 @@ EIP170_LIMIT = 24_576
 REQUIRED_HEADROOM = 1_024
 DEPLOYABLES = ["Engine", "EngineAdmin", "EngineRisk", "EngineLens", "LiquidityVault", "OrderBook", "PriceOracle", "DevnetUSD"]
 ENGINE_PARTS = ["Engine", "EngineAdmin", "EngineRisk"]
+ENGINE_INTERFACE = "contracts/interfaces/IEngine.vyi"
 
 
 def compile_output(name: str, formats: str) -> list[str]:
-    out = subprocess.run(
-        ["vyper", "-f", formats, f"contracts/{name}.vy"], check=True, capture_output=True, text=True
-    )
+    return compile_path(f"contracts/{name}.vy", formats)
+
+
+def compile_path(path: str, formats: str) -> list[str]:
+    out = subprocess.run(["vyper", "-f", formats, path], check=True, capture_output=True, text=True)
     return out.stdout.strip().splitlines()
+
+
+def abi_functions(path: str) -> set[tuple[str, tuple[str, ...], str]]:
+    """(signature, output types, stateMutability) of every function in the file's ABI; a
+    function with default arguments appears once per overload, as in the ABI."""
+    abi = json.loads(compile_path(path, "abi")[0])
+    return {
+        (
+            f"{item['name']}({','.join(_abi_type(arg) for arg in item['inputs'])})",
+            tuple(_abi_type(arg) for arg in item["outputs"]),
+            item["stateMutability"],
+        )
+        for item in abi
+        if item["type"] == "function"
+    }
 
 
 def function_selectors(name: str) -> dict[str, str]:
@@ -69,3 +91,16 @@ def test_engine_routes_exactly_the_risk_facets_selectors_to_it():
     block = block[: block.index("]\n") + 1]
     routed = set(re.findall(r'method_id\("([^"]+)"', block))
     assert routed == set(function_selectors("EngineRisk").values())
+
+
+def test_engine_interface_matches_the_engine_and_its_facets():
+    declared = abi_functions(ENGINE_INTERFACE)
+    assert declared, f"{ENGINE_INTERFACE} declares no function"
+    engine = set().union(*(abi_functions(f"contracts/{name}.vy") for name in ENGINE_PARTS))
+    by_signature = {signature: (outputs, mutability) for signature, outputs, mutability in engine}
+    mismatched = {
+        signature: {"IEngine.vyi": (outputs, mutability), "engine": by_signature.get(signature, "missing")}
+        for signature, outputs, mutability in declared
+        if by_signature.get(signature) != (outputs, mutability)
+    }
+    assert mismatched == {}
