@@ -441,16 +441,23 @@ def test_deleveraging_runs_down_to_adl_target_once_open(small_vault_market, trad
         engine.deleverage(market_id, trader, 0, to_wad("0.1"), sender=keeper)
 
 
-def test_deleveraging_refuses_an_account_below_maintenance(project, small_vault_market, plain_config, trader, other_trader, keeper, admin, reporters, oracle, set_price):
-    """S11: a winner in one market whose account is underwater in another is liquidated, not
-    deleveraged: closing its winner at mark would hand the vault's money to an insolvent account."""
+@pytest.fixture
+def eth_market(project, small_vault_market, plain_config, admin, reporters, set_price):
+    """A second plain market (ETH at 3,000) on the small vault's protocol, with its own oracle."""
     from vyperp.deploy import deploy_oracle
 
-    small, btc = small_vault_market
-    engine = small.engine
+    small, _ = small_vault_market
     eth_oracle = deploy_oracle(project, admin, reporters[:1], description="ETH / USD")
     set_price(eth_oracle, 3_000)
-    eth = add_market(small, admin, plain_config.with_(oracle=eth_oracle.address), atomic_trading=True)
+    return add_market(small, admin, plain_config.with_(oracle=eth_oracle.address), atomic_trading=True), eth_oracle
+
+
+def test_deleveraging_refuses_an_account_below_maintenance(small_vault_market, eth_market, trader, other_trader, keeper, admin, oracle, set_price):
+    """S11: a winner in one market whose account is underwater in another is liquidated, not
+    deleveraged: closing its winner at mark would hand the vault's money to an insolvent account."""
+    small, btc = small_vault_market
+    eth, eth_oracle = eth_market
+    engine = small.engine
     engine.deposit(fund_small(small, trader, 100_000, engine, admin), sender=trader)
     engine.modify_position(btc, to_wad(2), BUY_LIMIT, sender=trader)
     engine.modify_position(eth, to_wad(200), BUY_LIMIT, sender=trader)
@@ -507,17 +514,13 @@ def test_a_close_is_paid_at_most_the_vault_balance(small_vault_market, trader, o
     assert_solvent(engine, token, [trader, other_trader, stranger])
 
 
-def test_a_realized_loss_is_paid_from_collateral_not_from_unrealized_profit(project, small_vault_market, plain_config, trader, other_trader, admin, reporters, oracle, set_price):
+def test_a_realized_loss_is_paid_from_collateral_not_from_unrealized_profit(small_vault_market, eth_market, trader, admin, oracle, set_price):
     """S1: closing a loser whose loss exceeds the collateral, while a winner in another market
     keeps the account above maintenance, would leave negative collateral: a claim of the vault
     backed by no token. The trade is refused; closing the winner first realizes its profit."""
-    from vyperp.deploy import deploy_oracle
-
     small, btc = small_vault_market
+    eth, eth_oracle = eth_market
     engine = small.engine
-    eth_oracle = deploy_oracle(project, admin, reporters[:1], description="ETH / USD")
-    set_price(eth_oracle, 3_000)
-    eth = add_market(small, admin, plain_config.with_(oracle=eth_oracle.address), atomic_trading=True)
     engine.deposit(fund_small(small, trader, 40_000, engine, admin), sender=trader)
     engine.modify_position(btc, to_wad(1), BUY_LIMIT, sender=trader)
     engine.modify_position(eth, -to_wad(50), 0, sender=trader)
