@@ -190,10 +190,12 @@ def _liquidate(owner: address, subaccount: uint256) -> (bool, uint256):
     closed_notional, closing_fee = self._close_positions(owner, subaccount, fraction, marks)
 
     fee: uint256 = fixed_point._umul_up(closed_notional, p.fee)
-    # S6: the insurance fund keeps at least the taker fee closing would have paid, so a
-    # trader who liquidates itself from a second account never ends with more than closing
-    reward: uint256 = min(min(max(fee, p.min_reward), p.max_reward), fee - min(closing_fee, fee))
-    insurance_fee: uint256 = fee - min(fee, reward)
+    # the account is charged the fee, or the minimum reward when that is more; S6: the
+    # insurance fund keeps at least the taker fee closing would have paid, so a trader who
+    # liquidates itself from a second account never ends with more than closing gives
+    charge: uint256 = max(fee, p.min_reward)
+    reward: uint256 = min(min(charge, p.max_reward), charge - min(closing_fee, charge))
+    insurance_fee: uint256 = charge - reward
     collateral: int256 = accounts._collateral(owner, subaccount)
     # the equity left after a partial close covers the whole charge (see _close_fraction);
     # after a full close the account pays what its collateral holds

@@ -74,7 +74,7 @@ def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
     first = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
                       "--duration", "10")  # fmt: skip
     assert "devnet created at block 0" in first
-    assert "deployed: DevnetUSD, EngineAdmin, Engine, LiquidityVault, EngineLens" in first
+    assert "deployed: DevnetUSD, EngineAdmin, EngineRisk, Engine, LiquidityVault, EngineLens" in first
     manifest = json.loads(manifest_file.read_text())
     assert set(manifest["markets"]) == {"BTC-USD", "ETH-USD", "SOL-USD"}
     assert state.joinpath("state.json").stat().st_size > 0

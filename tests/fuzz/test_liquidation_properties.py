@@ -32,6 +32,7 @@ TRADE_REVERTS = {
     "engine: below maintenance margin",
     "engine: position above size limit",
     "engine: market is reduce-only",  # a crash or a rally beyond the breaker's move
+    "engine: realized loss above collateral",  # S1: a reduce whose loss the collateral cannot pay
 }
 NOT_LIQUIDATABLE = "engine: account not liquidatable"
 

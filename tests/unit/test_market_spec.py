@@ -5,7 +5,7 @@ Pure Python: a bad entry fails here, before any transaction is sent.
 
 import pytest
 
-from vyperp.deployer import MarketSpec
+from vyperp.deployer import MarketSpec, loss_bounding_ratio
 from vyperp.params import MarketConfig
 from vyperp.units import WAD
 
@@ -15,7 +15,10 @@ ORACLE = "0x000000000000000000000000000000000000dEaD"
 def test_human_values_become_18_decimal_integers_over_the_defaults():
     spec = MarketSpec(name="BTC-USD", description="BTC / USD", params={"imr": 0.05, "mark_window": 60, "skew_scale": 100_000})
     config = spec.market_config(ORACLE)
-    assert config == MarketConfig(oracle=ORACLE, imr=WAD // 20, mark_window=60, skew_scale=100_000 * WAD)
+    # without a max_oi_vault_ratio the market gets the one that bounds loss (S3): 0.5 / 0.15
+    assert config == MarketConfig(oracle=ORACLE, imr=WAD // 20, mark_window=60, skew_scale=100_000 * WAD,
+                                  max_oi_vault_ratio=loss_bounding_ratio(15 * WAD // 100))
+    assert config.max_oi_vault_ratio == 3_333_333_333_333_333_333
 
 
 def test_unknown_parameter_is_named():
