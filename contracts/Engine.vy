@@ -72,10 +72,8 @@ exports: (
     access_control.getRoleAdmin,
     pausable.paused,
     # markets
-    markets.params,
     markets.market_count,
     markets.atomic_trading,
-    pricing.breaker,
     # funding
     funding.funding_index,
     funding.funding_rate,
@@ -103,8 +101,6 @@ exports: (
     treasury.insurance_floor,
     treasury.max_pnl_factor,
     treasury.adl_target,
-    # liquidation
-    liquidation.liquidation_params,
 )
 
 interface IOrderBook:
@@ -186,6 +182,7 @@ def __init__(collateral_token_: IERC20, admin_facet_: address, risk_facet_: addr
     pausable.__init__()
     treasury.__init__()
     liquidation.__init__()
+    pricing.halt_confirmations = pricing.DEFAULT_HALT_CONFIRMATIONS
     if admin != msg.sender:
         access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin)
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
@@ -409,11 +406,12 @@ def index_price(market_id: uint256) -> uint256:
 @view
 def mark_price(market_id: uint256) -> uint256:
     """
-    @notice The mark price: TWAP of the index over the mark window.
+    @notice The mark price: TWAP of the index over the mark window; reverts
+            while the market is halted (S4), as nothing may be priced then.
     @param market_id Market.
     @return Mark price, 18 decimals.
     """
-    return pricing._mark_price(market_id, pricing._index_price(market_id))
+    return pricing._mark_price(market_id, pricing._accepted_index_price(market_id))
 
 
 @external
@@ -431,12 +429,13 @@ def skew(market_id: uint256) -> int256:
 @view
 def fill_price(market_id: uint256, size_delta: int256) -> uint256:
     """
-    @notice The price a trade of size_delta would fill at now.
+    @notice The price a trade of size_delta would fill at now; reverts while
+            the market is halted (S4), as no trade fills then.
     @param market_id Market.
     @param size_delta Signed size.
     @return Fill price, 18 decimals.
     """
-    return pricing._fill_price(market_id, pricing._index_price(market_id), positions._skew(market_id), size_delta)
+    return pricing._fill_price(market_id, pricing._accepted_index_price(market_id), positions._skew(market_id), size_delta)
 
 
 @external
@@ -448,17 +447,6 @@ def current_funding(market_id: uint256) -> (int256, int256):
     @return (funding index, funding rate), 18 decimals.
     """
     return funding._pending(market_id, pricing._index_price(market_id), positions._skew(market_id))
-
-
-@external
-@view
-def is_reduce_only(market_id: uint256) -> bool:
-    """
-    @notice True while the market's price-move breaker holds it reduce-only.
-    @param market_id Market.
-    @return Whether only risk-reducing trades pass.
-    """
-    return pricing._is_reduce_only(market_id)
 
 
 # ---------------------------------------------------------------------------

@@ -72,6 +72,11 @@ exports: (
     access_control.grantRole,
     access_control.revokeRole,
     access_control.renounceRole,
+    # views the Engine leaves to this facet for room (integrators read them through the Engine)
+    markets.params,
+    pricing.breaker,
+    pricing.halt_confirmations,
+    liquidation.liquidation_params,
 )
 
 event VaultFunded:
@@ -357,6 +362,90 @@ def clear_breaker(market_id: uint256):
     self._check_role(GUARDIAN_ROLE)
     markets._check_exists(market_id)
     pricing._clear_breaker(market_id, pricing._index_price(market_id))
+
+
+@external
+@view
+def is_reduce_only(market_id: uint256) -> bool:
+    """
+    @notice True while the market's price-move breaker holds it reduce-only.
+    @param market_id Market.
+    @return Whether only risk-reducing trades pass.
+    """
+    return pricing._is_reduce_only(market_id)
+
+
+@external
+@view
+def accepted_index(market_id: uint256) -> uint256:
+    """
+    @notice The last index price the market accepted (S4 compares each new
+            index with it).
+    @param market_id Market.
+    @return The price, 18 decimals (0 before the market's first trade or checkpoint).
+    """
+    return pricing._accepted_index[market_id]
+
+
+@external
+@view
+def is_halted(market_id: uint256) -> bool:
+    """
+    @notice True while the feed's index is an outlier (beyond breaker_move
+            of the last accepted index): no trade, close, withdrawal,
+            liquidation or checkpoint runs in the market until confirm_price
+            or the guardian's resume_market accepts the new price.
+    @param market_id Market.
+    @return Whether the market is halted.
+    """
+    return pricing._is_halted(market_id, pricing._index_price(market_id))
+
+
+@external
+@nonreentrant
+def confirm_price(market_id: uint256):
+    """
+    @notice Ends a halt once the feed's last halt_confirmations rounds all
+            agree with the new index within breaker_move (permissionless:
+            a real move needs no guardian). The market then resumes
+            reduce-only for a breaker window.
+    @param market_id Halted market.
+    """
+    assert self != SELF, "engine_admin: call through the engine"
+    markets._check_exists(market_id)
+    index: uint256 = pricing._index_price(market_id)
+    assert pricing._is_halted(market_id, index), "engine_admin: market not halted"
+    move: uint256 = 0
+    window: uint256 = 0
+    move, window = markets._breaker_params(market_id)
+    assert pricing._confirmed(market_id, index, move), "engine_admin: price not confirmed"
+    pricing._resume(market_id, index, False)
+
+
+@external
+@nonreentrant
+def resume_market(market_id: uint256):
+    """
+    @notice Guardian override of a halt: accepts the feed's current index.
+            The market then resumes reduce-only for a breaker window.
+    @param market_id Halted market.
+    """
+    self._check_role(GUARDIAN_ROLE)
+    markets._check_exists(market_id)
+    index: uint256 = pricing._index_price(market_id)
+    assert pricing._is_halted(market_id, index), "engine_admin: market not halted"
+    pricing._resume(market_id, index, True)
+
+
+@external
+def set_halt_confirmations(rounds: uint256):
+    """
+    @notice Sets how many consecutive feed rounds (the latest included) must
+            agree with an outlier before confirm_price accepts it.
+    @param rounds 2..16.
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    pricing._set_halt_confirmations(rounds)
 
 
 @internal

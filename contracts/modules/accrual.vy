@@ -33,7 +33,8 @@ event FundingSettled:
 @internal
 def _refresh(market_id: uint256) -> uint256:
     """
-    @dev Accrues the market to now; returns the index price it read.
+    @dev Accrues the market to now; returns the index price it read. An
+         outlier index halts the market (S4): nothing runs at it.
     """
     index: uint256 = pricing._index_price(market_id)
     pricing._update_breaker(market_id, index)

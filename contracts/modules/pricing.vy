@@ -3,7 +3,8 @@
 @title pricing
 @notice Index price from a Chainlink-compatible feed, mark price as the feed's
         time-weighted average over the market's mark window, premium and fill
-        price with skew impact, and the price-move circuit breaker.
+        price with skew impact, the price-move circuit breaker, and the
+        outlier halt (S4).
 @custom:security An index that is zero, negative, from the future or older
                  than the market's max age reverts, so no trade runs on it.
 """
@@ -37,10 +38,34 @@ event BreakerCleared:
     index_price: uint256
 
 
+event MarketResumed:
+    market_id: indexed(uint256)
+    halted_at_price: uint256
+    index_price: uint256
+    by_guardian: bool
+
+
+event HaltConfirmationsSet:
+    rounds: uint256
+
+
 # @dev Price-move breaker by market in one word, so a refresh reads one slot: lowest
 #      (bits 0-103) and highest (104-207) index of the current window, the window's
 #      opening time (208-247), and bit 255 set when the window opened with a trip.
 _breaker: HashMap[uint256, uint256]
+
+# @dev Last index price each market accepted (18 decimals; 0 before its first). S4: an
+#      index more than the breaker move away from it halts the market, however long the
+#      feed was silent.
+_accepted_index: HashMap[uint256, uint256]
+# @dev Consecutive feed rounds (the latest included) that confirm an outlier by agreeing
+#      with it within the breaker move, so a real move needs no guardian.
+halt_confirmations: public(uint256)
+
+# @dev Bounds of halt_confirmations: one round alone never confirms itself.
+MIN_HALT_CONFIRMATIONS: constant(uint256) = 2
+MAX_HALT_CONFIRMATIONS: constant(uint256) = 16
+DEFAULT_HALT_CONFIRMATIONS: constant(uint256) = 3
 
 # @dev Largest index price the breaker stores (about 2e13 quote per unit).
 MAX_INDEX_PRICE: constant(uint256) = 2**104 - 1
@@ -90,6 +115,108 @@ def _index_price(market_id: uint256) -> uint256:
     price: uint256 = convert(answer, uint256) * scale
     assert price <= MAX_INDEX_PRICE, "pricing: price above bound"
     return price
+
+
+@internal
+@view
+def _within_move(price: uint256, reference: uint256, move: uint256) -> bool:
+    """
+    @dev True when price is within breaker_move of reference, the bound the
+         breaker applies to its window.
+    """
+    # prices < 2**104 and WAD + move < 2**61: the products fit
+    return unsafe_mul(price, WAD) <= unsafe_mul(reference, WAD + move) and unsafe_mul(price, WAD) >= unsafe_mul(reference, WAD - move)
+
+
+@internal
+@view
+def _is_halted(market_id: uint256, index_price: uint256) -> bool:
+    """
+    @dev S4: the index is an outlier, beyond breaker_move of the last accepted
+         index. It stays refused until confirm_price finds it confirmed by the
+         feed's rounds or the guardian resumes the market.
+    """
+    accepted: uint256 = self._accepted_index[market_id]
+    if accepted == 0:
+        return False
+    move: uint256 = 0
+    window: uint256 = 0
+    move, window = markets._breaker_params(market_id)
+    return not self._within_move(index_price, accepted, move)
+
+
+@internal
+@view
+def _accepted_index_price(market_id: uint256) -> uint256:
+    """
+    @dev The index, for views that price what a trade would: reverts while
+         the market is halted, as the trade would.
+    """
+    index: uint256 = self._index_price(market_id)
+    assert not self._is_halted(market_id, index), "pricing: market halted"
+    return index
+
+
+@internal
+@view
+def _confirmed(market_id: uint256, index_price: uint256, move: uint256) -> bool:
+    """
+    @dev The rounds before the latest, as many as halt_confirmations asks for
+         besides it, each within breaker_move of the new index. A round the
+         feed cannot return (another aggregator phase, a feed without
+         getRoundData) does not confirm: the guardian resumes instead.
+    """
+    oracle: address = empty(address)
+    max_price_age: uint256 = 0
+    window: uint256 = 0
+    scale: uint256 = 0
+    oracle, max_price_age, window, scale = markets._feed(market_id)
+    latest: uint80 = 0
+    answer: int256 = 0
+    _: uint256 = 0
+    __: uint256 = 0
+    ___: uint80 = 0
+    latest, answer, _, __, ___ = staticcall IAggregatorV3(oracle).latestRoundData()
+    rounds: uint256 = self.halt_confirmations
+    if convert(latest, uint256) < rounds:
+        return False
+    for back: uint256 in range(1, MAX_HALT_CONFIRMATIONS):
+        if back >= rounds:
+            break
+        ok: bool = False
+        response: Bytes[160] = b""
+        ok, response = raw_call(
+            oracle,
+            abi_encode(latest - convert(back, uint80), method_id=method_id("getRoundData(uint80)")),
+            max_outsize=160,
+            is_static_call=True,
+            revert_on_failure=False,
+        )
+        if not ok or len(response) != 160:
+            return False
+        ____: uint80 = 0
+        ____, answer, _, __, ___ = abi_decode(response, (uint80, int256, uint256, uint256, uint80))
+        if answer <= 0 or not self._within_move(convert(answer, uint256) * scale, index_price, move):
+            return False
+    return True
+
+
+@internal
+def _resume(market_id: uint256, index_price: uint256, by_guardian: bool):
+    """
+    @dev Ends a halt: the current index becomes the accepted one. The breaker
+         then trips on it (its window still holds the old prices), so the
+         market resumes reduce-only for a window.
+    """
+    log MarketResumed(market_id=market_id, halted_at_price=self._accepted_index[market_id], index_price=index_price, by_guardian=by_guardian)
+    self._accepted_index[market_id] = index_price
+
+
+@internal
+def _set_halt_confirmations(rounds: uint256):
+    assert rounds >= MIN_HALT_CONFIRMATIONS and rounds <= MAX_HALT_CONFIRMATIONS, "pricing: halt confirmations out of bounds"
+    self.halt_confirmations = rounds
+    log HaltConfirmationsSet(rounds=rounds)
 
 
 @internal
@@ -160,7 +287,9 @@ def _fill_price(market_id: uint256, index_price: uint256, skew: int256, size_del
 @internal
 def _update_breaker(market_id: uint256, index_price: uint256):
     """
-    @dev Trips the breaker when the index is more than breaker_move above the
+    @dev Refuses an outlier (S4: beyond breaker_move of the last accepted
+         index, however long the feed was silent) and records the index as
+         accepted. Then trips the breaker when the index is more than breaker_move above the
          lowest or below the highest index seen in the current window. The
          comparison runs before an expired window rolls over, so a move across
          the roll is still caught. A trip restarts the window at the new
@@ -174,6 +303,8 @@ def _update_breaker(market_id: uint256, index_price: uint256):
     move: uint256 = 0
     window: uint256 = 0
     move, window = markets._breaker_params(market_id)
+    assert not self._is_halted(market_id, index_price), "pricing: market halted"
+    self._accepted_index[market_id] = index_price
     if high != 0:
         if index_price * WAD > low * (WAD + move):
             self._trip(market_id, low, index_price)

@@ -92,3 +92,32 @@ def test_a_market_resumes_when_its_feed_recovers(keeper_bot, engine, markets, ch
     recovered = keeper_bot.step()
     assert recovered.skipped == ()
     assert dead in checkpointed_ids(recovered.receipt, engine)
+
+
+def test_a_halted_market_is_skipped_then_confirmed_by_its_rounds(keeper_bot, engine, markets, chain,
+                                                                 reporters, project):
+    """S4: a +30 % jump on ETH (breaker move 15 %) halts it; the keeper leaves it out and keeps the
+    others checkpointed, and once the feed's next rounds agree with the new price it sends
+    confirm_price and checkpoints ETH again."""
+    eth = markets[1]
+    start = chain.pending_timestamp
+    chain.pending_timestamp = start + INTERVAL
+    keeper_bot.step()  # every market has an accepted index now
+    feed = project.PriceOracle.at(engine.params(eth).oracle)
+    feed.report(3_900 * 10**8, sender=reporters[0])
+    assert engine.is_halted(eth)
+    chain.pending_timestamp = start + 2 * INTERVAL
+    halted = keeper_bot.step()
+    assert eth in halted.skipped and markets[0] in halted.market_ids  # (SOL's feed died meanwhile)
+    assert eth not in checkpointed_ids(halted.receipt, engine)
+    assert "confirmed" not in keeper_bot.metrics.counters  # one round confirms nothing
+
+    for offset, price in ((10, 3_880), (20, 3_910)):  # halt_confirmations: 3 rounds, the jump's included
+        chain.pending_timestamp = start + 2 * INTERVAL + offset  # one round per timestamp
+        feed.report(price * 10**8, sender=reporters[0])
+    chain.pending_timestamp = start + 3 * INTERVAL
+    resumed = keeper_bot.step()
+    assert keeper_bot.metrics.counters["confirmed"] == 1
+    assert not engine.is_halted(eth)
+    assert engine.accepted_index(eth) == 3_910 * 10**18
+    assert eth not in resumed.skipped and eth in checkpointed_ids(resumed.receipt, engine)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import boa
 import pytest
+from boa.contracts.event_decoder import RawLogEntry
 from eth_abi import decode as abi_decode
 
 from vyperp.params import MarketConfig
@@ -67,8 +68,19 @@ class BoaProtocol:
 
     @staticmethod
     def events(contract, name):
-        """Decoded events named `name` that `contract` emitted in its last call."""
-        return [log for log in contract.get_logs() if type(log).__name__ == name]
+        """Decoded events named `name` that `contract` emitted in its last call. A log that the
+        address's registered ABI (the Engine's, for a facet's events) cannot decode is decoded
+        with `contract`'s own ABI."""
+        decoded = []
+        for log in contract.get_logs(strict=False):
+            if isinstance(log, RawLogEntry):
+                try:
+                    log = contract.decode_log(log)
+                except Exception:  # another contract's event that neither ABI knows
+                    continue
+            if type(log).__name__ == name:
+                decoded.append(log)
+        return decoded
 
     def now(self) -> int:
         return boa.env.evm.patch.timestamp

@@ -718,8 +718,16 @@ def test_pause_twice_and_unpause_twice_revert(engine, guardian, engine_admin):
 # ---------------------------------------------------------------------------
 
 
+def step_towards(engine, market, oracle, set_price, trader, price):
+    """Checkpoints halfway from 150,000 to `price`: each step stays inside the 15 % bound, so the
+    market never halts (S4) while the window's range grows past it."""
+    set_price(oracle, (BTC + price) / 2)
+    engine.checkpoint_funding([market], sender=trader)
+
+
 def trip(engine, market, oracle, set_price, trader, price=174_000):
-    """Moves the index from 150,000 by more than 15 % and checkpoints: the breaker trips."""
+    """Moves the index from 150,000 by more than 15 % in two steps and checkpoints: the breaker trips."""
+    step_towards(engine, market, oracle, set_price, trader, price)
     set_price(oracle, price)
     tx = engine.checkpoint_funding([market], sender=trader)
     log = single(tx, engine.BreakerTripped)
@@ -750,6 +758,7 @@ def test_reduce_only_market_rejects_increase_and_allows_reduce(
 
 
 def test_reducing_trade_after_move_trips_breaker(engine, market, long_position, oracle, set_price, trader):
+    step_towards(engine, market, oracle, set_price, trader, 174_000)
     set_price(oracle, 174_000)
     tx = engine.modify_position(market, -to_wad(1), SELL_LIMIT, sender=trader)
     log = single(tx, engine.BreakerTripped)
@@ -758,6 +767,7 @@ def test_reducing_trade_after_move_trips_breaker(engine, market, long_position, 
 
 
 def test_increasing_trade_after_move_reverts_reduce_only(engine, market, long_position, oracle, set_price, trader):
+    step_towards(engine, market, oracle, set_price, trader, 174_000)
     set_price(oracle, 174_000)
     with ape.reverts("engine: market is reduce-only"):
         engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
@@ -816,8 +826,9 @@ def test_trip_restarts_the_window_so_a_sustained_move_holds_reduce_only_one_wind
 def test_move_from_the_windows_low_trips_even_when_no_single_step_does(
     engine, market, long_position, oracle, set_price, trader
 ):
-    set_price(oracle, 140_000)
-    engine.checkpoint_funding([market], sender=trader)
+    for price in (140_000, 150_000):
+        set_price(oracle, price)
+        engine.checkpoint_funding([market], sender=trader)
     assert engine.breaker(market)[0] == to_wad(140_000)
     assert not engine.is_reduce_only(market)
     set_price(oracle, 162_000)
@@ -831,12 +842,37 @@ def test_idle_market_compares_move_against_reference_older_than_window(
     engine, market, market_config, long_position, oracle, set_price, trader, chain
 ):
     # The expired window's range is compared before it rolls, so a move across the roll is caught.
-    chain.pending_timestamp = long_position.timestamp + 2 * market_config.breaker_window
-    set_price(oracle, 174_000)
+    for price in (140_000, 150_000):
+        set_price(oracle, price)
+        tx = engine.checkpoint_funding([market], sender=trader)
+    chain.pending_timestamp = tx.timestamp + 2 * market_config.breaker_window
+    set_price(oracle, 162_000)
     tx = engine.checkpoint_funding([market], sender=trader)
     log = single(tx, engine.BreakerTripped)
-    assert log.reference_price == to_wad(BTC)
+    assert log.reference_price == to_wad(140_000)
     assert engine.is_reduce_only(market)
+
+
+def test_idle_market_halts_on_a_move_beyond_the_bound_in_one_step(
+    engine, engine_admin, guardian, market, market_config, long_position, oracle, set_price, trader, chain
+):
+    """S4 on anvil: a jump beyond the breaker move from the last accepted index halts the market,
+    however long it was idle; the guardian's resume accepts it and the breaker trips on it."""
+    chain.pending_timestamp = long_position.timestamp + 2 * market_config.breaker_window
+    set_price(oracle, 174_000)
+    assert engine.is_halted(market)
+    with ape.reverts("pricing: market halted"):
+        engine.checkpoint_funding([market], sender=trader)
+    with ape.reverts("pricing: market halted"):
+        engine.close_position(market, SELL_LIMIT, sender=trader)
+    with ape.reverts("pricing: market halted"):
+        engine.fill_price(market, -to_wad(1))
+    tx = engine_admin.resume_market(market, sender=guardian)
+    log = single(tx, engine_admin.MarketResumed)
+    assert (log.market_id, log.halted_at_price, log.index_price, log.by_guardian) == (market, to_wad(BTC), to_wad(174_000), True)
+    tx = engine.close_position(market, SELL_LIMIT, sender=trader)
+    assert single(tx, engine.BreakerTripped).index_price == to_wad(174_000)
+    assert engine.open_positions(trader, 0, market).size == 0
 
 
 def test_guardian_clears_breaker_immediately(engine, guardian, market, long_position, oracle, set_price, trader, engine_admin):
