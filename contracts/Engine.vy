@@ -483,7 +483,7 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     new.funding_snapshot = funding_index
     adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))
     if adds_risk:
-        self._check_new_risk(market_id, new.size)
+        self._check_new_risk(market_id)
 
     notional: uint256 = fixed_point._umul_up(convert(abs(size_delta), uint256), price)
     imr: uint256 = 0
@@ -495,10 +495,10 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     # the vault is counterparty to the realized PnL and to the funding, and pays at most its balance (S1)
     realized -= treasury._book_trade(funding_paid - realized, fee)
     accounts._add_collateral(owner, subaccount, realized - convert(fee, int256) - funding_paid)
-    positions._store(owner, subaccount, market_id, old, new)
+    exposure: uint256 = positions._store(owner, subaccount, market_id, old, new)
 
     if adds_risk:
-        self._check_open_interest(market_id, new.size, index)
+        self._check_open_interest(market_id, new.size, index, exposure)
     # the traded market's index is the one just read (at its place in the mask); the others read theirs
     indexes: uint256[positions.MAX_OPEN_MARKETS] = empty(uint256[positions.MAX_OPEN_MARKETS])
     mask: uint256 = accounts._open_markets(owner, subaccount)
@@ -529,19 +529,14 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
 
 @internal
 @view
-def _check_new_risk(market_id: uint256, new_size: int256):
+def _check_new_risk(market_id: uint256):
     assert not pausable.paused, "engine: paused"
     assert not pricing._is_reduce_only(market_id), "engine: market is reduce-only"
-    max_position_size: uint256 = 0
-    max_open_interest: uint256 = 0
-    ratio: uint256 = 0
-    max_position_size, max_open_interest, ratio = markets._limits(market_id)
-    assert convert(abs(new_size), uint256) <= max_position_size, "engine: position above size limit"
 
 
 @internal
 @view
-def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
+def _check_open_interest(market_id: uint256, new_size: int256, index: uint256, owner_exposure: uint256):
     longs: uint256 = 0
     shorts: uint256 = 0
     longs, shorts = positions._interest(market_id)
@@ -552,6 +547,8 @@ def _check_open_interest(market_id: uint256, new_size: int256, index: uint256):
     max_open_interest: uint256 = 0
     ratio: uint256 = 0
     max_position_size, max_open_interest, ratio = markets._limits(market_id)
+    # S3: the size cap holds across the owner's subaccounts (sum of their abs sizes)
+    assert owner_exposure <= max_position_size, "engine: position above size limit"
     assert side_interest <= max_open_interest, "engine: open interest cap"
     if ratio != 0:
         vault_capacity: int256 = fixed_point._mul_floor(max(treasury._vault_balance(), 0), convert(ratio, int256))

@@ -77,6 +77,7 @@ exports: (
     pricing.breaker,
     pricing.halt_confirmations,
     liquidation.liquidation_params,
+    positions.owner_exposure,
 )
 
 event VaultFunded:

@@ -46,6 +46,9 @@ _open_interest: HashMap[uint256, uint256]
 #      sum of cost bases (int128, bits 0-127) and the sum of each position's
 #      ceil(size * funding_snapshot), quote 18 decimals (int128, 128-255).
 _sums: HashMap[uint256, uint256]
+# @dev Sum over an owner's subaccounts of abs(size) in each market, 18 decimals: S3's
+#      max_position_size caps it, so splitting a position over subaccounts gains no room.
+owner_exposure: public(HashMap[address, HashMap[uint256, uint256]])
 
 MASK_128: constant(uint256) = 2**128 - 1
 
@@ -174,10 +177,11 @@ def _apply_fill(position: Position, size_delta: int256, fill_price: uint256) -> 
 
 
 @internal
-def _store(owner: address, subaccount: uint256, market_id: uint256, old: Position, new: Position):
+def _store(owner: address, subaccount: uint256, market_id: uint256, old: Position, new: Position) -> uint256:
     """
-    @dev Writes a position and moves the market aggregates and the
-         account's open-market mask with it.
+    @dev Writes a position and moves the market aggregates, the owner's
+         exposure and the account's open-market mask with it; returns the
+         owner's exposure in the market after the change.
     """
     longs: uint256 = 0
     shorts: uint256 = 0
@@ -196,6 +200,10 @@ def _store(owner: address, subaccount: uint256, market_id: uint256, old: Positio
     cost_sum: int256 = fixed_point._signed_field(sums, 0, 128) + new.cost - old.cost
     snapshot_sum: int256 = fixed_point._signed_field(sums, 128, 128) + fixed_point._mul_ceil(new.size, new.funding_snapshot) - fixed_point._mul_ceil(old.size, old.funding_snapshot)
     self._sums[market_id] = fixed_point._int128_bits(cost_sum) | fixed_point._int128_bits(snapshot_sum) << 128
+    exposure: uint256 = self.owner_exposure[owner][market_id]
+    if new.size != old.size:
+        exposure = exposure + convert(abs(new.size), uint256) - convert(abs(old.size), uint256)
+        self.owner_exposure[owner][market_id] = exposure
 
     bit: uint256 = 1 << market_id
     mask: uint256 = accounts._open_markets(owner, subaccount)
@@ -211,6 +219,7 @@ def _store(owner: address, subaccount: uint256, market_id: uint256, old: Positio
         if mask & bit == 0:
             assert self._count_bits(mask) < MAX_OPEN_MARKETS, "positions: too many open markets"
             accounts._set_open_markets(owner, subaccount, mask | bit)
+    return exposure
 
 
 @internal
