@@ -109,6 +109,7 @@ exports: (
 
 interface IOrderBook:
     def pending_market_orders(owner: address, subaccount: uint256) -> uint256: view
+    def operator_revoked(owner: address, operator: address): nonpayable
 
 
 # @dev Role that may pause, unpause and clear price breakers.
@@ -249,10 +250,14 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
 def set_operator(operator: address, approved: bool):
     """
     @notice Approves or revokes an operator for all of the caller's subaccounts.
+            Revoking also cancels the orders the operator committed (S8).
     @param operator Address that may trade and withdraw (to the owner) for the caller.
     @param approved True to approve, False to revoke.
     """
     accounts._set_operator(msg.sender, operator, approved)
+    # S8: the order book ends the orders this operator committed, so re-approval revives none
+    if not approved and accounts.order_book != empty(address):
+        extcall IOrderBook(accounts.order_book).operator_revoked(msg.sender, operator)
 
 
 # ---------------------------------------------------------------------------
@@ -268,6 +273,7 @@ def modify_position(
     acceptable_price: uint256,
     subaccount: uint256 = 0,
     owner: address = msg.sender,
+    fill_index: uint256 = 0,
 ):
     """
     @notice Opens, increases, reduces, closes or flips a position.
@@ -277,9 +283,12 @@ def modify_position(
            a floor for a sell (18 decimals).
     @param subaccount Subaccount id.
     @param owner Account owner (default: the caller); operators may trade for it.
+    @param fill_index Order book only (ignored from anyone else): the index of the oracle
+           round the order fills at (S8), 18 decimals; the skew impact applies to it. Margin,
+           caps and funding still use the current index.
     """
     assert size_delta != 0, "engine: zero size"
-    self._trade(owner, subaccount, market_id, size_delta, acceptable_price)
+    self._trade(owner, subaccount, market_id, size_delta, acceptable_price, fill_index)
 
 
 @external
@@ -295,7 +304,7 @@ def close_position(market_id: uint256, acceptable_price: uint256, subaccount: ui
     markets._check_exists(market_id)
     size: int256 = positions._load(owner, subaccount, market_id).size
     assert size != 0, "engine: no position"
-    self._trade(owner, subaccount, market_id, -size, acceptable_price)
+    self._trade(owner, subaccount, market_id, -size, acceptable_price, 0)
 
 
 @external
@@ -467,7 +476,7 @@ def is_reduce_only(market_id: uint256) -> bool:
 
 
 @internal
-def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256):
+def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256, fill_index: uint256):
     accounts._check_trader(owner, msg.sender)
     markets._check_exists(market_id)
     # a trader who sees the next oracle price before it lands must not trade at the current one
@@ -480,7 +489,11 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     funding_index: int256 = funding._index(market_id)
     funding_paid: int256 = funding._owed(old.size, old.funding_snapshot, funding_index)
     skew_before: int256 = positions._skew(market_id)
-    price: uint256 = pricing._fill_price(market_id, index, skew_before, size_delta)
+    # S8: an order fills at the index of the round its commitment fixed, not at the latest
+    fill_at: uint256 = index
+    if fill_index != 0 and msg.sender == accounts.order_book:
+        fill_at = fill_index
+    price: uint256 = pricing._fill_price(market_id, fill_at, skew_before, size_delta)
     if size_delta > 0:
         assert price <= acceptable_price, "engine: fill price above limit"
     else:
