@@ -109,7 +109,6 @@ exports: (
 
 interface IOrderBook:
     def pending_market_orders(owner: address, subaccount: uint256) -> uint256: view
-    def operator_revoked(owner: address, operator: address): nonpayable
 
 
 # @dev Role that may pause, unpause and clear price breakers.
@@ -255,9 +254,10 @@ def set_operator(operator: address, approved: bool):
     @param approved True to approve, False to revoke.
     """
     accounts._set_operator(msg.sender, operator, approved)
-    # S8: the order book ends the orders this operator committed, so re-approval revives none
+    # S8: the order book ends the orders this operator committed, so re-approval revives none;
+    # a failing order book never blocks a revocation
     if not approved and accounts.order_book != empty(address):
-        extcall IOrderBook(accounts.order_book).operator_revoked(msg.sender, operator)
+        reported: bool = raw_call(accounts.order_book, abi_encode(msg.sender, operator, method_id=method_id("operator_revoked(address,address)")), revert_on_failure=False)
 
 
 # ---------------------------------------------------------------------------

@@ -1004,7 +1004,8 @@ def _revert_reason(response: Bytes[196]) -> String[128]:
 @pure
 def _is_pending_refusal(reason: String[128]) -> bool:
     """
-    @dev True for an engine refusal that leaves the order pending (PENDING_REFUSALS, "pricing: ...").
+    @dev True for an engine refusal that leaves the order pending: one of PENDING_REFUSALS,
+         or any refusal of the pricing module (PRICING_PREFIX).
     """
     if len(reason) >= 9 and slice(reason, 0, 9) == PRICING_PREFIX:
         return True

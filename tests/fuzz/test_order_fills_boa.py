@@ -297,6 +297,18 @@ def test_an_armed_order_whose_round_left_the_window_rests_again(state):
     book.cancel(order_id, sender=trader)  # a resting, unarmed order can be cancelled
 
 
+def test_a_resting_order_arms_only_on_a_round_inside_the_window(state):
+    p, book = state
+    trader, keeper = p.traders[0], p.traders[1]
+    publish(p, 150_000, after=1)
+    order_id = commit(p, book, trader, size=WAD, kind=LIMIT, acceptable=160_000 * WAD, fee=FEE)
+    publish(p, 150_000, after=1)
+    at(p, p.now() + MAX_AGE + 1)
+    assert book.status(order_id) == (PENDING, "order_book: price too old")
+    publish(p, 150_000)
+    assert outcome(p, book, order_id, keeper) == ARMED
+
+
 def test_a_stop_loss_arms_on_the_index_and_fills_at_the_next_round(state):
     p, book = state
     trader, keeper = p.traders[0], p.traders[1]
