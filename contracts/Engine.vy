@@ -246,10 +246,15 @@ def withdraw(amount: uint256, subaccount: uint256 = 0, owner: address = msg.send
 def set_operator(operator: address, approved: bool):
     """
     @notice Approves or revokes an operator for all of the caller's subaccounts.
+            Revoking also cancels the orders the operator committed (S8).
     @param operator Address that may trade and withdraw (to the owner) for the caller.
     @param approved True to approve, False to revoke.
     """
     accounts._set_operator(msg.sender, operator, approved)
+    # S8: the order book ends the orders this operator committed, so re-approval revives none;
+    # a failing order book never blocks a revocation
+    if not approved and accounts.order_book != empty(address):
+        reported: bool = raw_call(accounts.order_book, abi_encode(msg.sender, operator, method_id=method_id("operator_revoked(address,address)")), revert_on_failure=False)
 
 
 # ---------------------------------------------------------------------------
@@ -265,6 +270,7 @@ def modify_position(
     acceptable_price: uint256,
     subaccount: uint256 = 0,
     owner: address = msg.sender,
+    fill_index: uint256 = 0,
 ):
     """
     @notice Opens, increases, reduces, closes or flips a position.
@@ -274,9 +280,12 @@ def modify_position(
            a floor for a sell (18 decimals).
     @param subaccount Subaccount id.
     @param owner Account owner (default: the caller); operators may trade for it.
+    @param fill_index Order book only (ignored from anyone else): the index of the oracle
+           round the order fills at (S8), 18 decimals; the skew impact applies to it. Margin,
+           caps and funding still use the current index.
     """
     assert size_delta != 0, "engine: zero size"
-    self._trade(owner, subaccount, market_id, size_delta, acceptable_price)
+    self._trade(owner, subaccount, market_id, size_delta, acceptable_price, fill_index)
 
 
 @external
@@ -292,7 +301,7 @@ def close_position(market_id: uint256, acceptable_price: uint256, subaccount: ui
     markets._check_exists(market_id)
     size: int256 = positions._load(owner, subaccount, market_id).size
     assert size != 0, "engine: no position"
-    self._trade(owner, subaccount, market_id, -size, acceptable_price)
+    self._trade(owner, subaccount, market_id, -size, acceptable_price, 0)
 
 
 @external
@@ -455,7 +464,7 @@ def current_funding(market_id: uint256) -> (int256, int256):
 
 
 @internal
-def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256):
+def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: int256, acceptable_price: uint256, fill_index: uint256):
     accounts._check_trader(owner, msg.sender)
     markets._check_exists(market_id)
     # a trader who sees the next oracle price before it lands must not trade at the current one
@@ -468,7 +477,11 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     funding_index: int256 = funding._index(market_id)
     funding_paid: int256 = funding._owed(old.size, old.funding_snapshot, funding_index)
     skew_before: int256 = positions._skew(market_id)
-    price: uint256 = pricing._fill_price(market_id, index, skew_before, size_delta)
+    # S8: an order fills at the index of the round its commitment fixed, not at the latest
+    fill_at: uint256 = index
+    if fill_index != 0 and msg.sender == accounts.order_book:
+        fill_at = fill_index
+    price: uint256 = pricing._fill_price(market_id, fill_at, skew_before, size_delta)
     if size_delta > 0:
         assert price <= acceptable_price, "engine: fill price above limit"
     else:

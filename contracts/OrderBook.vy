@@ -2,23 +2,30 @@
 # pragma nonreentrancy off
 """
 @title OrderBook
-@notice Two-step orders for the vyperp Engine. A trader commits an order
-        (market, limit, stop-loss or take-profit) and deposits a keeper fee in
-        the collateral token; a keeper executes it later, only with an oracle
-        price that was published at least `min_delay` seconds after the commit
-        and is at most `max_age` seconds old, so nobody trades at a price they
-        could see before committing. The keeper that executes an order, or
-        cancels an expired one, receives its fee. docs/orders.md has the rules.
+@notice Two-step orders for the vyperp Engine (rule S8). A trader commits an
+        order (market, limit, stop-loss or take-profit) and deposits a keeper
+        fee in the collateral token. A market order fills at the first oracle
+        round published strictly after the block of its commitment, at that
+        round's index, whoever executes it and whenever; if that round leaves
+        the market's observation window (`max_age`) first, the order expires
+        and its fee goes back to the owner. A resting order (limit, stop-loss,
+        take-profit) is armed by anyone once its trigger holds at the latest
+        round; from then on it is a market order committed in the arming
+        block. The executor earns the fee only when the order fills.
+        docs/orders.md has the rules.
 @custom:security The engine lets this contract trade for any account, so
                  every order is authorised at commit (owner or one of its
-                 engine operators) and can only trade what was committed.
-                 Orders are deleted before the engine is called (checks,
-                 effects, interactions); every state-changing entry point
-                 holds the lock; only the collateral token moves, never ETH.
-                 A batch never reverts for one order: engine reverts are
-                 caught and reported, and execution refuses to start an
-                 engine call with less than MIN_EXECUTION_GAS left, so a
-                 keeper cannot make a valid order fail by starving it of gas.
+                 engine operators, whose revocation ends the order) and can
+                 only trade what was committed. Orders are deleted before the
+                 engine is called (checks, effects, interactions); every
+                 state-changing entry point holds the lock; only the
+                 collateral token moves, never ETH. A batch never reverts for
+                 one order: engine reverts are caught and reported, and
+                 execution refuses to start an engine call with less than
+                 MIN_EXECUTION_GAS left, so a keeper cannot make a valid order
+                 fail by starving it of gas. Refusals that say nothing about
+                 the order (pause, halt, breaker, capacity, a price the engine
+                 cannot use) leave it pending, never cancelled for a fee.
 """
 
 from ethereum.ercs import IERC20
@@ -47,17 +54,21 @@ KIND_TAKE_PROFIT: public(constant(uint8)) = 3
 
 # @dev Outcome of one execution attempt (execute, execute_many).
 EXECUTED: public(constant(uint8)) = 1
-# @dev Removed because the engine refused the trade or there is nothing to reduce; fee to the executor.
+# @dev Removed: nothing to reduce, operator revoked, the engine refused the trade for the
+#      account's own reason, or cancelled by its owner; fee refunded to the owner.
 CANCELLED: public(constant(uint8)) = 2
-# @dev Removed because it expired; fee to the executor.
+# @dev Removed because it expired or its fill round left the window; fee refunded to the owner.
 EXPIRED: public(constant(uint8)) = 3
-# @dev Not executable now (price not new or fresh enough, trigger, limit, post-only); left pending.
+# @dev Not executable now (no round after it yet, trigger, limit, post-only, a refusal that
+#      says nothing about the order); left pending.
 PENDING: public(constant(uint8)) = 4
 # @dev No such order (never committed, or already executed or cancelled).
 MISSING: public(constant(uint8)) = 5
+# @dev A resting order whose trigger held at the latest round: it now fills at the first
+#      round after this block.
+ARMED: public(constant(uint8)) = 6
 
-# @dev Hard bounds of the per-market settings (inclusive).
-MIN_DELAY_BOUNDS: constant(uint256[2]) = [1, 600]
+# @dev Hard bounds of the observation window (inclusive), seconds.
 MAX_AGE_BOUNDS: constant(uint256[2]) = [1, 3600]
 # @dev A market order lives at most an hour: it cannot be cancelled by its owner
 #      (that would let them drop it once they saw the price it would fill at).
@@ -72,17 +83,46 @@ MAX_BATCH: public(constant(uint256)) = 64
 # @dev Order ids one view call scans, and orders one page returns.
 MAX_SCAN: public(constant(uint256)) = 1000
 MAX_PAGE: public(constant(uint256)) = 100
+# @dev Probes of the fill-round search: a gallop back from the latest round, then a bisection
+#      (each ends within the rounds of one observation window, far below this bound).
+MAX_PROBES: constant(uint256) = 80
+
+# @dev Engine refusals that say nothing about the order (S8): it stays pending. Pause,
+#      breaker (reduce-only), outlier halt (S4), open-interest and vault-capacity caps, and
+#      the engine's own limit check (the book's estimate of the fill at an older round can
+#      differ from the engine's by rounding). Any "pricing: " refusal also leaves it pending.
+PENDING_REFUSALS: constant(bytes32[7]) = [
+    keccak256("engine: paused"),
+    keccak256("engine: market is reduce-only"),
+    keccak256("engine: market halted"),
+    keccak256("engine: open interest cap"),
+    keccak256("engine: open interest above vault capacity"),
+    keccak256("engine: fill price above limit"),
+    keccak256("engine: fill price below limit"),
+]
+PRICING_PREFIX: constant(String[9]) = "pricing: "
 
 FLAG_REDUCE_ONLY: constant(uint256) = 4
 FLAG_POST_ONLY: constant(uint256) = 8
 FLAG_TRIGGER_ON_MARK: constant(uint256) = 16
+# @dev A resting order armed at `commit_time`: it fills like a market order committed then.
+FLAG_ARMED: constant(uint256) = 32
+# @dev Committed by an operator: `_committers` holds who and the revocation epoch then.
+FLAG_BY_OPERATOR: constant(uint256) = 64
 MASK_32: constant(uint256) = 2**32 - 1
 MASK_40: constant(uint256) = 2**40 - 1
 MASK_96: constant(uint256) = 2**96 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 MASK_160: constant(uint256) = 2**160 - 1
-MODIFY_POSITION: constant(bytes4) = method_id("modify_position(uint256,int256,uint256,uint256,address)", output_type=bytes4)
+TIME_SHIFT: constant(uint256) = 176
+MODIFY_POSITION: constant(bytes4) = method_id("modify_position(uint256,int256,uint256,uint256,address,uint256)", output_type=bytes4)
 ERROR_SELECTOR: constant(bytes4) = 0x08c379a0
+
+# @dev Results of the fill-round search.
+ROUND_FOUND: constant(uint8) = 0
+ROUND_NONE_YET: constant(uint8) = 1
+ROUND_LEFT_WINDOW: constant(uint8) = 2
+ROUND_UNUSABLE: constant(uint8) = 3
 
 
 struct Order:
@@ -97,13 +137,16 @@ struct Order:
     size_delta: int256
     acceptable_price: uint256
     trigger_price: uint256
+    # the commit's block time; once armed, the arming's
     commit_time: uint256
     expiry: uint256
     keeper_fee: uint256
+    armed: bool
+    # the operator that committed it, or empty when the owner did
+    committer: address
 
 
 struct MarketSettings:
-    min_delay: uint256
     max_age: uint256
     min_keeper_fee: uint256
 
@@ -130,6 +173,14 @@ event OrderCommitted:
     trigger_on_mark: bool
     expiry: uint256
     keeper_fee: uint256
+    committer: address
+
+
+event OrderArmed:
+    order_id: indexed(uint256)
+    owner: indexed(address)
+    executor: indexed(address)
+    armed_at: uint256
 
 
 event OrderExecuted:
@@ -158,7 +209,6 @@ event OrderSkipped:
 
 event MarketSettingsSet:
     market_id: indexed(uint256)
-    min_delay: uint256
     max_age: uint256
     min_keeper_fee: uint256
 
@@ -173,15 +223,22 @@ max_keeper_fee: public(immutable(uint256))
 next_order_id: public(uint256)
 # @dev Packed orders by id; three words, all zero once executed or cancelled:
 #      [0] owner (bits 0-159) | market id (160-167) | kind (168-169) and flags (170-175)
-#          | commit time (176-215) | expiry (216-255)
+#          | commit or arming time (176-215) | expiry (216-255)
 #      [1] size delta, int96 two's complement (0-95) | acceptable price (96-223) | subaccount (224-255)
 #      [2] trigger price (0-127) | keeper fee in token units (128-255)
 _orders: HashMap[uint256, uint256[3]]
-# @dev Pending market orders that may add risk, by owner and subaccount: the engine refuses
-#      their withdrawals meanwhile, so a trader cannot back out of a market order after seeing
-#      its price by withdrawing the margin it needs (market orders cannot be cancelled).
+# @dev Orders committed by an operator only: the operator (bits 0-159) and the owner's
+#      revocation epoch for it at commit (160-255); a fourth word the owner's own orders never pay.
+_committers: HashMap[uint256, uint256]
+# @dev How often each owner revoked each operator (the engine reports every revocation):
+#      an order whose committer's epoch moved on is cancelled, so re-approval revives nothing.
+operator_epoch: public(HashMap[address, HashMap[address, uint256]])
+# @dev Pending orders with a fixed fill round that may add risk (market orders from their
+#      commit, resting orders from their arming), by owner and subaccount: the engine refuses
+#      their withdrawals meanwhile, so a trader who sees the round's price cannot back out
+#      by withdrawing the margin the order needs.
 pending_market_orders: public(HashMap[address, HashMap[uint256, uint256]])
-# @dev Packed per-market settings: min_delay (bits 0-31) | max_age (32-63) | min_keeper_fee (64-191);
+# @dev Packed per-market settings: max_age (bits 0-31) | min_keeper_fee (32-159);
 #      zero while the market takes no orders.
 _settings: HashMap[uint256, uint256]
 
@@ -208,28 +265,26 @@ def __init__(engine_: IEngine):
 
 
 @external
-def set_market_settings(market_id: uint256, min_delay: uint256, max_age: uint256, min_keeper_fee: uint256):
+def set_market_settings(market_id: uint256, max_age: uint256, min_keeper_fee: uint256):
     """
     @notice Enables orders in a market, or changes its execution settings.
-    @dev Applies to pending orders too: the rule is checked at execution.
+    @dev Applies to pending orders too: the window is checked at execution.
     @param market_id An engine market.
-    @param min_delay Seconds an oracle update must come after the commit, in [1, 600].
-    @param max_age Seconds an oracle update stays usable for execution, in [1, 3600].
+    @param max_age The observation window: seconds an order's fill round stays usable, in [1, 3600].
     @param min_keeper_fee Smallest keeper fee an order may carry (token units), at most max_keeper_fee.
     """
     self._check_owner()
     assert market_id < staticcall engine.market_count(), "order_book: unknown market"
-    assert min_delay >= MIN_DELAY_BOUNDS[0] and min_delay <= MIN_DELAY_BOUNDS[1], "order_book: min_delay out of bounds"
     assert max_age >= MAX_AGE_BOUNDS[0] and max_age <= MAX_AGE_BOUNDS[1], "order_book: max_age out of bounds"
     assert min_keeper_fee <= max_keeper_fee, "order_book: min_keeper_fee out of bounds"
-    self._settings[market_id] = min_delay | (max_age << 32) | (min_keeper_fee << 64)
-    log MarketSettingsSet(market_id=market_id, min_delay=min_delay, max_age=max_age, min_keeper_fee=min_keeper_fee)
+    self._settings[market_id] = max_age | (min_keeper_fee << 32)
+    log MarketSettingsSet(market_id=market_id, max_age=max_age, min_keeper_fee=min_keeper_fee)
 
 
 @external
 def pause():
     """
-    @notice Stops new commits; execution and cancellation go on.
+    @notice Stops commits, arming and fills; pending orders wait (and may expire, refunded).
     """
     self._check_owner()
     pausable._pause()
@@ -238,10 +293,27 @@ def pause():
 @external
 def unpause():
     """
-    @notice Accepts commits again.
+    @notice Accepts commits and executes again.
     """
     self._check_owner()
     pausable._unpause()
+
+
+# ---------------------------------------------------------------------------
+# Engine
+# ---------------------------------------------------------------------------
+
+
+@external
+def operator_revoked(owner: address, operator: address):
+    """
+    @notice Called by the engine when `owner` revokes `operator`: every pending order that
+            operator committed for the owner is cancelled when next touched (fee refunded).
+    @param owner The account owner.
+    @param operator The revoked operator.
+    """
+    assert msg.sender == engine.address, "order_book: caller is not the engine"
+    self.operator_epoch[owner][operator] += 1
 
 
 # ---------------------------------------------------------------------------
@@ -276,19 +348,23 @@ def commit_order(
     @param trigger_price Stop-loss and take-profit only: the index (or mark)
            price that arms the order; 0 for market and limit orders.
     @param expiry Timestamp from which the order can no longer execute.
-    @param keeper_fee Collateral token units paid to whoever executes (or
-           cancels, once expired) the order.
+    @param keeper_fee Collateral token units paid to whoever fills the order;
+           refunded to the owner if it ends any other way.
     @param reduce_only Only reduce the position (always on for stop-loss and take-profit).
     @param post_only Limit orders only: execute only where the whole trade
            reduces the skew, so it pays the maker fee.
     @param trigger_on_mark Stop-loss and take-profit: trigger on the mark
            price instead of the index price.
     @param subaccount Subaccount id, below 2^32.
-    @param owner Account owner (default: the caller); its engine operators may commit for it.
+    @param owner Account owner (default: the caller); its engine operators may
+           commit for it, and revoking the operator cancels the order.
     @return The order id.
     """
     assert not pausable.paused, "order_book: paused"
-    assert msg.sender == owner or staticcall engine.is_operator(owner, msg.sender), "order_book: not owner or operator"
+    flags: uint256 = convert(kind, uint256)
+    if msg.sender != owner:
+        assert staticcall engine.is_operator(owner, msg.sender), "order_book: not owner or operator"
+        flags |= FLAG_BY_OPERATOR
     settings: uint256 = self._settings[market_id]
     assert settings != 0, "order_book: market not enabled"
     assert size_delta != 0, "order_book: zero size"
@@ -296,7 +372,6 @@ def commit_order(
     assert acceptable_price <= MASK_128 and trigger_price <= MASK_128, "order_book: price too large"
     assert subaccount <= MASK_32, "order_book: subaccount too large"
     assert kind <= KIND_TAKE_PROFIT, "order_book: unknown order kind"
-    flags: uint256 = convert(kind, uint256)
     if kind == KIND_STOP_LOSS or kind == KIND_TAKE_PROFIT:
         assert trigger_price != 0, "order_book: trigger price needed"
         size: int256 = (staticcall engine.open_positions(owner, subaccount, market_id)).size
@@ -312,13 +387,13 @@ def commit_order(
     if post_only:
         assert kind == KIND_LIMIT, "order_book: post-only needs a limit order"
         flags |= FLAG_POST_ONLY
-    min_delay: uint256 = settings & MASK_32
-    assert expiry > block.timestamp + min_delay, "order_book: expires before it can execute"
+    # a round must be published after this block, then executed before the expiry
+    assert expiry > block.timestamp + 1, "order_book: expires before it can execute"
     lifetime: uint256 = MAX_ORDER_LIFETIME
     if kind == KIND_MARKET:
         lifetime = MAX_MARKET_ORDER_LIFETIME
     assert expiry <= block.timestamp + lifetime, "order_book: expiry too far"
-    assert keeper_fee >= settings >> 64, "order_book: keeper fee below minimum"
+    assert keeper_fee >= settings >> 32, "order_book: keeper fee below minimum"
     assert keeper_fee <= max_keeper_fee, "order_book: keeper fee above maximum"
 
     order_id: uint256 = self.next_order_id
@@ -326,10 +401,12 @@ def commit_order(
     if kind == KIND_MARKET and not reduce_only:
         self.pending_market_orders[owner][subaccount] += 1
     self._orders[order_id] = [
-        convert(owner, uint256) | (market_id << 160) | (flags << 168) | (block.timestamp << 176) | (expiry << 216),
+        convert(owner, uint256) | (market_id << 160) | (flags << 168) | (block.timestamp << TIME_SHIFT) | (expiry << 216),
         (convert(convert(size_delta, bytes32), uint256) & MASK_96) | (acceptable_price << 96) | (subaccount << 224),
         trigger_price | (keeper_fee << 128),
     ]
+    if flags & FLAG_BY_OPERATOR != 0:
+        self._committers[order_id] = convert(msg.sender, uint256) | (self.operator_epoch[owner][msg.sender] << 160)
     log OrderCommitted(
         order_id=order_id,
         owner=owner,
@@ -344,6 +421,7 @@ def commit_order(
         trigger_on_mark=trigger_on_mark,
         expiry=expiry,
         keeper_fee=keeper_fee,
+        committer=msg.sender,
     )
     if keeper_fee != 0:
         before: uint256 = staticcall collateral_token.balanceOf(self)
@@ -356,26 +434,32 @@ def commit_order(
 @nonreentrant
 def cancel(order_id: uint256):
     """
-    @notice Cancels an order. Before its expiry only the owner or an operator
-            may cancel, the fee goes back to the owner, and market orders cannot
-            be cancelled. From its expiry anyone may cancel it and the caller
-            receives the keeper fee (payment for clearing it).
+    @notice Removes an order and refunds its fee to the owner. Anyone may remove
+            one that is over (expired, fill round out of the window, operator
+            revoked, nothing to reduce). Otherwise only the owner or an
+            operator may cancel, and only a resting order that is neither
+            armed nor executable now: a market order or an armed one has a
+            fixed fill round, and cancelling it after seeing that round's
+            price would be a free option.
     @param order_id The order.
     """
     order: Order = self._load(order_id)
     assert order.owner != empty(address), "order_book: no such order"
-    fee_to: address = msg.sender
-    outcome: uint8 = EXPIRED
-    reason: String[128] = "order_book: order expired"
-    if block.timestamp < order.expiry:
+    outcome: uint8 = 0
+    reason: String[128] = ""
+    size: int256 = 0
+    fill_index: uint256 = 0
+    fixed: bool = False
+    outcome, reason, size, fill_index, fixed = self._readiness(order)
+    if outcome != EXPIRED and outcome != CANCELLED:
         assert msg.sender == order.owner or staticcall engine.is_operator(order.owner, msg.sender), "order_book: not owner or operator"
         assert order.kind != KIND_MARKET, "order_book: market orders run until expiry"
-        fee_to = order.owner
+        assert outcome == PENDING and not fixed, "order_book: order is executable"
         outcome = CANCELLED
         reason = "order_book: cancelled by owner"
     self._remove(order_id, order)
-    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=fee_to, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
-    self._pay(fee_to, order.keeper_fee)
+    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=order.owner, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
+    self._pay(order.owner, order.keeper_fee)
 
 
 # ---------------------------------------------------------------------------
@@ -387,11 +471,11 @@ def cancel(order_id: uint256):
 @nonreentrant
 def execute(order_id: uint256) -> uint8:
     """
-    @notice Executes one order, or removes it when it expired, has nothing
-            left to reduce or the engine refuses its trade (see execute_many);
-            reverts with the reason when it is not executable now.
+    @notice Executes one order at its fill round, arms a resting order whose
+            trigger holds, or removes one that is over (see execute_many);
+            reverts with the reason when none of these applies now.
     @param order_id The order.
-    @return EXECUTED, CANCELLED or EXPIRED.
+    @return EXECUTED, ARMED, CANCELLED or EXPIRED.
     """
     outcome: uint8 = 0
     reason: String[128] = ""
@@ -407,15 +491,15 @@ def execute(order_id: uint256) -> uint8:
 @nonreentrant
 def execute_many(order_ids: DynArray[uint256, MAX_BATCH]) -> DynArray[uint8, MAX_BATCH]:
     """
-    @notice Executes each order that is executable now; never reverts for one
-            order. An order that is not executable yet stays pending
-            (OrderSkipped); one that expired, has nothing to reduce or whose
-            trade the engine refuses is removed (OrderCancelled with the
-            reason) and its fee paid to the caller, like an executed one.
+    @notice For each order: fills it at its fill round (OrderExecuted; the fee
+            to the caller), arms a resting order whose trigger holds at the
+            latest round (OrderArmed), removes one that is over (OrderCancelled
+            with the reason; the fee back to its owner), or leaves it pending
+            (OrderSkipped). Never reverts for one order.
     @dev Reverts as a whole only if less than MIN_EXECUTION_GAS is left before
          an engine call: send enough gas.
     @param order_ids Orders to try, in order.
-    @return The outcome of each (EXECUTED, CANCELLED, EXPIRED, PENDING, MISSING).
+    @return The outcome of each (EXECUTED, CANCELLED, EXPIRED, PENDING, MISSING, ARMED).
     """
     outcomes: DynArray[uint8, MAX_BATCH] = []
     total_fee: uint256 = 0
@@ -454,10 +538,10 @@ def market_settings(market_id: uint256) -> MarketSettings:
     """
     @notice A market's execution settings (all zero while it takes no orders).
     @param market_id Market.
-    @return min_delay, max_age (seconds) and min_keeper_fee (token units).
+    @return max_age (seconds) and min_keeper_fee (token units).
     """
     packed: uint256 = self._settings[market_id]
-    return MarketSettings(min_delay=packed & MASK_32, max_age=(packed >> 32) & MASK_32, min_keeper_fee=packed >> 64)
+    return MarketSettings(max_age=packed & MASK_32, min_keeper_fee=packed >> 32)
 
 
 @external
@@ -475,8 +559,7 @@ def status(order_id: uint256) -> (uint8, String[128]):
         return MISSING, "order_book: no such order"
     outcome: uint8 = 0
     reason: String[128] = ""
-    size: int256 = 0
-    outcome, reason, size = self._readiness(order)
+    outcome, reason = self._status(order)
     return outcome, reason
 
 
@@ -509,10 +592,10 @@ def orders_of(owner: address, start: uint256, count: uint256) -> DynArray[Order,
 def executable_orders(start: uint256, count: uint256) -> ExecutablePage:
     """
     @notice Ids among [start, start + count) that an execute_many would act on
-            now (execute, or remove for a fee: expired, nothing to reduce),
-            for keepers; at most MAX_PAGE of them.
+            now (fill, arm, or remove with the fee refunded), for keepers; at
+            most MAX_PAGE of them.
     @dev The engine's own checks run only at execution: an order listed here
-         can still be cancelled there (and pays its fee all the same).
+         can still be refused there (pending, or cancelled with its fee refunded).
     @param start First id scanned.
     @param count Ids scanned, at most MAX_SCAN.
     @return The ids, the lowest pending id scanned (where the next scan can
@@ -530,8 +613,7 @@ def executable_orders(start: uint256, count: uint256) -> ExecutablePage:
             page.first_pending = order_id
         outcome: uint8 = 0
         reason: String[128] = ""
-        size: int256 = 0
-        outcome, reason, size = self._readiness(self._load(order_id))
+        outcome, reason = self._status(self._load(order_id))
         if outcome != PENDING:
             page.ids.append(order_id)
             if len(page.ids) == MAX_PAGE:
@@ -560,6 +642,9 @@ def _load(order_id: uint256) -> Order:
     if raw_size >= 2**95:
         size -= 2**96
     flags: uint256 = (words[0] >> 168) & 255
+    committer: address = empty(address)
+    if flags & FLAG_BY_OPERATOR != 0:
+        committer = convert(self._committers[order_id] & MASK_160, address)
     return Order(
         id=order_id,
         owner=convert(words[0] & MASK_160, address),
@@ -572,80 +657,257 @@ def _load(order_id: uint256) -> Order:
         size_delta=size,
         acceptable_price=(words[1] >> 96) & MASK_128,
         trigger_price=words[2] & MASK_128,
-        commit_time=(words[0] >> 176) & MASK_40,
+        commit_time=(words[0] >> TIME_SHIFT) & MASK_40,
         expiry=words[0] >> 216,
         keeper_fee=words[2] >> 128,
+        armed=flags & FLAG_ARMED != 0,
+        committer=committer,
     )
 
 
 @internal
 @view
-def _readiness(order: Order) -> (uint8, String[128], int256):
+def _status(order: Order) -> (uint8, String[128]):
+    """
+    @dev _readiness as _execute applies it: a paused book fills and arms nothing.
+    """
+    outcome: uint8 = 0
+    reason: String[128] = ""
+    size: int256 = 0
+    fill_index: uint256 = 0
+    fixed: bool = False
+    outcome, reason, size, fill_index, fixed = self._readiness(order)
+    if pausable.paused and (outcome == EXECUTED or outcome == ARMED):
+        return PENDING, "order_book: paused"
+    return outcome, reason
+
+
+@internal
+@view
+def _readiness(order: Order) -> (uint8, String[128], int256, uint256, bool):
     """
     @dev What executing the order now does, before the engine: EXPIRED,
-         CANCELLED (nothing to reduce), PENDING (with the reason) or EXECUTED
-         (send it, with the size to trade). Checks run in this order: expiry,
-         reduce-only, price newer than the commit and fresh, trigger, limit,
-         post-only. Calls that can revert are made with raw_call, so one bad
-         market only leaves its orders pending.
+         CANCELLED (operator revoked, nothing to reduce), PENDING (with the
+         reason), ARMED, or EXECUTED with the size to trade and the index of
+         its fill round. The last value is true while the order has a fill
+         round in the window (a market order, or an armed one whose round has
+         not left it). An armed order whose round left the window is judged as
+         a resting order again. Calls that can revert are made with raw_call,
+         so one bad market only leaves its orders pending.
     """
     if block.timestamp >= order.expiry:
-        return EXPIRED, "order_book: order expired", 0
+        return EXPIRED, "order_book: order expired", 0, 0, False
+    if order.committer != empty(address) and self._committers[order.id] >> 160 != self.operator_epoch[order.owner][order.committer]:
+        return CANCELLED, "order_book: operator revoked", 0, 0, False
     size: int256 = order.size_delta
     if order.reduce_only:
         position: int256 = (staticcall engine.open_positions(order.owner, order.subaccount, order.market_id)).size
         if position == 0 or (position > 0) == (size > 0):
-            return CANCELLED, "order_book: nothing to reduce", 0
+            return CANCELLED, "order_book: nothing to reduce", 0, 0, False
         if abs(size) > abs(position):
             size = -position
 
-    settings: uint256 = self._settings[order.market_id]
+    max_age: uint256 = self._settings[order.market_id] & MASK_32
+    cutoff: uint256 = 0
+    if block.timestamp > max_age:
+        cutoff = block.timestamp - max_age
     oracle: address = empty(address)
     scale: uint256 = 0
     oracle, scale = staticcall engine.price_feed(order.market_id)
-    ok: bool = False
-    response: Bytes[160] = b""
-    ok, response = raw_call(oracle, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False)
-    if not ok or len(response) != 160:
-        return PENDING, "order_book: price not usable", size
-    round_id: uint80 = 0
-    answer: int256 = 0
-    started_at: uint256 = 0
-    updated_at: uint256 = 0
-    answered_in: uint80 = 0
-    round_id, answer, started_at, updated_at, answered_in = abi_decode(response, (uint80, int256, uint256, uint256, uint80))
-    if updated_at < order.commit_time + (settings & MASK_32):
-        return PENDING, "order_book: price not newer than order", size
-    if updated_at > block.timestamp or block.timestamp - updated_at > (settings >> 32) & MASK_32 or answer <= 0:
-        return PENDING, "order_book: price too old", size
+    found: uint8 = 0
+    answer: uint256 = 0
+    latest_answer: uint256 = 0
+    if order.kind == KIND_MARKET or order.armed:
+        found, answer, latest_answer = self._fill_round(oracle, order.commit_time, cutoff)
+        if found == ROUND_FOUND:
+            return self._fill_check(order, size, answer, latest_answer, scale)
+        if found == ROUND_LEFT_WINDOW and order.kind == KIND_MARKET:
+            return EXPIRED, "order_book: fill round left the window", 0, 0, False
+        if found != ROUND_LEFT_WINDOW:
+            return PENDING, self._round_reason(found), size, 0, True
+        # an armed order that missed its round rests again: judged below like any resting order
 
+    # a resting order arms on the latest round: published after it, inside the window
+    found, answer = self._latest_round(oracle, order.commit_time, cutoff)
+    if found != ROUND_FOUND:
+        return PENDING, self._round_reason(found), size, 0, False
     if order.kind == KIND_STOP_LOSS or order.kind == KIND_TAKE_PROFIT:
-        price: uint256 = convert(answer, uint256) * scale
+        price: uint256 = answer * scale
         if order.trigger_on_mark:
             price = self._engine_view(abi_encode(order.market_id, method_id=method_id("mark_price(uint256)")))
             if price == 0:
-                return PENDING, "order_book: price not usable", size
+                return PENDING, "order_book: price not usable", size, 0, False
         # a stop-loss sells a long when the price falls to the trigger, and buys back
         # a short when it rises to it; a take-profit the other way round
         falls_to_trigger: bool = (order.kind == KIND_STOP_LOSS) == (size < 0)
         if falls_to_trigger:
             if price > order.trigger_price:
-                return PENDING, "order_book: trigger not reached", size
+                return PENDING, "order_book: trigger not reached", size, 0, False
         elif price < order.trigger_price:
-            return PENDING, "order_book: trigger not reached", size
+            return PENDING, "order_book: trigger not reached", size, 0, False
+    else:
+        # a limit order arms when its fill at the latest round is within its limit
+        fill: uint256 = self._engine_view(abi_encode(order.market_id, size, method_id=method_id("fill_price(uint256,int256)")))
+        if fill == 0:
+            return PENDING, "order_book: price not usable", size, 0, False
+        if (size > 0 and fill > order.acceptable_price) or (size < 0 and fill < order.acceptable_price):
+            return PENDING, "order_book: fill price beyond limit", size, 0, False
+        if order.post_only and not self._reduces_skew(order.market_id, size):
+            return PENDING, "order_book: post-only order would take", size, 0, False
+    return ARMED, "", size, 0, False
 
+
+@internal
+@view
+def _fill_check(order: Order, size: int256, answer: uint256, latest_answer: uint256, scale: uint256) -> (uint8, String[128], int256, uint256, bool):
+    """
+    @dev An order whose fill round is in the window: EXECUTED unless its fill
+         there is beyond its acceptable price or a post-only order would take.
+         The fill at that round is the engine's fill now scaled by the round's
+         answer over the latest (the skew impact is proportional to the index);
+         the engine's exact check decides, and its refusal leaves it pending.
+    """
     fill: uint256 = self._engine_view(abi_encode(order.market_id, size, method_id=method_id("fill_price(uint256,int256)")))
     if fill == 0:
-        return PENDING, "order_book: price not usable", size
+        return PENDING, "order_book: price not usable", size, 0, True
+    fill = fill * answer // latest_answer
     if (size > 0 and fill > order.acceptable_price) or (size < 0 and fill < order.acceptable_price):
-        return PENDING, "order_book: fill price beyond limit", size
+        return PENDING, "order_book: fill price beyond limit", size, 0, True
+    if order.post_only and not self._reduces_skew(order.market_id, size):
+        return PENDING, "order_book: post-only order would take", size, 0, True
+    return EXECUTED, "", size, answer * scale, True
 
-    if order.post_only:
-        # signed, and reads no price, so it cannot revert
-        skew: int256 = staticcall engine.skew(order.market_id)
-        if not ((skew > 0 and size < 0 and -size <= skew) or (skew < 0 and size > 0 and size <= -skew)):
-            return PENDING, "order_book: post-only order would take", size
-    return EXECUTED, "", size
+
+@internal
+@view
+def _reduces_skew(market_id: uint256, size: int256) -> bool:
+    """
+    @dev True when the whole trade reduces abs(skew), so all of it pays the maker fee.
+         The skew is signed and reads no price, so it cannot revert.
+    """
+    skew: int256 = staticcall engine.skew(market_id)
+    return (skew > 0 and size < 0 and -size <= skew) or (skew < 0 and size > 0 and size <= -skew)
+
+
+@internal
+@pure
+def _round_reason(found: uint8) -> String[128]:
+    if found == ROUND_NONE_YET:
+        return "order_book: no round after the order yet"
+    if found == ROUND_LEFT_WINDOW:
+        return "order_book: price too old"
+    return "order_book: price not usable"
+
+
+@internal
+@view
+def _round(oracle: address, round_id: uint256, latest: bool) -> (bool, uint256, uint256, uint256):
+    """
+    @dev A Chainlink round (the latest one, or round_id) as (usable, round id, answer,
+         updated_at); unusable when the call reverts, returns the wrong shape, or the
+         answer is not positive.
+    """
+    ok: bool = False
+    response: Bytes[160] = b""
+    if latest:
+        ok, response = raw_call(oracle, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False)
+    else:
+        ok, response = raw_call(oracle, abi_encode(convert(round_id, uint80), method_id=method_id("getRoundData(uint80)")), max_outsize=160, is_static_call=True, revert_on_failure=False)
+    if not ok or len(response) != 160:
+        return False, 0, 0, 0
+    rid: uint80 = 0
+    answer: int256 = 0
+    started_at: uint256 = 0
+    updated_at: uint256 = 0
+    answered_in: uint80 = 0
+    rid, answer, started_at, updated_at, answered_in = abi_decode(response, (uint80, int256, uint256, uint256, uint80))
+    if answer <= 0:
+        return False, 0, 0, 0
+    return True, convert(rid, uint256), convert(answer, uint256), updated_at
+
+
+@internal
+@view
+def _latest_round(oracle: address, after: uint256, cutoff: uint256) -> (uint8, uint256):
+    """
+    @dev The latest round's answer, if it was published after `after` and not before `cutoff`.
+    """
+    ok: bool = False
+    latest: uint256 = 0
+    answer: uint256 = 0
+    updated_at: uint256 = 0
+    ok, latest, answer, updated_at = self._round(oracle, 0, True)
+    if not ok or updated_at > block.timestamp:
+        return ROUND_UNUSABLE, 0
+    if updated_at <= after:
+        return ROUND_NONE_YET, 0
+    if updated_at < cutoff:
+        return ROUND_LEFT_WINDOW, 0
+    return ROUND_FOUND, answer
+
+
+@internal
+@view
+def _fill_round(oracle: address, after: uint256, cutoff: uint256) -> (uint8, uint256, uint256):
+    """
+    @dev The first round published strictly after `after` (a block time): its
+         answer and the latest answer, or why there is none to fill at
+         (ROUND_NONE_YET: not published yet; ROUND_LEFT_WINDOW: published before
+         `cutoff`; ROUND_UNUSABLE: a read failed). Round times never decrease,
+         so it is the round r with updated_at(r) > after >= updated_at(r - 1),
+         whoever asks and whenever. Found by galloping back from the latest
+         round (1, 2, 4, ... rounds) until a round at or before `after`, then
+         bisecting; every probe after `after` but before `cutoff` ends the search,
+         so it reads O(log n) rounds, n the rounds published in the window.
+         Round ids are consecutive (the devnet oracle; Chainlink within one
+         phase): a missing id reads as unusable.
+    """
+    ok: bool = False
+    hi: uint256 = 0
+    hi_answer: uint256 = 0
+    updated_at: uint256 = 0
+    ok, hi, hi_answer, updated_at = self._round(oracle, 0, True)
+    if not ok or updated_at > block.timestamp:
+        return ROUND_UNUSABLE, 0, 0
+    if updated_at <= after:
+        return ROUND_NONE_YET, 0, 0
+    if updated_at < cutoff:
+        return ROUND_LEFT_WINDOW, 0, 0
+    latest_answer: uint256 = hi_answer
+    # lo: a round id at or before `after` (0: none, as if published at time 0)
+    lo: uint256 = 0
+    step: uint256 = 1
+    answer: uint256 = 0
+    rid: uint256 = 0
+    for _: uint256 in range(MAX_PROBES):
+        if step >= hi:
+            break
+        ok, rid, answer, updated_at = self._round(oracle, hi - step, False)
+        if not ok:
+            return ROUND_UNUSABLE, 0, 0
+        if updated_at <= after:
+            lo = hi - step
+            break
+        if updated_at < cutoff:
+            return ROUND_LEFT_WINDOW, 0, 0
+        hi -= step
+        hi_answer = answer
+        step *= 2
+    for _: uint256 in range(MAX_PROBES):
+        if hi - lo <= 1:
+            break
+        mid: uint256 = (lo + hi) // 2
+        ok, rid, answer, updated_at = self._round(oracle, mid, False)
+        if not ok:
+            return ROUND_UNUSABLE, 0, 0
+        if updated_at <= after:
+            lo = mid
+        elif updated_at < cutoff:
+            return ROUND_LEFT_WINDOW, 0, 0
+        else:
+            hi = mid
+            hi_answer = answer
+    return ROUND_FOUND, hi_answer, latest_answer
 
 
 @internal
@@ -665,7 +927,7 @@ def _engine_view(data: Bytes[100]) -> uint256:
 @internal
 def _execute(order_id: uint256) -> (uint8, String[128], uint256):
     """
-    @dev One execution attempt; returns the outcome, its reason and the fee earned.
+    @dev One execution attempt; returns the outcome, its reason and the fee the executor earned.
     """
     order: Order = self._load(order_id)
     if order.owner == empty(address):
@@ -673,8 +935,26 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
     outcome: uint8 = 0
     reason: String[128] = ""
     size: int256 = 0
-    outcome, reason, size = self._readiness(order)
+    fill_index: uint256 = 0
+    fixed: bool = False
+    outcome, reason, size, fill_index, fixed = self._readiness(order)
+    if pausable.paused and (outcome == EXECUTED or outcome == ARMED):
+        outcome = PENDING
+        reason = "order_book: paused"
+    adds_risk: bool = not order.reduce_only
+    if order.armed and not fixed and outcome != EXPIRED and outcome != CANCELLED:
+        # its round left the window: it rests again (re-armed below if its trigger holds)
+        self._orders[order_id][0] ^= FLAG_ARMED << 168
+        if adds_risk:
+            self.pending_market_orders[order.owner][order.subaccount] -= 1
     if outcome == PENDING:
+        return outcome, reason, 0
+    if outcome == ARMED:
+        word: uint256 = self._orders[order_id][0]
+        self._orders[order_id][0] = (word & ~(MASK_40 << TIME_SHIFT)) | (FLAG_ARMED << 168) | (block.timestamp << TIME_SHIFT)
+        if adds_risk:
+            self.pending_market_orders[order.owner][order.subaccount] += 1
+        log OrderArmed(order_id=order_id, owner=order.owner, executor=msg.sender, armed_at=block.timestamp)
         return outcome, reason, 0
     words: uint256[3] = self._orders[order_id]
     self._remove(order_id, order)
@@ -684,7 +964,7 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
         response: Bytes[196] = b""
         ok, response = raw_call(
             engine.address,
-            abi_encode(order.market_id, size, order.acceptable_price, order.subaccount, order.owner, method_id=MODIFY_POSITION),
+            abi_encode(order.market_id, size, order.acceptable_price, order.subaccount, order.owner, fill_index, method_id=MODIFY_POSITION),
             max_outsize=196,
             revert_on_failure=False,
         )
@@ -692,16 +972,19 @@ def _execute(order_id: uint256) -> (uint8, String[128], uint256):
             log OrderExecuted(order_id=order_id, owner=order.owner, executor=msg.sender, size_delta=size, keeper_fee=order.keeper_fee)
             return EXECUTED, "", order.keeper_fee
         reason = self._revert_reason(response)
-        if self._is_capacity_refusal(reason):
-            # the market is full now, not the order wrong: it waits, and no executor can
-            # fill the cap first to collect its fee
+        if self._is_pending_refusal(reason):
+            # the market is paused, halted, reduce-only or full now, not the order wrong:
+            # it waits at the same round, and no executor earns a fee for the refusal
             self._orders[order_id] = words
-            if order.kind == KIND_MARKET and not order.reduce_only:
+            if order.committer != empty(address):
+                self._committers[order_id] = convert(order.committer, uint256) | (self.operator_epoch[order.owner][order.committer] << 160)
+            if (order.kind == KIND_MARKET or order.armed) and adds_risk:
                 self.pending_market_orders[order.owner][order.subaccount] += 1
             return PENDING, reason, 0
         outcome = CANCELLED
-    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=msg.sender, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
-    return outcome, reason, order.keeper_fee
+    log OrderCancelled(order_id=order_id, owner=order.owner, caller=msg.sender, fee_to=order.owner, keeper_fee=order.keeper_fee, outcome=outcome, reason=reason)
+    self._pay(order.owner, order.keeper_fee)
+    return outcome, reason, 0
 
 
 @internal
@@ -719,14 +1002,22 @@ def _revert_reason(response: Bytes[196]) -> String[128]:
 
 @internal
 @pure
-def _is_capacity_refusal(reason: String[128]) -> bool:
-    return reason == "engine: open interest cap" or reason == "engine: open interest above vault capacity"
+def _is_pending_refusal(reason: String[128]) -> bool:
+    """
+    @dev True for an engine refusal that leaves the order pending: one of PENDING_REFUSALS,
+         or any refusal of the pricing module (PRICING_PREFIX).
+    """
+    if len(reason) >= 9 and slice(reason, 0, 9) == PRICING_PREFIX:
+        return True
+    return keccak256(reason) in PENDING_REFUSALS
 
 
 @internal
 def _remove(order_id: uint256, order: Order):
     self._orders[order_id] = empty(uint256[3])
-    if order.kind == KIND_MARKET and not order.reduce_only:
+    if order.committer != empty(address):
+        self._committers[order_id] = 0
+    if (order.kind == KIND_MARKET or order.armed) and not order.reduce_only:
         self.pending_market_orders[order.owner][order.subaccount] -= 1
 
 

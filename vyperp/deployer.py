@@ -226,7 +226,7 @@ def deploy_network(
                 spec.initial_price,
                 reporters[: plan.oracle.quorum],
             )
-    # every listed market takes orders, with the default delays and keeper fee (docs/orders.md);
+    # every listed market takes orders, with the default window and keeper fee (docs/orders.md);
     # checked on every run, so a run that stopped between listing and this step completes it
     for entry in deployment.markets.values():
         if order_book.market_settings(entry.id).max_age == 0:

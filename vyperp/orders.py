@@ -1,8 +1,10 @@
 """Orders on the OrderBook in human units: deploy helper, order types, and a client the SDK wraps.
 
 A trader commits an order (market, limit, stop-loss, take-profit) with a keeper fee in the
-collateral token; a keeper executes it later with an oracle price newer than the commit
-(docs/orders.md has the rules). Sizes and prices cross this module's surface as Decimals and
+collateral token. A market order fills at the first oracle round published after the block of its
+commit (rule S8), whoever executes it and whenever; a resting order is armed once its trigger holds
+and then fills at the first round after its arming. The executor earns the fee only for a fill;
+an order that ends any other way refunds it to its owner (docs/orders.md has the rules). Sizes and prices cross this module's surface as Decimals and
 keeper fees as Decimals of the token; the contract's 18-decimal integers and token units stay
 inside. Listing reads one page of ids per call (``OrderBook.orders_of``), never one call per order.
 """
@@ -51,19 +53,33 @@ class OrderKind(IntEnum):
 class Outcome(IntEnum):
     """OrderBook's outcome codes of one execution attempt."""
 
-    EXECUTED = 1
-    CANCELLED = 2  # the engine refused the trade, or nothing left to reduce; fee to the executor
-    EXPIRED = 3  # removed at or after its expiry; fee to the executor
-    PENDING = 4  # not executable now; stays
+    EXECUTED = 1  # filled at its fill round; fee to the executor
+    CANCELLED = 2  # operator revoked, nothing to reduce, the engine refused it for the account; fee refunded
+    EXPIRED = 3  # at or after its expiry, or its fill round left the window; fee refunded
+    PENDING = 4  # not executable now (or refused for pause, halt, breaker, capacity); stays
     MISSING = 5  # no such order
+    ARMED = 6  # a resting order whose trigger held: it fills at the first round after this block
+
+
+# Engine refusals that leave an order pending (OrderBook.PENDING_REFUSALS), and the prefix of
+# the price refusals that do too.
+PENDING_REFUSALS = (
+    "engine: paused",
+    "engine: market is reduce-only",
+    "engine: market halted",
+    "engine: open interest cap",
+    "engine: open interest above vault capacity",
+    "engine: fill price above limit",
+    "engine: fill price below limit",
+)
+PENDING_REFUSAL_PREFIX = "pricing: "
 
 
 @dataclass(frozen=True)
 class OrderSettings:
     """A market's execution settings on the OrderBook."""
 
-    min_delay: int = 1  # seconds between the commit and the oracle update it executes with
-    max_age: int = 60  # seconds an oracle update stays usable for execution
+    max_age: int = 60  # the observation window: seconds an order's fill round stays usable
     min_keeper_fee: Decimal = Decimal("1")  # collateral tokens
 
 
@@ -82,9 +98,11 @@ class Order:
     reduce_only: bool
     post_only: bool
     trigger_on_mark: bool
-    commit_time: int
+    commit_time: int  # the commit's block time; the arming's once armed
     expiry: int
     keeper_fee: Decimal
+    armed: bool = False
+    committer: str | None = None  # the operator that committed it (None: the owner)
 
 
 def deploy_order_book(
@@ -113,7 +131,6 @@ def configure_market(book, admin, market_id: int, settings: OrderSettings, token
     """Enables (or changes) orders in one market."""
     return book.set_market_settings(
         market_id,
-        settings.min_delay,
         settings.max_age,
         to_token_units(settings.min_keeper_fee, token_decimals),
         sender=admin,
@@ -138,6 +155,8 @@ def order_from_chain(raw, token_decimals: int) -> Order:
         commit_time=int(raw.commit_time),
         expiry=int(raw.expiry),
         keeper_fee=Decimal(int(raw.keeper_fee)).scaleb(-token_decimals),
+        armed=bool(raw.armed),
+        committer=None if int(str(raw.committer), 16) == 0 else str(raw.committer),
     )
 
 
@@ -170,7 +189,6 @@ class OrderBookClient:
     def settings(self, market_id: int) -> OrderSettings:
         raw = self.book.market_settings(market_id)
         return OrderSettings(
-            min_delay=int(raw.min_delay),
             max_age=int(raw.max_age),
             min_keeper_fee=Decimal(int(raw.min_keeper_fee)).scaleb(-self.token_decimals),
         )
@@ -276,7 +294,9 @@ class OrderBookClient:
         return order_from_chain(raw, self.token_decimals)
 
     def cancel(self, order_id: int, sender):
-        """Cancels an order: the owner's (not a market order) before expiry, anyone's after."""
+        """Cancels an order, its fee back to the owner: the owner's resting order that is neither
+        armed nor executable now, or anyone's order that is over (expired, fill round out of the
+        window, operator revoked, nothing to reduce)."""
         return self.book.cancel(order_id, sender=sender)
 
 

@@ -58,7 +58,7 @@ def cli():
 @click.option("--limit-price", type=Decimal, help="Limit orders: the limit; others: the worst fill accepted.")
 @click.option("--trigger-price", type=Decimal, help="Stop-loss and take-profit: the arming price.")
 @click.option("--slippage", type=Decimal, default=DEFAULT_SLIPPAGE, show_default=True)
-@click.option("--keeper-fee", type=Decimal, help="Collateral paid to the executor (default: the market's minimum).")
+@click.option("--keeper-fee", type=Decimal, help="Collateral paid to whoever fills it, refunded otherwise (default: the market's minimum).")
 @click.option("--lifetime", type=click.IntRange(min=1), help="Seconds until expiry.")
 @click.option("--reduce-only", is_flag=True)
 @click.option("--post-only", is_flag=True)
@@ -89,7 +89,8 @@ def list_(account, deployments_root, order_book):
 @common
 @click.argument("order_id", type=click.IntRange(min=0))
 def cancel(account, deployments_root, order_book, order_id):
-    """Cancel ORDER_ID (yours before expiry, anyone's after)."""
+    """Cancel ORDER_ID, its fee back to its owner: your resting order while it is neither armed nor
+    executable, or anyone's order that is over (expired, fill round out of the window, operator revoked)."""
     client = _client(deployments_root, order_book)
     if client.order(order_id) is None:
         raise click.ClickException(f"no pending order {order_id}")
@@ -103,7 +104,8 @@ def _print_orders(client, orders, title):
         table.add_column(column)
     for order in orders:
         flags = ",".join(name for name, on in (("reduce-only", order.reduce_only), ("post-only", order.post_only),
-                                               ("on-mark", order.trigger_on_mark)) if on)
+                                               ("on-mark", order.trigger_on_mark),
+                                               ("armed", order.armed), ("by-operator", order.committer is not None)) if on)
         table.add_row(str(order.id), client.market_names.get(order.market_id, str(order.market_id)),
                       order.kind.name.lower().replace("_", "-"), f"{order.size_delta:f}",
                       f"{order.acceptable_price:,.4f}",

@@ -1,5 +1,6 @@
 """Order keeper on anvil: due orders in one execute_many, the rest left pending, failures removed
-for the fee, no second send while a transaction is in flight, and the SDK helpers' listing."""
+with their fee refunded (the keeper earns fills only), resting orders armed then filled, no
+second send while a transaction is in flight, and the SDK helpers' listing."""
 
 import threading
 from decimal import Decimal
@@ -9,7 +10,6 @@ import pytest
 from vyperp.keepers.orders import OrderKeeper
 from vyperp.orders import OrderBookClient, OrderKind, OrderSettings, Outcome
 
-MIN_DELAY = 2
 FEE = Decimal("0.5")
 FEE_UNITS = 500_000
 
@@ -17,7 +17,7 @@ FEE_UNITS = 500_000
 @pytest.fixture(scope="module")
 def order_setup(order_market):
     """One module fixture: Ape rebases several chain-changing module fixtures set up out of order."""
-    return order_market(OrderSettings(min_delay=MIN_DELAY, max_age=60, min_keeper_fee=FEE), fee_funds=100)
+    return order_market(OrderSettings(max_age=60, min_keeper_fee=FEE), fee_funds=100)
 
 
 @pytest.fixture(autouse=True)
@@ -41,10 +41,10 @@ def client(book, engine, token):
 
 
 @pytest.fixture
-def new_price(feed, reporters, chain):
-    def report(value, after=MIN_DELAY):
+def new_price(feed, reporters, chain, round_publisher):
+    def report(value, after=1):
         chain.mine(deltatime=after)
-        feed.report(value * 10**8, sender=reporters[0])
+        round_publisher(feed, value, reporters[:1])
 
     return report
 
@@ -58,7 +58,7 @@ def test_keeper_executes_due_orders_and_skips_the_others(client, order_keeper, b
     market = client.place(book_market, "market", 1, trader)
     limit = client.place(book_market, OrderKind.LIMIT, 1, other_trader, limit_price=100_000)
     refused = client.place(book_market, "market", 50, other_trader)  # far beyond its margin
-    assert order_keeper.step() is None  # no price newer than the commits yet: nothing sent
+    assert order_keeper.step() is None  # no round after the commits yet: nothing sent
     assert order_keeper.due() == []
 
     new_price(150_000)
@@ -66,7 +66,8 @@ def test_keeper_executes_due_orders_and_skips_the_others(client, order_keeper, b
     done = order_keeper.step()
     assert done.order_ids == (market, refused)
     assert done.outcomes == {market: Outcome.EXECUTED, refused: Outcome.CANCELLED}
-    assert done.fees_earned == 2 * FEE_UNITS == token.balanceOf(keeper) - before
+    # the refused order's fee goes back to its owner: the keeper earns the fill only
+    assert done.fees_earned == FEE_UNITS == token.balanceOf(keeper) - before
     assert engine.open_positions(trader, 0, book_market).size == 10**18
     assert [order.id for order in client.pending(other_trader)] == [limit]
     assert order_keeper.step() is None  # the limit order is not due: nothing sent again
@@ -76,7 +77,7 @@ def test_keeper_executes_due_orders_and_skips_the_others(client, order_keeper, b
     assert metrics["steps"] == 3 and metrics["errors"] == 0
 
 
-def test_keeper_removes_expired_and_orphaned_orders_for_their_fee(client, order_keeper, book_market, token, trader, keeper, new_price, chain):
+def test_keeper_removes_expired_and_orphaned_orders_refunding_their_owners(client, order_keeper, book_market, token, trader, keeper, new_price, chain):
     opened = client.place(book_market, "market", 1, trader)
     new_price(150_000)
     assert order_keeper.step().outcomes == {opened: Outcome.EXECUTED}
@@ -89,8 +90,21 @@ def test_keeper_removes_expired_and_orphaned_orders_for_their_fee(client, order_
     assert done.outcomes == {limit: Outcome.EXPIRED, close: Outcome.EXECUTED}
     after_close = order_keeper.step()  # now the stop-loss has nothing left to protect
     assert after_close.outcomes == {stop: Outcome.CANCELLED}
-    assert after_close.fees_earned == FEE_UNITS
+    assert after_close.fees_earned == 0
     assert client.pending(trader) == []
+
+
+def test_keeper_arms_a_resting_order_then_fills_it_at_the_next_round(client, order_keeper, book_market, engine, token, trader, keeper, new_price):
+    limit = client.place(book_market, "limit", 1, trader, limit_price=151_000)
+    new_price(150_000)  # the limit holds at the latest round: the step arms it
+    assert order_keeper.step().outcomes == {limit: Outcome.ARMED}
+    assert client.order(limit).armed
+    new_price(149_000)  # the first round after the arming: the fill
+    quote = engine.fill_price(book_market, 10**18)
+    done = order_keeper.step()
+    assert done.outcomes == {limit: Outcome.EXECUTED} and done.fees_earned == FEE_UNITS
+    assert done.receipt.events.filter(engine.PositionModified)[0].fill_price == quote
+    assert order_keeper.metrics.as_dict()["armed"] == 1
 
 
 def test_keeper_never_sends_an_order_twice_while_its_transaction_is_in_flight(client, order_keeper, book, book_market, engine, trader, keeper, new_price, chain):

@@ -30,6 +30,14 @@ def oracle_answer(price) -> int:
     return int(price * 10**ORACLE_DECIMALS)
 
 
+def publish_round(oracle, answer: int, reporters):
+    """Publishes one oracle round with `answer` (8 decimals) in the current block: the one
+    place these tests make the oracle publish, so a change of how rounds reach the oracle
+    changes only this helper. Today: each reporter reports the same answer."""
+    for reporter in reporters:
+        oracle.report(answer, sender=reporter)
+
+
 @dataclass
 class BoaProtocol:
     """A deployed protocol with one BTC market and funded actors (all titanoboa)."""

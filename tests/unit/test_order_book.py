@@ -1,7 +1,9 @@
-"""OrderBook: commit, execution with a later oracle price, triggers, post-only, reduce-only,
-keeper fees, expiry and cancellation, batches that skip failures, views and every revert.
+"""OrderBook: commit, execution at the first oracle round after the commit (S8), arming of
+resting orders on their triggers, post-only, reduce-only, keeper fees (paid for fills only),
+expiry and cancellation, batches that skip failures, views and every revert.
 
-The market here has atomic trading off, so orders are the only way into it.
+The market here has atomic trading off, so orders are the only way into it. The S8 attacks and
+the fill-round property run on titanoboa: tests/fuzz/test_order_fills_boa.py.
 """
 
 from decimal import Decimal
@@ -13,7 +15,6 @@ from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
 from vyperp.orders import OrderKind, OrderSettings, Outcome, deploy_order_book
 from vyperp.units import WAD, to_wad
 
-MIN_DELAY = 2
 MAX_AGE = 60
 FEE = 10**6  # 1 dUSD, the market's minimum keeper fee
 MARKET, LIMIT, STOP, TAKE = (int(kind) for kind in OrderKind)
@@ -24,7 +25,7 @@ ANY_SELL = 0
 @pytest.fixture(scope="module")
 def order_setup(order_market):
     """One module fixture: Ape rebases several chain-changing module fixtures set up out of order."""
-    return order_market(OrderSettings(min_delay=MIN_DELAY, max_age=MAX_AGE, min_keeper_fee=Decimal(1)), fee_funds=1_000)
+    return order_market(OrderSettings(max_age=MAX_AGE, min_keeper_fee=Decimal(1)), fee_funds=1_000)
 
 
 @pytest.fixture(autouse=True)
@@ -43,12 +44,12 @@ def book(order_setup):
 
 
 @pytest.fixture
-def price(feed, reporters, chain):
-    """Publishes a new index price one second (or `after` seconds) later."""
+def price(feed, reporters, chain, round_publisher):
+    """Publishes a new oracle round one second (or `after` seconds) later."""
 
     def report(value, after=1):
         chain.mine(deltatime=after)
-        feed.report(int(Decimal(str(value)) * 10**8), sender=reporters[0])
+        round_publisher(feed, value, reporters[:1])
 
     return report
 
@@ -86,7 +87,7 @@ def open_long(commit, book, price, keeper, engine, book_market):
 
     def open_(account, size, at=150_000):
         order_id = commit(account, MARKET, size, ANY_BUY if size > 0 else ANY_SELL)
-        price(at, after=MIN_DELAY)
+        price(at, after=1)
         assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
         return engine.open_positions(account, 0, book_market).size
 
@@ -150,7 +151,7 @@ def test_atomic_trades_are_off_so_orders_are_the_only_way_in(engine, book_market
         (dict(trigger=1), "order_book: trigger on an untriggered order"),
         (dict(trigger_on_mark=True), "order_book: trigger on an untriggered order"),
         (dict(kind=MARKET, post_only=True), "order_book: post-only needs a limit order"),
-        (dict(lifetime=MIN_DELAY), "order_book: expires before it can execute"),
+        (dict(lifetime=1), "order_book: expires before it can execute"),
         (dict(kind=MARKET, lifetime=3601), "order_book: expiry too far"),
         (dict(lifetime=90 * 86400 + 1), "order_book: expiry too far"),
         (dict(fee=FEE - 1), "order_book: keeper fee below minimum"),
@@ -169,26 +170,31 @@ def test_commit_refuses(commit, trader, stranger, change, reason):
         commit(sender, **args)
 
 
-def test_paused_book_refuses_commits_but_still_executes(book, commit, admin, trader, keeper, price, stranger):
+def test_paused_book_refuses_commits_and_holds_fills_without_paying_anyone(book, commit, admin, trader, keeper, price, stranger, token):
     order_id = commit(trader, MARKET, 1, ANY_BUY)
     with ape.reverts("order_book: caller is not the owner"):
         book.pause(sender=stranger)
     book.pause(sender=admin)
     with ape.reverts("order_book: paused"):
         commit(trader, MARKET, 1, ANY_BUY)
-    price(150_000, after=MIN_DELAY)
-    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    price(150_000)
+    before = token.balanceOf(keeper)
+    with ape.reverts("order_book: paused"):
+        book.execute(order_id, sender=keeper)
+    assert book.status(order_id) == (Outcome.PENDING, "order_book: paused")
     with ape.reverts("order_book: caller is not the owner"):
         book.unpause(sender=stranger)
     book.unpause(sender=admin)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    assert token.balanceOf(keeper) - before == FEE
     commit(trader, MARKET, 1, ANY_BUY)
 
 
-def test_fee_on_transfer_and_false_returning_tokens_are_refused(project, admin, trader, reporters, market_config):
+def test_fee_on_transfer_and_false_returning_tokens_are_refused(project, admin, trader, reporters, market_config, round_publisher):
     token = project.HostileToken.deploy(6, sender=admin)
     protocol = deploy_protocol(project, admin, token=token)
     oracle = deploy_oracle(project, admin, reporters[:1])
-    oracle.report(150_000 * 10**8, sender=reporters[0])
+    round_publisher(oracle, 150_000, reporters[:1])
     market_id = add_market(protocol, admin, market_config.with_(oracle=oracle.address))
     book = deploy_order_book(protocol, admin, project=project)
     token.mint(trader, 10**9, sender=admin)
@@ -204,21 +210,21 @@ def test_fee_on_transfer_and_false_returning_tokens_are_refused(project, admin, 
 
 
 # ---------------------------------------------------------------------------
-# Execution needs a price newer than the commit
+# Execution at the first round after the commit (S8)
 # ---------------------------------------------------------------------------
 
 
-def test_no_fill_at_a_price_the_trader_saw_before_committing(book, commit, engine, book_market, trader, keeper, price, chain, feed, reporters):
+def test_the_fill_is_the_first_round_after_the_commit_block(book, commit, engine, book_market, trader, keeper, price, chain, feed, reporters, round_publisher):
     order_id = commit(trader, MARKET, 1, ANY_BUY)
-    with ape.reverts("order_book: price not newer than order"):
+    assert book.status(order_id) == (Outcome.PENDING, "order_book: no round after the order yet")
+    with ape.reverts("order_book: no round after the order yet"):
         book.execute(order_id, sender=keeper)
-    commit_time = book.order(order_id).commit_time
-    chain.pending_timestamp = commit_time + MIN_DELAY - 1  # a report one second short of the delay
-    feed.report(155_000 * 10**8, sender=reporters[0])
-    with ape.reverts("order_book: price not newer than order"):
-        book.execute(order_id, sender=keeper)
-    price(160_000)  # the price moves after the commit
+    chain.pending_timestamp = book.order(order_id).commit_time  # a round at the commit's time: never counts
+    round_publisher(feed, 155_000, reporters[:1])
+    assert book.status(order_id) == (Outcome.PENDING, "order_book: no round after the order yet")
+    price(160_000)  # the first round after the commit
     quote = engine.fill_price(book_market, to_wad(1))
+    price(150_000)  # a later round does not change the fill
     receipt = book.execute(order_id, sender=keeper)
     fill = receipt.events.filter(engine.PositionModified)[0]
     assert fill.fill_price == quote and quote > to_wad(160_000)
@@ -226,13 +232,13 @@ def test_no_fill_at_a_price_the_trader_saw_before_committing(book, commit, engin
 
 
 def test_a_pending_market_order_locks_withdrawals_until_it_is_gone(book, commit, engine, book_market, trader, keeper, price, chain, open_long):
-    """Otherwise a trader who dislikes the next price withdraws the order's margin and the
-    engine refuses the trade: a free exit from an order that cannot be cancelled."""
+    """Otherwise a trader who dislikes the fill round's price withdraws the order's margin and
+    the engine refuses the trade: a free exit from an order that cannot be cancelled."""
     order_id = commit(trader, MARKET, 5, ANY_BUY)
     assert book.pending_market_orders(trader, 0) == 1
     with ape.reverts("engine: market order pending"):
         engine.withdraw(10**6, sender=trader)
-    price(149_000, after=MIN_DELAY)
+    price(149_000, after=1)
     assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
     assert book.pending_market_orders(trader, 0) == 0
     engine.withdraw(10**6, sender=trader)
@@ -246,20 +252,20 @@ def test_a_pending_market_order_locks_withdrawals_until_it_is_gone(book, commit,
     assert book.pending_market_orders(trader, 0) == 0
 
 
-def test_a_price_older_than_max_age_does_not_execute(book, commit, trader, keeper, price, chain):
+def test_an_order_whose_fill_round_left_the_window_expires_with_its_fee_refunded(book, commit, trader, keeper, price, chain, token):
     order_id = commit(trader, MARKET, 1, ANY_BUY)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     chain.mine(deltatime=MAX_AGE + 1)
-    with ape.reverts("order_book: price too old"):
-        book.execute(order_id, sender=keeper)
-    assert book.status(order_id) == (Outcome.PENDING, "order_book: price too old")
-    price(150_000)
-    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    price(150_000)  # a fresh round does not replace the missed one
+    assert book.status(order_id) == (Outcome.EXPIRED, "order_book: fill round left the window")
+    before = token.balanceOf(trader), token.balanceOf(keeper)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXPIRED
+    assert (token.balanceOf(trader), token.balanceOf(keeper)) == (before[0] + FEE, before[1])
 
 
 def test_a_price_fresh_for_the_book_but_stale_for_the_engine_waits(book, commit, engine_admin, book_market, feed, market_config, admin, trader, keeper, price, chain):
     order_id = commit(trader, MARKET, 1, ANY_BUY)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     engine_admin.set_market_params(book_market, market_config.with_(oracle=feed.address, max_price_age=30), sender=admin)
     chain.mine(deltatime=45)  # within the book's 60 s, beyond the engine's 30 s
     receipt = book.execute_many([order_id], sender=keeper)
@@ -268,21 +274,26 @@ def test_a_price_fresh_for_the_book_but_stale_for_the_engine_waits(book, commit,
 
 
 # ---------------------------------------------------------------------------
-# Fill conditions of each order type at, above and below the trigger
+# Fill conditions of each order type; resting orders arm, then fill one round later
 # ---------------------------------------------------------------------------
 
 
-def test_market_order_waits_while_the_fill_is_beyond_its_acceptable_price(book, commit, engine, book_market, trader, keeper, price):
+def test_market_order_waits_while_its_rounds_fill_is_beyond_its_acceptable_price(book, commit, engine, book_market, trader, keeper, price, chain, token):
     order_id = commit(trader, MARKET, 1, to_wad(150_100))
-    price(151_000, after=MIN_DELAY)
+    price(151_000, after=1)
     with ape.reverts("order_book: fill price beyond limit"):
         book.execute(order_id, sender=keeper)
-    price(150_000)
-    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    price(150_000)  # a better later round does not help: the round is fixed
+    with ape.reverts("order_book: fill price beyond limit"):
+        book.execute(order_id, sender=keeper)
+    chain.mine(deltatime=MAX_AGE)
+    before = token.balanceOf(trader)
+    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXPIRED
+    assert token.balanceOf(trader) == before + FEE
 
 
 @pytest.mark.parametrize("side", [1, -1])
-def test_limit_order_fills_at_and_better_than_its_limit_only(book, commit, engine, book_market, trader, keeper, price, side):
+def test_limit_order_arms_at_and_better_than_its_limit_only(book, commit, engine, book_market, trader, keeper, price, side):
     price(150_000)
     limit = engine.fill_price(book_market, to_wad(side))  # the fill a trade of this size gets at 150,000
     worse, exact, better = (
@@ -290,13 +301,20 @@ def test_limit_order_fills_at_and_better_than_its_limit_only(book, commit, engin
         commit(trader, LIMIT, side, limit),
         commit(trader, LIMIT, side, limit + side * to_wad(1_000)),
     )
-    price(150_000, after=MIN_DELAY)  # at the limit: the exact one fills, the one a wei worse waits
+    price(150_000, after=1)  # at the limit: the exact one arms, the one a wei worse waits
     receipt = book.execute_many([worse, exact, better], sender=keeper)
-    assert outcomes(receipt) == [Outcome.PENDING, Outcome.EXECUTED, Outcome.EXECUTED]
+    assert outcomes(receipt) == [Outcome.PENDING, Outcome.ARMED, Outcome.ARMED]
     assert receipt.events.filter(book.OrderSkipped)[0].reason == "order_book: fill price beyond limit"
+    assert [e.order_id for e in receipt.events.filter(book.OrderArmed)] == [exact, better]
+    price(150_000)  # the round after the arming: both fill there
+    receipt = book.execute_many([exact, better], sender=keeper)
+    assert outcomes(receipt) == [Outcome.EXECUTED, Outcome.EXECUTED]
+    assert receipt.events.filter(engine.PositionModified)[0].fill_price == limit
     price(150_000 + side * 500)  # further against it: still waits
     assert outcomes(book.execute_many([worse], sender=keeper)) == [Outcome.PENDING]
-    price(150_000 - side * 500)  # in its favour: fills
+    price(150_000 - side * 500)  # in its favour: arms, then fills at the next round
+    assert outcomes(book.execute_many([worse], sender=keeper)) == [Outcome.ARMED]
+    price(150_000 - side * 500)
     assert outcomes(book.execute_many([worse], sender=keeper)) == [Outcome.EXECUTED]
     assert engine.open_positions(trader, 0, book_market).size == 3 * to_wad(side)
 
@@ -305,13 +323,17 @@ def test_stop_loss_and_take_profit_of_a_long_at_above_and_below_their_triggers(b
     assert open_long(trader, 6) == to_wad(6)
     stops = [commit(trader, STOP, -1, ANY_SELL, trigger=t) for t in (141_000, 140_000, 139_000)]
     takes = [commit(trader, TAKE, -1, ANY_SELL, trigger=t) for t in (159_000, 160_000, 161_000)]
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     receipt = book.execute_many(stops + takes, sender=keeper)
     assert outcomes(receipt) == [Outcome.PENDING] * 6
     assert {e.reason for e in receipt.events.filter(book.OrderSkipped)} == {"order_book: trigger not reached"}
     price(140_000)  # stops sell at or below their trigger
+    assert outcomes(book.execute_many(stops, sender=keeper)) == [Outcome.ARMED, Outcome.ARMED, Outcome.PENDING]
+    price(140_000)
     assert outcomes(book.execute_many(stops, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING]
     price(160_000)  # take-profits sell at or above theirs
+    assert outcomes(book.execute_many(takes, sender=keeper)) == [Outcome.ARMED, Outcome.ARMED, Outcome.PENDING]
+    price(160_000)
     assert outcomes(book.execute_many(takes, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING]
     assert engine.open_positions(trader, 0, book_market).size == to_wad(2)
 
@@ -320,26 +342,28 @@ def test_stop_loss_and_take_profit_of_a_short_trigger_the_other_way(book, commit
     assert open_long(trader, -4) == -to_wad(4)
     stops = [commit(trader, STOP, 1, ANY_BUY, trigger=t) for t in (159_000, 160_000, 161_000)]
     takes = [commit(trader, TAKE, 1, ANY_BUY, trigger=t) for t in (139_000, 140_000, 141_000)]
-    price(160_000, after=MIN_DELAY)  # stops buy back at or above their trigger
-    assert outcomes(book.execute_many(stops + takes, sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.PENDING] + [Outcome.PENDING] * 3
-    price(140_000)  # take-profits buy back at or below theirs
-    assert outcomes(book.execute_many(takes, sender=keeper)) == [Outcome.PENDING, Outcome.EXECUTED, Outcome.EXECUTED]
+    price(160_000, after=1)  # stops buy back at or above their trigger
+    assert outcomes(book.execute_many(stops + takes, sender=keeper)) == [Outcome.ARMED, Outcome.ARMED, Outcome.PENDING] + [Outcome.PENDING] * 3
+    price(140_000)  # the stops fill at this round; take-profits buy back at or below theirs
+    assert outcomes(book.execute_many(stops[:2] + takes, sender=keeper)) == [Outcome.EXECUTED] * 2 + [Outcome.PENDING, Outcome.ARMED, Outcome.ARMED]
+    price(140_000)
+    assert outcomes(book.execute_many(takes[1:], sender=keeper)) == [Outcome.EXECUTED, Outcome.EXECUTED]
     assert engine.open_positions(trader, 0, book_market).size == 0
 
 
-def test_stop_loss_on_the_mark_waits_for_the_twap(project, protocol, admin, book, feed, market_config, commit, engine, trader, keeper, reporters, chain):
+def test_stop_loss_on_the_mark_waits_for_the_twap(project, protocol, admin, book, feed, market_config, commit, engine, trader, keeper, reporters, chain, round_publisher):
     marked = add_market(protocol, admin, market_config.with_(oracle=feed.address, mark_window=600))
-    book.set_market_settings(marked, MIN_DELAY, MAX_AGE, FEE, sender=admin)
+    book.set_market_settings(marked, MAX_AGE, FEE, sender=admin)
     order_id = commit(trader, MARKET, 1, ANY_BUY, market=marked)
-    chain.mine(deltatime=MIN_DELAY)
-    feed.report(150_000 * 10**8, sender=reporters[0])
+    chain.mine(deltatime=1)
+    round_publisher(feed, 150_000, reporters[:1])
     book.execute(order_id, sender=keeper)
     on_mark = commit(trader, STOP, -1, ANY_SELL, trigger=145_000, market=marked, trigger_on_mark=True)
     on_index = commit(trader, STOP, -1, ANY_SELL, trigger=145_000, market=marked)
-    chain.mine(deltatime=MIN_DELAY)
-    feed.report(140_000 * 10**8, sender=reporters[0])  # the index drops; the 10-minute mark barely moves
+    chain.mine(deltatime=1)
+    round_publisher(feed, 140_000, reporters[:1])  # the index drops; the 10-minute mark barely moves
     assert engine.mark_price(marked) > to_wad(145_000)
-    assert outcomes(book.execute_many([on_mark, on_index], sender=keeper)) == [Outcome.PENDING, Outcome.EXECUTED]
+    assert outcomes(book.execute_many([on_mark, on_index], sender=keeper)) == [Outcome.PENDING, Outcome.ARMED]
 
 
 # ---------------------------------------------------------------------------
@@ -349,13 +373,15 @@ def test_stop_loss_on_the_mark_waits_for_the_twap(project, protocol, admin, book
 
 def test_post_only_waits_until_it_reduces_the_skew_and_pays_only_the_maker_fee(book, commit, engine, book_market, trader, other_trader, keeper, open_long, price, market_config):
     post = commit(trader, LIMIT, -2, ANY_SELL, post_only=True)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     with ape.reverts("order_book: post-only order would take"):
         book.execute(post, sender=keeper)  # skew 0: a sell would take
     open_long(other_trader, 1)
     with ape.reverts("order_book: post-only order would take"):
         book.execute(post, sender=keeper)  # skew 1: selling 2 would flip it, half taker
     open_long(other_trader, 2)
+    assert book.execute(post, sender=keeper).return_value == Outcome.ARMED
+    price(150_000)
     receipt = book.execute(post, sender=keeper)
     fill = receipt.events.filter(engine.PositionModified)[0]
     notional = -(-2 * fill.fill_price // 1)  # ceil(|Δ|·fill), Δ = 2 exactly
@@ -368,21 +394,24 @@ def test_post_only_buy_against_a_negative_skew_executes_and_the_scan_still_works
     assert open_long(other_trader, -3) == -to_wad(3)
     waiting = commit(trader, LIMIT, 5, to_wad(1_000_000), post_only=True)  # would flip the skew: waits
     post = commit(trader, LIMIT, 2, to_wad(1_000_000), post_only=True)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     ids = list(book.executable_orders(0, 100)[0])
     assert post in ids and waiting not in ids
     receipt = book.execute_many([waiting, post], sender=keeper)
-    assert outcomes(receipt) == [Outcome.PENDING, Outcome.EXECUTED]
+    assert outcomes(receipt) == [Outcome.PENDING, Outcome.ARMED]
+    price(150_000)
+    assert outcomes(book.execute_many([post], sender=keeper)) == [Outcome.EXECUTED]
     assert engine.skew(book_market) == -to_wad(1)
 
 
-def test_an_order_refused_for_a_full_market_waits_instead_of_paying_the_executor(book, commit, engine, engine_admin, book_market, feed, market_config, admin, trader, other_trader, keeper, open_long, price, token):
+def test_an_order_refused_for_a_full_market_waits_at_its_round_instead_of_paying_the_executor(book, commit, engine, engine_admin, book_market, feed, market_config, admin, trader, other_trader, keeper, open_long, price, token):
     """Otherwise an executor could fill the open-interest cap first and collect the fee."""
     assert open_long(other_trader, 2) == to_wad(2)
     capped = market_config.with_(oracle=feed.address, max_position_size=to_wad(3), max_open_interest=to_wad(3))
     engine_admin.set_market_params(book_market, capped.as_tuple(), sender=admin)
     order_id = commit(trader, MARKET, 2, ANY_BUY)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
+    quote = engine.fill_price(book_market, to_wad(2))
     before = token.balanceOf(keeper)
     receipt = book.execute_many([order_id], sender=keeper)
     assert outcomes(receipt) == [Outcome.PENDING]
@@ -390,48 +419,50 @@ def test_an_order_refused_for_a_full_market_waits_instead_of_paying_the_executor
     assert token.balanceOf(keeper) == before
     assert book.order(order_id).owner == trader.address and book.pending_market_orders(trader, 0) == 1
     engine_admin.set_market_params(book_market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
-    price(150_000)
-    assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
+    price(140_000)  # a later round is not the order's
+    receipt = book.execute(order_id, sender=keeper)
+    assert receipt.return_value == Outcome.EXECUTED
+    assert receipt.events.filter(engine.PositionModified)[0].fill_price == quote
     assert token.balanceOf(keeper) - before == FEE
 
 
-def test_orders_of_a_liquidated_account_fail_cleanly(book, commit, engine, book_market, token, trader, keeper, stranger, open_long, price):
+def test_orders_of_a_liquidated_account_are_removed_with_their_fees_refunded_or_wait(book, commit, engine, book_market, token, trader, keeper, stranger, open_long, price):
     assert open_long(trader, 6) == to_wad(6)  # 900,000 of notional on 100,000
     stop = commit(trader, STOP, -6, ANY_SELL, trigger=100_000)
     more = commit(trader, MARKET, 1, ANY_BUY)
-    price(120_000, after=MIN_DELAY)  # equity -80,000: a full liquidation with bad debt
+    price(120_000, after=1)  # equity -80,000: a full liquidation with bad debt
     engine.liquidate(trader, 0, sender=stranger)
     assert engine.open_positions(trader, 0, book_market).size == 0
-    before = token.balanceOf(keeper)
+    before = token.balanceOf(keeper), token.balanceOf(trader)
     receipt = book.execute_many([stop, more], sender=keeper)
-    assert outcomes(receipt) == [Outcome.CANCELLED, Outcome.CANCELLED]
-    reasons = [e.reason for e in receipt.events.filter(book.OrderCancelled)]
-    assert reasons[0] == "order_book: nothing to reduce"
-    assert reasons[1].startswith("engine: ")  # the engine's own refusal, e.g. margin
-    assert token.balanceOf(keeper) - before == 2 * FEE
-    assert book.pending_market_orders(trader, 0) == 0
+    assert outcomes(receipt) == [Outcome.CANCELLED, Outcome.PENDING]
+    assert [e.reason for e in receipt.events.filter(book.OrderCancelled)] == ["order_book: nothing to reduce"]
+    # the -20 % move tripped the breaker: a refusal that says nothing about the order
+    assert [e.reason for e in receipt.events.filter(book.OrderSkipped)] == ["engine: market is reduce-only"]
+    assert (token.balanceOf(keeper), token.balanceOf(trader)) == (before[0], before[1] + FEE)
+    assert book.pending_market_orders(trader, 0) == 1
 
 
 def test_reduce_only_orders_are_clamped_to_the_position(book, commit, engine, book_market, trader, keeper, open_long, price):
     open_long(trader, 2)
     order_id = commit(trader, MARKET, -5, ANY_SELL, reduce_only=True)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     receipt = book.execute(order_id, sender=keeper)
     assert receipt.events.filter(book.OrderExecuted)[0].size_delta == -to_wad(2)
     assert engine.open_positions(trader, 0, book_market).size == 0
 
 
-def test_an_order_whose_position_is_gone_is_cancelled_and_pays_the_keeper(book, commit, engine, book_market, token, trader, keeper, open_long, price):
+def test_an_order_whose_position_is_gone_is_cancelled_and_refunds_its_owner(book, commit, engine, book_market, token, trader, keeper, open_long, price):
     open_long(trader, 1)
     stop = commit(trader, STOP, -1, ANY_SELL, trigger=100_000)
     close = commit(trader, MARKET, -1, ANY_SELL, reduce_only=True)
-    price(150_000, after=MIN_DELAY)
-    before = token.balanceOf(keeper)
+    price(150_000, after=1)
+    before = token.balanceOf(keeper), token.balanceOf(trader)
     receipt = book.execute_many([close, stop], sender=keeper)
     assert outcomes(receipt) == [Outcome.EXECUTED, Outcome.CANCELLED]
     cancelled = receipt.events.filter(book.OrderCancelled)[0]
-    assert (cancelled.order_id, cancelled.reason, cancelled.fee_to) == (stop, "order_book: nothing to reduce", keeper)
-    assert token.balanceOf(keeper) == before + 2 * FEE
+    assert (cancelled.order_id, cancelled.reason, cancelled.fee_to) == (stop, "order_book: nothing to reduce", trader)
+    assert (token.balanceOf(keeper), token.balanceOf(trader)) == (before[0] + FEE, before[1] + FEE)
     assert book.order(stop).owner == ZERO
 
 
@@ -440,12 +471,12 @@ ZERO = "0x" + "00" * 20
 
 def test_an_order_that_would_breach_margin_is_cancelled_with_the_engine_reason(book, commit, engine, book_market, token, trader, keeper, price):
     order_id = commit(trader, MARKET, 10, ANY_BUY)  # 1,500,000 of notional on 100,000 of collateral
-    price(150_000, after=MIN_DELAY)
-    before = token.balanceOf(keeper)
+    price(150_000, after=1)
+    before = token.balanceOf(keeper), token.balanceOf(trader)
     receipt = book.execute(order_id, sender=keeper)
     assert receipt.return_value == Outcome.CANCELLED
     assert receipt.events.filter(book.OrderCancelled)[0].reason == "engine: insufficient margin"
-    assert token.balanceOf(keeper) == before + FEE
+    assert (token.balanceOf(keeper), token.balanceOf(trader)) == (before[0], before[1] + FEE)
     assert engine.open_positions(trader, 0, book_market).size == 0
     assert book.order(order_id).owner == ZERO
 
@@ -455,21 +486,21 @@ def test_an_order_that_would_breach_margin_is_cancelled_with_the_engine_reason(b
 # ---------------------------------------------------------------------------
 
 
-def test_a_batch_skips_and_reports_each_failure_and_pays_the_fees_once(book, commit, engine, book_market, token, trader, other_trader, keeper, price, chain):
-    expiring = commit(other_trader, LIMIT, 1, to_wad(100_000), lifetime=MIN_DELAY + 1)
+def test_a_batch_skips_and_reports_each_failure_and_pays_only_fills(book, commit, engine, book_market, token, trader, other_trader, keeper, price, chain):
+    expiring = commit(other_trader, LIMIT, 1, to_wad(100_000), lifetime=2)
     good = commit(trader, MARKET, 1, ANY_BUY)
     too_big = commit(other_trader, MARKET, 100, ANY_BUY)
     waiting = commit(trader, LIMIT, 1, to_wad(100_000))
-    price(150_000, after=MIN_DELAY + 1)
+    price(150_000, after=2)
     held = token.balanceOf(book)
-    before = token.balanceOf(keeper)
+    before = token.balanceOf(keeper), token.balanceOf(other_trader)
     receipt = book.execute_many([good, too_big, waiting, expiring, 999, good], sender=keeper)
     assert outcomes(receipt) == [Outcome.EXECUTED, Outcome.CANCELLED, Outcome.PENDING, Outcome.EXPIRED, Outcome.MISSING, Outcome.MISSING]
     assert [e.order_id for e in receipt.events.filter(book.OrderSkipped)] == [waiting, 999, good]
     assert [e.reason for e in receipt.events.filter(book.OrderCancelled)] == ["engine: insufficient margin", "order_book: order expired"]
-    assert token.balanceOf(keeper) == before + 3 * FEE
+    assert (token.balanceOf(keeper), token.balanceOf(other_trader)) == (before[0] + FEE, before[1] + 2 * FEE)
     assert token.balanceOf(book) == held - 3 * FEE == FEE  # the waiting order's fee stays
-    assert len(receipt.events.filter(token.Transfer)) == 1
+    assert len(receipt.events.filter(token.Transfer)) == 3  # two refunds, then the executor's fees at once
     assert engine.open_positions(trader, 0, book_market).size == to_wad(1)
 
 
@@ -477,7 +508,7 @@ def test_execute_reverts_for_missing_orders_and_keepers_short_of_gas(book, commi
     with ape.reverts("order_book: no such order"):
         book.execute(12345, sender=keeper)
     order_id = commit(trader, MARKET, 1, ANY_BUY)
-    price(150_000, after=MIN_DELAY)
+    price(150_000, after=1)
     with ape.reverts("order_book: gas too low to execute"):
         book.execute(order_id, sender=keeper, gas=900_000)
     assert book.execute(order_id, sender=keeper).return_value == Outcome.EXECUTED
@@ -488,7 +519,7 @@ def test_execute_reverts_for_missing_orders_and_keepers_short_of_gas(book, commi
 # ---------------------------------------------------------------------------
 
 
-def test_owner_cancels_a_resting_order_and_gets_the_fee_back(book, engine, commit, token, trader, stranger):
+def test_owner_cancels_a_resting_order_and_gets_the_fee_back(book, engine, commit, token, trader, stranger, price):
     order_id = commit(trader, LIMIT, 1, to_wad(100_000))
     with ape.reverts("order_book: not owner or operator"):
         book.cancel(order_id, sender=stranger)
@@ -505,26 +536,31 @@ def test_owner_cancels_a_resting_order_and_gets_the_fee_back(book, engine, commi
     assert token.balanceOf(trader) == before  # refunded the first fee, paid the second
     book.cancel(second, sender=stranger)
     assert token.balanceOf(trader) == before + FEE
+    # not once it is executable: cancelling after seeing the next round would be an option
+    marketable = commit(trader, LIMIT, 1, to_wad(200_000))
+    price(150_000)
+    with ape.reverts("order_book: order is executable"):
+        book.cancel(marketable, sender=trader)
 
 
-def test_market_orders_run_until_expiry_then_anyone_cancels_for_the_fee(book, commit, token, trader, stranger, keeper, chain):
+def test_market_orders_run_until_expiry_then_anyone_removes_them_for_the_owner(book, commit, token, trader, stranger, keeper, chain):
     order_id = commit(trader, MARKET, 1, ANY_BUY, lifetime=100)
     with ape.reverts("order_book: market orders run until expiry"):
         book.cancel(order_id, sender=trader)
     chain.mine(deltatime=100)
     assert book.status(order_id) == (Outcome.EXPIRED, "order_book: order expired")
-    before = token.balanceOf(stranger)
+    before = token.balanceOf(stranger), token.balanceOf(trader)
     event = book.cancel(order_id, sender=stranger).events.filter(book.OrderCancelled)[0]
-    assert (event.fee_to, event.reason) == (stranger, "order_book: order expired")
-    assert token.balanceOf(stranger) == before + FEE
+    assert (event.fee_to, event.reason) == (trader, "order_book: order expired")
+    assert (token.balanceOf(stranger), token.balanceOf(trader)) == (before[0], before[1] + FEE)
 
 
-def test_execute_on_an_expired_order_removes_it_for_the_fee(book, commit, token, trader, keeper, chain):
+def test_execute_on_an_expired_order_removes_it_and_refunds_the_owner(book, commit, token, trader, keeper, chain):
     order_id = commit(trader, LIMIT, 1, to_wad(100_000), lifetime=50)
     chain.mine(deltatime=50)
-    before = token.balanceOf(keeper)
+    before = token.balanceOf(keeper), token.balanceOf(trader)
     assert book.execute(order_id, sender=keeper).return_value == Outcome.EXPIRED
-    assert token.balanceOf(keeper) == before + FEE
+    assert (token.balanceOf(keeper), token.balanceOf(trader)) == (before[0], before[1] + FEE)
 
 
 # ---------------------------------------------------------------------------
@@ -543,8 +579,8 @@ def test_views_page_pending_orders_per_account_and_executable_ones(book, commit,
         book.orders_of(trader, 0, 1001)
     first = mine[0]
     page = book.executable_orders(first, 1000)
-    assert (list(page.ids), page.first_pending) == ([], first)  # no price since the commits
-    price(150_000, after=MIN_DELAY)
+    assert (list(page.ids), page.first_pending) == ([], first)  # no round since the commits
+    price(150_000, after=1)
     page = book.executable_orders(first, 1000)
     assert list(page.ids) == [theirs, mine[2]]
     assert (page.first_pending, page.scanned_to) == (first, mine[2] + 1)
@@ -557,12 +593,10 @@ def test_views_page_pending_orders_per_account_and_executable_ones(book, commit,
 @pytest.mark.parametrize(
     "args, reason",
     [
-        ((99, 2, 60, FEE), "order_book: unknown market"),
-        ((None, 0, 60, FEE), "order_book: min_delay out of bounds"),
-        ((None, 601, 60, FEE), "order_book: min_delay out of bounds"),
-        ((None, 2, 0, FEE), "order_book: max_age out of bounds"),
-        ((None, 2, 3601, FEE), "order_book: max_age out of bounds"),
-        ((None, 2, 60, 1000 * 10**6 + 1), "order_book: min_keeper_fee out of bounds"),
+        ((99, 60, FEE), "order_book: unknown market"),
+        ((None, 0, FEE), "order_book: max_age out of bounds"),
+        ((None, 3601, FEE), "order_book: max_age out of bounds"),
+        ((None, 60, 1000 * 10**6 + 1), "order_book: min_keeper_fee out of bounds"),
     ],
 )
 def test_market_settings_are_bounded(book, book_market, admin, args, reason):
@@ -573,7 +607,7 @@ def test_market_settings_are_bounded(book, book_market, admin, args, reason):
 
 def test_market_settings_are_owner_only_and_read_back(book, book_market, admin, stranger):
     with ape.reverts("order_book: caller is not the owner"):
-        book.set_market_settings(book_market, 5, 30, 0, sender=stranger)
-    book.set_market_settings(book_market, 600, 3600, 1000 * 10**6, sender=admin)
-    assert book.market_settings(book_market) == (600, 3600, 1000 * 10**6)
-    assert book.market_settings(99) == (0, 0, 0)
+        book.set_market_settings(book_market, 30, 0, sender=stranger)
+    book.set_market_settings(book_market, 3600, 1000 * 10**6, sender=admin)
+    assert book.market_settings(book_market) == (3600, 1000 * 10**6)
+    assert book.market_settings(99) == (0, 0)

@@ -1,13 +1,16 @@
 """Order keeper: executes the OrderBook's due orders, one view call and one transaction per step.
 
 A step asks `OrderBook.executable_orders(cursor, scan)` at the pending block (where the
-transaction lands, so expiry and price age are judged at its time) for the ids an
-`execute_many` would act on now: orders whose trigger, limit and post-only conditions hold with an
-oracle price newer than their commit, plus expired orders and reduce-only orders with nothing left
-to reduce, which the contract removes for the same keeper fee. It sends them in one
-`execute_many` (at most `OrderBook.MAX_BATCH` = 64). The engine's own checks (margin, limits,
-pause) run only at execution: an order it refuses is removed with the engine's reason and still
-pays the fee, and never makes the batch revert.
+transaction lands, so expiry and the observation window are judged at its time) for the ids an
+`execute_many` would act on now: orders whose fill round (the first oracle round after their
+commit or arming, rule S8) is published and in the window, resting orders whose trigger holds at
+the latest round (the batch arms them; they fill one round later, on a later step), and orders that
+are over (expired, round out of the window, operator revoked, nothing to reduce), which the
+contract removes with the fee refunded to their owner. It sends them in one `execute_many` (at
+most `OrderBook.MAX_BATCH` = 64). The keeper earns the fee of each order it fills and nothing
+else. The engine's own checks run only at execution: a pause, halt, breaker or capacity refusal
+leaves the order pending at its round, any other refusal removes it (fee refunded), and neither
+makes the batch revert.
 
 Cursor. Ids are never reused, so the keeper scans from the lowest id it last saw pending
 (`first_pending`); when a scan stops at a full page it resumes there on the next step, and wraps
@@ -106,9 +109,11 @@ class OrderKeeper:
         for event in receipt.events.filter(self.book.OrderExecuted):
             outcomes[int(event.order_id)] = Outcome.EXECUTED
             fees += event.keeper_fee
+        for event in receipt.events.filter(self.book.OrderArmed):
+            outcomes[int(event.order_id)] = Outcome.ARMED
         for event in receipt.events.filter(self.book.OrderCancelled):
+            # the fee of a removed order goes back to its owner
             outcomes[int(event.order_id)] = Outcome(event.outcome)
-            fees += event.keeper_fee
         for event in receipt.events.filter(self.book.OrderSkipped):
             outcomes.setdefault(int(event.order_id), Outcome(event.outcome))
         outcomes = {order_id: outcomes[order_id] for order_id in ids}
@@ -122,4 +127,4 @@ class OrderKeeper:
         return Execution(order_ids=tuple(ids), outcomes=outcomes, fees_earned=fees, receipt=receipt)
 
 
-_ACTED = (Outcome.EXECUTED, Outcome.CANCELLED, Outcome.EXPIRED)
+_ACTED = (Outcome.EXECUTED, Outcome.CANCELLED, Outcome.EXPIRED, Outcome.ARMED)
