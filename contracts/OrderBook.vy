@@ -88,13 +88,13 @@ MAX_PAGE: public(constant(uint256)) = 100
 MAX_PROBES: constant(uint256) = 80
 
 # @dev Engine refusals that say nothing about the order (S8): it stays pending. Pause,
-#      breaker (reduce-only), outlier halt (S4), open-interest and vault-capacity caps, and
-#      the engine's own limit check (the book's estimate of the fill at an older round can
-#      differ from the engine's by rounding). Any "pricing: " refusal also leaves it pending.
-PENDING_REFUSALS: constant(bytes32[7]) = [
+#      breaker (reduce-only), open-interest and vault-capacity caps, and the engine's own
+#      limit check (the book's estimate of the fill at an older round can differ from the
+#      engine's by rounding). Any "pricing: " refusal also leaves it pending: a stale or
+#      unusable price, and the outlier halt of S4 ("pricing: market halted").
+PENDING_REFUSALS: constant(bytes32[6]) = [
     keccak256("engine: paused"),
     keccak256("engine: market is reduce-only"),
-    keccak256("engine: market halted"),
     keccak256("engine: open interest cap"),
     keccak256("engine: open interest above vault capacity"),
     keccak256("engine: fill price above limit"),

@@ -66,7 +66,6 @@ class Outcome(IntEnum):
 PENDING_REFUSALS = (
     "engine: paused",
     "engine: market is reduce-only",
-    "engine: market halted",
     "engine: open interest cap",
     "engine: open interest above vault capacity",
     "engine: fill price above limit",
