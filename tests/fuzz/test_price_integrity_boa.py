@@ -107,10 +107,10 @@ def test_liquidation_after_a_gap_never_beats_closing_boa(boa_protocol):
 def test_the_liquidation_fee_stays_at_least_every_taker_fee_boa(boa_protocol):
     p = boa_protocol
     with boa.env.anchor():
-        fee = p.engine.liquidation_params().fee
+        fee = p.engine_admin.liquidation_params().fee
         reason = p.revert_reason(lambda: p.set_market(taker_fee=fee + 10**8))
         assert reason == "engine_admin: taker fee above liquidation fee"
-        params = list(p.engine.liquidation_params())
+        params = list(p.engine_admin.liquidation_params())
         params[0] = p.config.taker_fee - 10**8
         reason = p.revert_reason(lambda: p.engine_admin.set_liquidation_params(tuple(params), sender=p.admin))
         assert reason == "engine_admin: liquidation fee below a taker fee"

@@ -26,7 +26,7 @@ import boa
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
@@ -221,7 +221,7 @@ def test_pump_of_a_thin_market_is_not_paid_from_other_traders_boa(boa_protocol):
             answer = answer * (100 + PUMP_STEP_PERCENT) // 100
             p.push_price(answer)
             p.engine.checkpoint_funding([0])
-        assert not p.engine.is_reduce_only(0), "a pump step tripped the breaker"
+        assert not p.engine_admin.is_reduce_only(0), "a pump step tripped the breaker"
         audit.step(f"a pump to {answer / START_ANSWER:.2f}x in {PUMP_STEPS} steps")
 
     changes = {
@@ -286,6 +286,7 @@ TRADE_REFUSALS = {
     "engine: open interest above vault capacity",
     "engine: market is reduce-only",
     "pricing: stale price",
+    "pricing: market halted",
     # a close whose realized loss the collateral cannot pay: the account is for liquidation
     "engine: realized loss above collateral",
 }
@@ -293,17 +294,20 @@ WITHDRAW_REFUSALS = {
     "engine: insufficient margin",
     "engine: insufficient collateral",
     "pricing: stale price",
+    "pricing: market halted",
 }
-LIQUIDATION_REFUSALS = {"engine: account not liquidatable", "pricing: stale price"}
+# S4: a gap beyond the breaker move halts everything priced until the halt_ends rule ends it
+LIQUIDATION_REFUSALS = {"engine: account not liquidatable", "pricing: stale price", "pricing: market halted"}
 DELEVERAGE_REFUSALS = {
     "liquidation: deleveraging not allowed",
     "liquidation: position not in profit",
     "liquidation: account not healthy",
     "pricing: stale price",
+    "pricing: market halted",
 }
-LP_DEPOSIT_REFUSALS = {"pricing: stale price"}
+LP_DEPOSIT_REFUSALS = {"pricing: stale price", "pricing: market halted"}
 INSURANCE_REFUSALS = {"treasury: bad debt pending"}
-CHECKPOINT_REFUSALS = {"pricing: stale price"}
+CHECKPOINT_REFUSALS = {"pricing: stale price", "pricing: market halted"}
 # A trader's deposit (> 0) or withdrawal (< 0), token units.
 TRADER_FLOWS = st.integers(-2_000_000 * UNITS, 2_000_000 * UNITS).filter(bool)
 # Feed trouble beyond a plain gap: a silence past max_price_age, a jump after a day of silence
@@ -534,7 +538,7 @@ class SolvencyMachine(ProtocolMachine):
     def _pump(self, steps, percent):
         """A pump (or a dump) in steps, each once the breaker's window has passed and each
         checkpointed, so the breaker sees every step against a fresh window."""
-        window = self.engine.params(0).breaker_window
+        window = self.p.engine_admin.params(0).breaker_window
         for _ in range(steps):
             boa.env.time_travel(seconds=window + 1)
             self._push(self.answer * (100 + percent) // 100)
@@ -548,8 +552,36 @@ class SolvencyMachine(ProtocolMachine):
         self.stats.steps += 1
         boa.env.time_travel(seconds=seconds)
         self._push(self.answer)
+        if self._halted():
+            # the funding keeper confirms a halted market's price once enough rounds agree (S4)
+            reason = self.p.revert_reason(lambda: self.p.engine_admin.confirm_price(0))
+            assert reason in (None, "engine_admin: price not confirmed"), f"confirm_price gave {reason!r}"
+            self.stats.outcomes[f"confirm_price: {reason or 'halt ended'}"] += 1
         if checkpoint:
-            self.engine.checkpoint_funding([0])
+            reason = self.p.revert_reason(lambda: self.engine.checkpoint_funding([0]))
+            assert reason is None or reason in CHECKPOINT_REFUSALS, f"checkpoint gave {reason!r}"
+
+    def _halted(self) -> bool:
+        admin = self.p.engine_admin
+        return self.p.revert_reason(lambda: admin.is_halted(0)) is None and admin.is_halted(0)
+
+    @precondition(lambda self: self.ready and self._halted())
+    @rule(by_guardian=st.booleans())
+    def halt_ends(self, by_guardian):
+        """S4: a market halted by an outlier resumes when the guardian accepts the index, or
+        when the feed publishes halt_confirmations agreeing rounds and anyone confirms them."""
+        admin = self.p.engine_admin
+        self.last = f"halt ends by {'guardian' if by_guardian else 'confirming rounds'}"
+        self.stats.steps += 1
+        if by_guardian:
+            admin.resume_market(0, sender=self.p.guardian)
+        else:
+            for _ in range(admin.halt_confirmations() - 1):
+                boa.env.time_travel(seconds=60)
+                self._push(self.answer)
+            admin.confirm_price(0)
+        assert not admin.is_halted(0)
+        self.stats.outcomes[f"halt ended by {'guardian' if by_guardian else 'rounds'}"] += 1
 
     # -- LPs ----------------------------------------------------------------
 

@@ -259,7 +259,7 @@ def test_add_market_gives_consecutive_ids_and_logs_params(project, token, admin,
         assert same_params(log.params, market_config.as_tuple())
         assert engine.market_count() == expected_id + 1
         assert engine.last_funding_time(expected_id) == tx.timestamp
-    assert same_params(engine.params(2), market_config.as_tuple())
+    assert same_params(engine_admin.params(2), market_config.as_tuple())
     assert engine.price_feed(2)[1] == 10**10
 
 
