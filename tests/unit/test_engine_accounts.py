@@ -94,7 +94,10 @@ def test_withdrawal_keeps_initial_margin(engine, lens, protocol, admin, market_c
 def test_unrealized_profit_is_not_withdrawable(engine, lens, market, seeded_vault, deposit, trader, oracle, set_price):
     units = deposit(trader, 30_000)
     engine.modify_position(market, to_wad(1), to_wad(200_000), sender=trader)
-    set_price(oracle, 200_000)
+    # +30 % in two steps inside the breaker move (one step beyond it halts the market, S4)
+    set_price(oracle, 170_000)
+    engine.checkpoint_funding([market], sender=trader)
+    set_price(oracle, 195_000)
     assert engine.account_health(trader, 0).unrealized_pnl > to_wad(40_000)
     assert lens.free_collateral(trader, 0) < units
     with ape.reverts("engine: insufficient collateral"):

@@ -430,6 +430,9 @@ def test_orders_of_a_liquidated_account_are_removed_with_their_fees_refunded_or_
     assert open_long(trader, 6) == to_wad(6)  # 900,000 of notional on 100,000
     stop = commit(trader, STOP, -6, ANY_SELL, trigger=100_000)
     more = commit(trader, MARKET, 1, ANY_BUY)
+    # -20 % in two steps inside the breaker move (a single step beyond it halts the market, S4)
+    price(130_000, after=1)
+    engine.checkpoint_funding([book_market], sender=stranger)
     price(120_000, after=1)  # equity -80,000: a full liquidation with bad debt
     engine.liquidate(trader, 0, sender=stranger)
     assert engine.open_positions(trader, 0, book_market).size == 0
