@@ -69,7 +69,6 @@ exports: (
     # roles
     access_control.DEFAULT_ADMIN_ROLE,
     access_control.hasRole,
-    access_control.getRoleAdmin,
     pausable.paused,
     # markets
     markets.market_count,
@@ -89,18 +88,12 @@ exports: (
     accounts.open_markets,
     accounts.is_operator,
     accounts.order_book,
-    accounts.tier_of,
-    accounts.tier_max_leverage,
     # treasury
     treasury.vault_balance,
     treasury.insurance_balance,
-    treasury.vault_fee_share,
     treasury.vault,
     treasury.max_vault_utilization,
     treasury.vault_bad_debt,
-    treasury.insurance_floor,
-    treasury.max_pnl_factor,
-    treasury.adl_target,
 )
 
 interface IOrderBook:
@@ -490,8 +483,8 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
     new, realized = positions._apply_fill(old, size_delta, price)
-    # S2: profit beyond the counterparty cap is paid pro rata (traders' PnL in this market at this price)
-    realized = treasury._capped_profit(market_id, realized, fixed_point._mul_floor(skew_before, convert(price, int256)) - positions._cost_sum(market_id))
+    # S2: profit beyond the counterparty cap, in this market or in total, is paid pro rata
+    realized = liquidation._capped_profit(market_id, realized, price)
     # settled to now; a position opened from flat starts owing funding from now
     new.funding_snapshot = funding_index
     adds_risk: bool = abs(new.size) > abs(old.size) or (old.size != 0 and new.size != 0 and fixed_point._sign(new.size) != fixed_point._sign(old.size))

@@ -78,6 +78,13 @@ exports: (
     pricing.halt_confirmations,
     liquidation.liquidation_params,
     positions.owner_exposure,
+    access_control.getRoleAdmin,
+    accounts.tier_of,
+    accounts.tier_max_leverage,
+    treasury.vault_fee_share,
+    treasury.insurance_floor,
+    treasury.max_pnl_factor,
+    treasury.adl_target,
 )
 
 event VaultFunded:

@@ -307,11 +307,32 @@ def _close_at(owner: address, subaccount: uint256, market_id: uint256, old: posi
     new, realized = positions._apply_fill(old, size_delta, price)
     new.funding_snapshot = funding_index
     # the same counterparty cap (S2) and vault-balance limit (S1) as a close by the trader
-    realized = treasury._capped_profit(market_id, realized, fixed_point._mul_floor(positions._skew(market_id), convert(price, int256)) - positions._cost_sum(market_id))
+    realized = self._capped_profit(market_id, realized, price)
     realized -= treasury._book_trade(funding_paid - realized, 0)
     accounts._add_collateral(owner, subaccount, realized - funding_paid)
     positions._store(owner, subaccount, market_id, old, new)
     return new, realized, funding_paid
+
+
+@internal
+def _capped_profit(market_id: uint256, realized: int256, price: uint256) -> int256:
+    """
+    @dev S2, per market and in total: a realized profit is paid times
+         min(1, cap / max(P_m, P_total)), where P_m is traders' net PnL in the
+         market at the close price and P_total adds every other market's at its
+         last accepted index (its latest refresh: reading every oracle on every
+         close would cost a feed call per market). Both before the close.
+    """
+    if realized <= 0:
+        return realized
+    market_pnl: int256 = fixed_point._mul_floor(positions._skew(market_id), convert(price, int256)) - positions._cost_sum(market_id)
+    total: int256 = market_pnl
+    for other: uint256 in range(markets.MAX_MARKETS):
+        if other >= markets.market_count:
+            break
+        if other != market_id:
+            total += fixed_point._mul_floor(positions._skew(other), convert(pricing._accepted_index[other], int256)) - positions._cost_sum(other)
+    return treasury._capped_profit(market_id, realized, max(market_pnl, total))
 
 
 # ---------------------------------------------------------------------------

@@ -348,7 +348,7 @@ class EngineMachine(ProtocolMachine):
         engine = self.engine
         self.model = EngineModel(
             config=config,
-            fee_share=engine.vault_fee_share(),
+            fee_share=self.p.engine_admin.vault_fee_share(),
             scale=engine.collateral_scale(),
             answer=self.p.oracle.latestAnswer(),
             funding_index=engine.funding_index(0),

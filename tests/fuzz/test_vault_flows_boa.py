@@ -133,7 +133,7 @@ def test_premium_is_not_redeemable_even_with_an_already_claimable_request_boa(bo
         # one block: open, redeem every claimable share, close
         p.engine.modify_position(0, FLASH_SIZE, MAX_UINT256, sender=attacker)
         [opened] = p.events(p.engine, "PositionModified")
-        fee_to_vault = opened.fee * p.engine.vault_fee_share() // WAD
+        fee_to_vault = opened.fee * p.engine_admin.vault_fee_share() // WAD
         equity_after_open = p.vault.equity()
         paid = p.vault.redeem(shares, attacker, attacker, sender=attacker)
         p.engine.close_position(0, 0, sender=attacker)
@@ -170,7 +170,7 @@ def test_just_in_time_liquidity_cannot_leave_in_the_block_of_the_trade_boa(boa_p
         shares = p.vault.deposit(JIT_DEPOSIT, jit, sender=jit)
         p.engine.modify_position(0, JIT_TRADE, MAX_UINT256, sender=trader)
         [opened] = p.events(p.engine, "PositionModified")
-        fee_to_vault = opened.fee * p.engine.vault_fee_share() // WAD // p.scale
+        fee_to_vault = opened.fee * p.engine_admin.vault_fee_share() // WAD // p.scale
         max_redeem = p.vault.maxRedeem(jit)
         refused = p.revert_reason(lambda: p.vault.redeem(shares, jit, jit, sender=jit))
         took = p.token.balanceOf(jit) - wallet if refused is None else 0
