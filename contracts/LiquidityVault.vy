@@ -501,10 +501,19 @@ def _valuation(entry: bool) -> int256:
          funding F * S - snapshot_sum counts in both, rounded down on exit and
          up on entry. The bad debt the vault absorbed counts as far as the
          insurance fund can repay it now, so the (permissionless) repayment
-         cannot be sandwiched by a deposit.
+         cannot be sandwiched by a deposit. On entry, traders' profit counts
+         only up to the counterparty cap of S2 (max_pnl_factor of the vault
+         balance) in each market and in total, as closes will pay it: counting
+         the part a close leaves with the vault would sell shares cheap to a
+         depositor who enters before that close. On exit it counts in full.
     """
     repayable: int256 = min(convert(staticcall engine.vault_bad_debt(), int256), max(staticcall engine.insurance_balance(), 0))
-    total: int256 = staticcall engine.vault_balance() + repayable
+    balance: int256 = staticcall engine.vault_balance()
+    total: int256 = balance + repayable
+    cap: int256 = max_value(int256)
+    if entry:
+        cap = fixed_point._mul_floor(max(balance, 0), convert(staticcall engine.max_pnl_factor(), int256))
+    traders_profit: int256 = 0
     market_count: uint256 = staticcall engine.market_count()
     for market_id: uint256 in range(MAX_MARKETS):
         if market_id >= market_count:
@@ -530,10 +539,13 @@ def _valuation(entry: bool) -> int256:
                 traders_pnl += min(fixed_point._mul_floor(skew, mark), fixed_point._mul_floor(skew, exit_price))
             else:
                 traders_pnl += max(fixed_point._mul_ceil(skew, mark), fixed_point._mul_ceil(skew, exit_price))
-        if not entry:
+        if entry:
+            traders_pnl = min(traders_pnl, cap)
+        else:
             traders_pnl = max(traders_pnl, 0)
-        total += traders_owed - traders_pnl
-    return total
+        total += traders_owed
+        traders_profit += traders_pnl
+    return total - min(traders_profit, cap)
 
 
 @internal

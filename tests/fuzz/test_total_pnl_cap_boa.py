@@ -80,3 +80,26 @@ def test_losers_in_another_market_offset_the_total_boa(boa_protocol):
         p.engine.modify_position(0, -5 * WAD, 0, sender=btc_trader)
         assert p.events(p.engine, "ProfitCapped") == []
         assert p.engine.collateral(btc_trader, 0) - before > 350_000 * WAD
+
+
+def test_a_deposit_before_a_capped_close_buys_no_share_of_the_haircut_boa(boa_protocol):
+    """S7 counts traders' profit capped as in S2. Before, the vault's entry valuation counted a
+    profit above the cap in full, though a close pays only the capped part: a depositor who
+    entered just before the winner's close bought shares cheap and gained the haircut (the
+    entry share price jumped about 25 % at the close)."""
+    p = boa_protocol
+    winner = p.traders[0]
+    with boa.env.anchor():
+        p.set_market(max_oi_vault_ratio=5 * WAD)
+        p.seed_vault(VAULT_UNITS)
+        p.deposit(winner, 300_000 * UNITS)
+        p.engine.modify_position(0, 8 * WAD, MAX_UINT256, sender=winner)
+        boa.env.time_travel(seconds=1)
+        p.push_price(oracle_answer(225_000))  # traders' profit 600,000: above the 500,000 cap
+        p.engine.checkpoint_funding([0])
+        shares_before = p.vault.previewDeposit(100_000 * UNITS)
+        p.engine.modify_position(0, -8 * WAD, 0, sender=winner)
+        assert p.events(p.engine, "ProfitCapped"), "the close was not capped"
+        shares_after = p.vault.previewDeposit(100_000 * UNITS)
+        # the close's fee (its vault share) is all the share price may gain
+        assert shares_after * 1000 >= shares_before * 995, (shares_before, shares_after)
