@@ -21,6 +21,13 @@ SHARE_SHIFT: constant(uint256) = 208
 MASK_34: constant(uint256) = 2**34 - 1
 ADL_TARGET_SHIFT: constant(uint256) = 34
 ADL_ACTIVE_BIT: constant(uint256) = 1 << 68
+MASK_68: constant(uint256) = 2**68 - 1
+ADL_SINCE_SHIFT: constant(uint256) = 69
+# @dev A deleveraging episode ends this long after its last deleverage: the hysteresis must not
+#      let a later rise to between adl_target and max_pnl_factor deleverage winners when the
+#      cap was never crossed again (the flag is only cleared by a deleverage that ends at or
+#      under adl_target, and none runs once the ratio falls there by itself).
+ADL_EPISODE: constant(uint256) = 3600
 BALANCES_MASK: constant(uint256) = 2**208 - 1
 # @dev Waterfall steps, as ShortfallCovered.source.
 FROM_INSURANCE: constant(uint256) = 1
@@ -85,7 +92,8 @@ vault_bad_debt: public(uint256)
 insurance_floor: public(uint256)
 # @dev The counterparty cap (S2) in one word, steps of 1e-10: max_pnl_factor (bits 0-33),
 #      the share of the vault balance traders' profit may reach, and adl_target (34-67),
-#      the ratio deleveraging brings it back under; bit 68 is set while deleveraging runs.
+#      the ratio deleveraging brings it back under; bit 68 is set while deleveraging runs,
+#      bits 69-108 hold the time of the deleverage that set it (an episode lasts ADL_EPISODE).
 _pnl_caps: uint256
 
 
@@ -261,22 +269,27 @@ def _set_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
     assert max_pnl_factor >= WAD // 100 and max_pnl_factor <= WAD, "treasury: max_pnl_factor out of bounds"
     assert adl_target <= max_pnl_factor, "treasury: adl_target above max_pnl_factor"
     assert max_pnl_factor % fixed_point.FRACTION_STEP == 0 and adl_target % fixed_point.FRACTION_STEP == 0, "treasury: pnl caps not a multiple of 1e-10"
-    self._pnl_caps = (self._pnl_caps & ADL_ACTIVE_BIT) | adl_target // fixed_point.FRACTION_STEP << ADL_TARGET_SHIFT | max_pnl_factor // fixed_point.FRACTION_STEP
+    self._pnl_caps = (self._pnl_caps & ~MASK_68) | adl_target // fixed_point.FRACTION_STEP << ADL_TARGET_SHIFT | max_pnl_factor // fixed_point.FRACTION_STEP
     log PnlCapsSet(max_pnl_factor=max_pnl_factor, adl_target=adl_target)
 
 
 @internal
 def _set_adl_active(active: bool):
-    word: uint256 = self._pnl_caps & ~ADL_ACTIVE_BIT
+    word: uint256 = self._pnl_caps & MASK_68
     if active:
-        word |= ADL_ACTIVE_BIT
+        word |= ADL_ACTIVE_BIT | block.timestamp << ADL_SINCE_SHIFT
     self._pnl_caps = word
 
 
 @internal
 @view
 def _adl_active() -> bool:
-    return self._pnl_caps & ADL_ACTIVE_BIT != 0
+    """
+    @dev Deleveraging runs: the last deleverage left the ratio above adl_target
+         and was at most ADL_EPISODE ago.
+    """
+    word: uint256 = self._pnl_caps
+    return word & ADL_ACTIVE_BIT != 0 and block.timestamp <= (word >> ADL_SINCE_SHIFT) + ADL_EPISODE
 
 
 @internal
