@@ -32,8 +32,9 @@
         1 min and 7 days). `redeem` and `withdraw` spend only claimable
         escrowed shares, priced at claim time at the exit valuation and
         still under the utilization limit. One request per owner: a new
-        request adds to the pending one and restarts its clock;
-        `cancel_redeem` returns all escrowed shares. Escrowed shares stay
+        request adds to the pending one and restarts its clock. A request
+        is claimable for `CLAIM_WINDOW` (1 day) after its delay, then
+        lapses: `cancel_redeem` returns all escrowed shares. Escrowed shares stay
         in `totalSupply`, so they bear gains and losses until claimed.
         Just-in-time liquidity therefore cannot leave in the block it
         entered, and no one can redeem a trade's refundable premium.
@@ -99,6 +100,11 @@ DEFAULT_WITHDRAWAL_DELAY: public(constant(uint256)) = 3600
 #      from being claimed in the block it was made; at most 7 days.
 MIN_WITHDRAWAL_DELAY: public(constant(uint256)) = 60
 MAX_WITHDRAWAL_DELAY: public(constant(uint256)) = 7 * 86400
+# @dev How long a request stays claimable once its delay has passed, seconds. A request
+#      claimable forever would be a standing option: request once, earn as an LP, and leave
+#      the moment a loss is seen coming. After the window the shares stay escrowed until
+#      cancel_redeem returns them or a new request restarts the delay.
+CLAIM_WINDOW: public(constant(uint256)) = 86400
 # @dev A redemption request word: escrowed shares in bits 0-215, claimable_at above.
 REQUEST_SHARES_BITS: constant(uint256) = 216
 REQUEST_SHARES_MASK: constant(uint256) = (1 << REQUEST_SHARES_BITS) - 1
@@ -606,9 +612,16 @@ def _claimable_shares(owner: address) -> uint256:
     @dev The owner's escrowed shares when its request is claimable now, else 0.
     """
     word: uint256 = self._requests[owner]
-    if block.timestamp < word >> REQUEST_SHARES_BITS:
+    if not self._in_claim_window(word):
         return 0
     return word & REQUEST_SHARES_MASK
+
+
+@internal
+@view
+def _in_claim_window(word: uint256) -> bool:
+    claimable_at: uint256 = word >> REQUEST_SHARES_BITS
+    return block.timestamp >= claimable_at and block.timestamp < claimable_at + CLAIM_WINDOW
 
 
 @internal
@@ -646,7 +659,7 @@ def _withdraw(receiver: address, owner: address, assets: uint256, shares: uint25
     assert receiver != empty(address), "vault: receiver is zero"
     word: uint256 = self._requests[owner]
     pending: uint256 = word & REQUEST_SHARES_MASK
-    assert pending > 0 and block.timestamp >= word >> REQUEST_SHARES_BITS, "vault: redemption not claimable"
+    assert pending > 0 and self._in_claim_window(word), "vault: redemption not claimable"
     assert shares <= pending, "vault: shares above request"
     if msg.sender != owner:
         erc20._spend_allowance(owner, msg.sender, shares)

@@ -606,7 +606,7 @@ class SolvencyMachine(ProtocolMachine):
         utilization limit, a stale price, a request not yet claimable) is a no-op."""
         requested, claimable_at = self.p.vault.redeem_request(lp)
         self.stats.steps += 1
-        if requested and self.p.now() >= claimable_at:
+        if requested and claimable_at <= self.p.now() < claimable_at + self.p.vault.CLAIM_WINDOW():
             shares = max(requested * percent // 100, 1)
             self.last = f"lp_exit: claim {shares} shares"
             reason = self.p.revert_reason(lambda: self.p.vault.redeem(shares, lp, lp, sender=lp))

@@ -335,6 +335,30 @@ def test_a_request_is_claimable_from_exactly_its_claimable_time_boa(boa_protocol
         assert p.vault.redeem(shares, p.other_lp, p.other_lp, sender=p.other_lp) == usd(1_000)
 
 
+def test_a_request_lapses_after_its_claim_window_boa(boa_protocol):
+    """A request claimable forever was a standing option: an LP requested once, kept earning
+    (escrowed shares bear gains and losses), and claimed the moment it saw a loss coming, days
+    later. Now the request is claimable for CLAIM_WINDOW after its delay; then the LP must
+    cancel or request again and wait the delay once more."""
+    p = boa_protocol
+    owner = p.other_lp
+    with boa.env.anchor():
+        shares = p.vault.deposit(usd(1_000), owner, sender=owner)
+        claimable_at = p.vault.request_redeem(shares, sender=owner)
+        window = p.vault.CLAIM_WINDOW()
+        assert window == 86_400
+        boa.env.time_travel(seconds=claimable_at + window - 1 - p.now())
+        assert p.vault.maxRedeem(owner) == shares  # the last second of the window
+        boa.env.time_travel(seconds=1)
+        assert p.vault.maxRedeem(owner) == p.vault.maxWithdraw(owner) == 0
+        reason = p.revert_reason(lambda: p.vault.redeem(shares, owner, owner, sender=owner))
+        assert reason == "vault: redemption not claimable"
+        assert p.vault.cancel_redeem(sender=owner) == shares
+        again = p.vault.request_redeem(shares, sender=owner)
+        assert again == p.now() + p.vault.withdrawal_delay()
+        assert p.vault.maxRedeem(owner) == 0
+
+
 def requests_slot(p, owner) -> int:
     """The storage slot of `_requests[owner]` (Vyper: keccak256(slot . key))."""
     base = p.vault.compiler_data.storage_layout["storage_layout"]["_requests"]["slot"]
