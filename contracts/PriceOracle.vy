@@ -7,18 +7,36 @@
         gas-cheap time-weighted average (`twap`) that the engine reads its
         mark price from.
 
-        A fixed set of at most 16 reporters (appointed by the owner) push
-        prices with `report`. Whenever at least `quorum` reporters have a
-        fresh report (not older than `max_report_age` seconds), the median of
-        the fresh reports is published as a new round. At most one round is
-        created per block: a later quorum in the same block updates that
-        round's answer in place.
+        A fixed set of at most 16 reporters (appointed by the owner) observe
+        the price off chain and EIP-712 sign their observations (rule S9,
+        "one report per round", as Chainlink OCR does): one reporter collects
+        at least `quorum` signed observations for the next round and sends
+        them together with `transmit`. The contract recovers each signer,
+        requires distinct appointed reporters (in ascending address order),
+        each observation fresh (observed_at <= block.timestamp and not older
+        than `max_report_age`), and publishes their median as ONE new round.
+        No single observation is ever stored or logged: before its round
+        nothing of it is on chain, and afterwards only the median is. A round
+        is written once: a second transmission at the timestamp of the latest
+        round (so in the same block) reverts, so one block moves the answer at
+        most the deviation bound.
 
-        Deviation bound: while the current answer is fresh, a report that
-        deviates from it by more than `max_deviation_bps` is rejected. Once the
-        current answer is stale (older than `max_report_age`) there is NO
+        Signed data (EIP-712, domain name "vyperp PriceOracle", version "1",
+        chainId, verifyingContract = this oracle):
+            Observation(uint256 roundId,uint80 answer,uint40 observedAt)
+        `roundId` is the round the observation is for (latestRound() + 1 when
+        signed): an observation can be used for that round only, so it cannot
+        be replayed into a later round, and a reporter signs one observation
+        per round (the transmitter cannot pick among several of its prices).
+        In calldata each observation is three words: `packed` =
+        answer | observed_at << 80 | v << 120, then r and s.
+
+        Deviation bound: while the current answer is fresh, a median that
+        deviates from it by more than `max_deviation_bps` is rejected. Once
+        the current answer is stale (older than `max_report_age`) there is NO
         deviation check, so that a genuine price move that happened while the
-        feed was down does not lock the feed forever.
+        feed was down does not lock the feed forever (the engine's S4 outlier
+        halt judges such a jump).
 
         Every round stores one packed observation slot:
         bits   0..39  updated_at  (uint40)
@@ -41,7 +59,7 @@
         bits  80..199 the latest round's updated_at and answer, laid out as
                       bits 0..119 of its observation
         bits 200..255 latest round id (0 = no round yet; at most 2**56 - 1)
-        `report` rewrites this slot on every new round anyway, so the anchors
+        `transmit` rewrites this slot on every new round anyway, so the anchors
         and the copy cost no extra storage write on a new round, and
         `latestRoundData` reads this one slot.
 
@@ -53,35 +71,48 @@
         exact and a twap reads two rounds besides the latest; a guess d
         rounds off costs O(log d) reads, never more than O(log(number of
         rounds)).
-@custom:security The median bounds the published answer by honest reports only
-                 while colluding reporters are fewer than half of the fresh
-                 reports; with an even count one colluder moves the average of
-                 the two middle values. The deviation bound limits each report
-                 against a fresh answer, not the drift over many rounds, and it
-                 is lifted once the answer is stale. The owner can change the
+@custom:security The median bounds the published answer by honest observations
+                 only while colluding reporters are fewer than half of the
+                 transmitted observations; with an even count one colluder
+                 moves the average of the two middle values. The transmitter
+                 (a reporter) chooses which signed observations of the round
+                 to send (any quorum of them) and when, within
+                 `max_report_age`. The deviation bound limits each round's
+                 median against a fresh answer, not the drift over many
+                 blocks, and it is lifted once the answer is stale.
+                 Signatures are not checked for low s: a malleated signature
+                 recovers the same reporter, which may count once only. The owner can change the
                  reporter set and all parameters at once: this contract is for
                  devnets and tests, not for value-bearing deployments. It makes
                  no external calls.
 """
 
 from snekmate.auth import ownable
+from snekmate.utils import eip712_domain_separator as eip712
 
 initializes: ownable
+initializes: eip712
 
 exports: (
     ownable.owner,
     ownable.transfer_ownership,
     ownable.renounce_ownership,
+    eip712.eip712Domain,
 )
 
 
+# ---- Types ----
+
+# One signed observation in calldata: `packed` holds answer (bits 0..79),
+# observed_at (bits 80..119) and the signature's v (bits 120..255, 27 or 28);
+# r and s are the signature's other two words.
+struct Observation:
+    packed: uint256
+    r: bytes32
+    s: bytes32
+
+
 # ---- Events ----
-
-event ReportSubmitted:
-    reporter: indexed(address)
-    price: int256
-    timestamp: uint256
-
 
 # Chainlink's event name and layout.
 event AnswerUpdated:
@@ -126,16 +157,30 @@ BPS: constant(uint256) = 10_000
 MAX_REPORT_AGE_LIMIT: constant(uint256) = 86_400
 VERSION: constant(uint256) = 1
 
-# Largest answer that fits the 80-bit field of an observation.
-MAX_ANSWER: constant(uint256) = (1 << 80) - 1
 
 TIME_MASK: constant(uint256) = (1 << 40) - 1
 ANSWER_MASK: constant(uint256) = (1 << 80) - 1
 ANSWER_SHIFT: constant(uint256) = 40
 CUMULATIVE_SHIFT: constant(uint256) = 120
 
-# A report slot packs the price above a 40-bit timestamp.
-REPORT_PRICE_SHIFT: constant(uint256) = 40
+# Calldata layout of `Observation.packed`.
+OBSERVED_AT_SHIFT: constant(uint256) = 80
+V_SHIFT: constant(uint256) = 120
+
+# EIP-712 domain and the signed struct.
+EIP712_NAME: constant(String[50]) = "vyperp PriceOracle"
+EIP712_VERSION: constant(String[20]) = "1"
+OBSERVATION_TYPEHASH: constant(bytes32) = keccak256(
+    "Observation(uint256 roundId,uint80 answer,uint40 observedAt)"
+)
+
+# `_params` packs quorum (bits 0..7), max_deviation_bps (bits 8..23) and
+# max_report_age (bits 24..47): one storage read per transmission.
+QUORUM_MASK: constant(uint256) = (1 << 8) - 1
+DEVIATION_SHIFT: constant(uint256) = 8
+DEVIATION_MASK: constant(uint256) = (1 << 16) - 1
+AGE_SHIFT: constant(uint256) = 24
+AGE_MASK: constant(uint256) = (1 << 24) - 1
 
 # `_head` packs, from bit 0: the older anchor's updated_at (40 bits), the
 # latest anchor's updated_at (40 bits), the latest round's updated_at and
@@ -161,16 +206,15 @@ _decimals: uint8
 _description: String[64]
 # @dev Current reporters, in insertion order (removal swaps in the last one).
 _reporters: DynArray[address, MAX_REPORTERS]
-# @dev Membership flag for each address in `_reporters`.
-_is_reporter: HashMap[address, bool]
-# @dev Each reporter's last report, packed: price << 40 | timestamp (0 = none).
-_reports: HashMap[address, uint256]
-# @dev Number of fresh reports needed to publish an answer (1..len(_reporters)).
-quorum: public(uint256)
-# @dev Largest accepted deviation of a report from a fresh answer, in bps.
-max_deviation_bps: public(uint256)
-# @dev Age in seconds after which a report (or the answer) counts as stale.
-max_report_age: public(uint256)
+# @dev For each address in `_reporters` a copy of `_params` (never 0: the quorum is at least 1),
+#      0 for any other address. The copy lets `transmit` learn the caller's membership and the
+#      parameters from one storage read; the setters rewrite every reporter's copy.
+_roster: HashMap[address, uint256]
+# @dev quorum (observations needed per round, 1..len(_reporters)), max_deviation_bps (largest
+#      accepted move of a round's median from a fresh answer, 1..10000) and max_report_age (age
+#      in seconds after which an observation or the answer is stale, 1..86400), packed as
+#      described at QUORUM_MASK; read through `quorum()`, `max_deviation_bps()`, `max_report_age()`.
+_params: uint256
 # @dev Latest round id (0 = none; ids start at 1), a copy of its updated_at and answer, and
 #      two anchors' times (module docstring).
 _head: uint256
@@ -194,92 +238,132 @@ def __init__(
     @param decimals_ Decimals of the answers (8 for Chainlink USD feeds).
     @param description_ Feed name, e.g. "BTC / USD".
     @param reporters_ Initial reporters (distinct, non-zero, at most 16).
-    @param quorum_ Fresh reports needed to publish, 1..len(reporters_).
+    @param quorum_ Signed observations needed per round, 1..len(reporters_).
     @param max_deviation_bps_ Deviation bound in bps, 1..10000.
     @param max_report_age_ Freshness window in seconds, 1..86400.
     """
     ownable.__init__()
+    eip712.__init__(EIP712_NAME, EIP712_VERSION)
     self._decimals = decimals_
     self._description = description_
-    for reporter: address in reporters_:
-        self._add_reporter(reporter)
     self._check_quorum(quorum_, len(reporters_))
     self._check_max_deviation_bps(max_deviation_bps_)
     self._check_max_report_age(max_report_age_)
-    self.quorum = quorum_
-    self.max_deviation_bps = max_deviation_bps_
-    self.max_report_age = max_report_age_
+    self._params = (
+        quorum_ | (max_deviation_bps_ << DEVIATION_SHIFT) | (max_report_age_ << AGE_SHIFT)
+    )
+    for reporter: address in reporters_:
+        self._add_reporter(reporter)
 
 
 # ---- Reporting ----
 
 @external
-def report(price: int256):
+def transmit(round_id: uint256, observations: DynArray[Observation, MAX_REPORTERS]):
     """
-    @notice Submits the caller's price and publishes the median of the fresh
-            reports once at least `quorum` of them are fresh.
-    @dev While the current answer is fresh, `price` may deviate from it by at
-         most `max_deviation_bps`; once the answer is stale there is no
-         deviation check, so a real move during downtime cannot lock the feed.
-         A second publication in the same block updates the latest round in
-         place instead of starting a new one.
-    @param price The price, with `decimals()` decimals; 0 < price < 2**80.
+    @notice Publishes round `round_id` as the median of reporters' signed
+            observations, sent together in this one transaction (rule S9).
+    @dev Callable by a reporter only. Each observation must be EIP-712
+         signed for `round_id` by a distinct reporter; the signers must come
+         in strictly ascending address order (which makes them distinct at
+         O(1) per observation). Each observation must be fresh: observed_at
+         <= block.timestamp and block.timestamp - observed_at <=
+         `max_report_age`. At least `quorum` observations are needed. While
+         the current answer is fresh the median may deviate from it by at
+         most `max_deviation_bps`; once it is stale there is no deviation
+         check. At most one round per block: a transmission at the timestamp
+         of the latest round reverts. Nothing but the median is stored or
+         logged (`NewRound`, `AnswerUpdated`).
+    @param round_id The round the observations are for: latestRound() + 1.
+    @param observations The signed observations, signers ascending; each is
+           answer | observed_at << 80 | v << 120 with 0 < answer < 2**80,
+           and the signature's r and s.
     """
-    assert self._is_reporter[msg.sender], "oracle: not a reporter"
-    assert price > 0, "oracle: price not positive"
-    assert convert(price, uint256) <= MAX_ANSWER, "oracle: answer too large"
-    uprice: uint256 = convert(price, uint256)
-
-    max_age: uint256 = self.max_report_age
+    # The caller's roster entry is a copy of `_params`, 0 for a non-reporter.
+    params: uint256 = self._roster[msg.sender]
+    assert params != 0, "oracle: not a reporter"
     head: uint256 = self._head
     latest: uint256 = head >> ROUND_SHIFT
-    last: uint256 = 0
-    if latest != 0:
-        last = self._observations[latest]
-        last_t: uint256 = last & TIME_MASK
-        if block.timestamp - last_t <= max_age:
-            answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
-            diff: uint256 = 0
-            if uprice > answer:
-                diff = uprice - answer
-            else:
-                diff = answer - uprice
-            assert diff * BPS <= answer * self.max_deviation_bps, "oracle: deviation too large"
+    last_t: uint256 = (head >> LATEST_SHIFT) & TIME_MASK
+    assert latest == 0 or last_t != block.timestamp, "oracle: round already written this block"
+    assert round_id == latest + 1, "oracle: wrong round"
+    assert len(observations) >= params & QUORUM_MASK, "oracle: too few observations"
+    max_age: uint256 = (params >> AGE_SHIFT) & AGE_MASK
 
-    self._reports[msg.sender] = (uprice << REPORT_PRICE_SHIFT) | convert(
-        convert(block.timestamp, uint40), uint256
-    )
-    log ReportSubmitted(reporter=msg.sender, price=price, timestamp=block.timestamp)
+    domain: bytes32 = eip712._domain_separator_v4()
+    previous: uint256 = 0
+    # The observed prices in ascending order (insertion sort), `count` of them.
+    prices: uint256[MAX_REPORTERS] = empty(uint256[MAX_REPORTERS])
+    count: uint256 = 0
+    for observation: Observation in observations:
+        packed: uint256 = observation.packed
+        price: uint256 = packed & ANSWER_MASK
+        observed_at: uint256 = (packed >> OBSERVED_AT_SHIFT) & TIME_MASK
+        assert price != 0, "oracle: price not positive"
+        assert observed_at <= block.timestamp, "oracle: observation from the future"
+        assert block.timestamp - observed_at <= max_age, "oracle: stale observation"
+        digest: bytes32 = keccak256(
+            concat(
+                x"1901",
+                domain,
+                keccak256(abi_encode(OBSERVATION_TYPEHASH, round_id, price, observed_at)),
+            )
+        )
+        signer: address = ecrecover(digest, packed >> V_SHIFT, observation.r, observation.s)
+        assert signer != empty(address), "oracle: bad signature"
+        assert self._roster[signer] != 0, "oracle: signer not a reporter"
+        signer_key: uint256 = convert(signer, uint256)
+        assert signer_key > previous, "oracle: signers not distinct and ascending"
+        previous = signer_key
 
-    # Median of the fresh reports.
-    oldest: uint256 = 0
-    if block.timestamp > max_age:
-        oldest = block.timestamp - max_age
-    prices: DynArray[uint256, MAX_REPORTERS] = []
-    for reporter: address in self._reporters:
-        packed: uint256 = self._reports[reporter]
-        ts: uint256 = packed & TIME_MASK
-        if packed == 0 or ts < oldest:
-            continue
-        # Insertion sort step: keep `prices` ascending.
-        value: uint256 = packed >> REPORT_PRICE_SHIFT
-        prices.append(value)
-        n: uint256 = len(prices)
-        for k: uint256 in range(1, MAX_REPORTERS):
-            if k >= n:
+        # Insertion sort step: shift the larger prices up by one, put `price` below them.
+        slot: uint256 = count
+        for k: uint256 in range(MAX_REPORTERS):
+            if slot == 0:
                 break
-            if prices[n - k - 1] <= value:
+            below: uint256 = prices[slot - 1]
+            if below <= price:
                 break
-            prices[n - k] = prices[n - k - 1]
-            prices[n - k - 1] = value
-    count: uint256 = len(prices)
-    if count < self.quorum:
-        return
+            prices[slot] = below
+            slot -= 1
+        prices[slot] = price
+        count += 1
+
     median: uint256 = prices[count // 2]
     if count % 2 == 0:
         median = (prices[count // 2 - 1] + median) // 2
 
-    self._publish(head, last, median)
+    if latest != 0 and block.timestamp - last_t <= max_age:
+        answer: uint256 = (head >> (LATEST_SHIFT + ANSWER_SHIFT)) & ANSWER_MASK
+        diff: uint256 = 0
+        if median > answer:
+            diff = median - answer
+        else:
+            diff = answer - median
+        assert diff * BPS <= answer * ((params >> DEVIATION_SHIFT) & DEVIATION_MASK), (
+            "oracle: deviation too large"
+        )
+
+    self._publish(head, latest, median)
+
+
+@external
+@view
+def observation_digest(round_id: uint256, answer: uint256, observed_at: uint256) -> bytes32:
+    """
+    @notice The EIP-712 digest a reporter signs for an observation.
+    @param round_id The round the observation is for.
+    @param answer The observed price, with `decimals()` decimals.
+    @param observed_at The time of the observation (unix seconds).
+    @return keccak256(0x1901 ++ domain separator ++ hashStruct(Observation)).
+    """
+    return keccak256(
+        concat(
+            x"1901",
+            eip712._domain_separator_v4(),
+            keccak256(abi_encode(OBSERVATION_TYPEHASH, round_id, answer, observed_at)),
+        )
+    )
 
 
 # ---- Chainlink AggregatorV3Interface ----
@@ -503,34 +587,43 @@ def reporters() -> DynArray[address, MAX_REPORTERS]:
 
 @external
 @view
-def latest_reports() -> (
-    DynArray[address, MAX_REPORTERS],
-    DynArray[int256, MAX_REPORTERS],
-    DynArray[uint256, MAX_REPORTERS],
-):
-    """
-    @notice Each current reporter's last report (0, 0 when none).
-    @return reporters, prices, timestamps (same order as `reporters()`).
-    """
-    addrs: DynArray[address, MAX_REPORTERS] = self._reporters
-    prices: DynArray[int256, MAX_REPORTERS] = []
-    timestamps: DynArray[uint256, MAX_REPORTERS] = []
-    for reporter: address in addrs:
-        packed: uint256 = self._reports[reporter]
-        prices.append(convert(packed >> REPORT_PRICE_SHIFT, int256))
-        timestamps.append(packed & TIME_MASK)
-    return addrs, prices, timestamps
-
-
-@external
-@view
 def is_reporter(account: address) -> bool:
     """
     @notice Whether `account` is a current reporter.
     @param account The address to check.
-    @return True if `account` may call `report`.
+    @return True if `account` may sign observations and call `transmit`.
     """
-    return self._is_reporter[account]
+    return self._roster[account] != 0
+
+
+@external
+@view
+def quorum() -> uint256:
+    """
+    @notice Signed observations needed to publish a round.
+    @return The quorum, 1..number of reporters.
+    """
+    return self._params & QUORUM_MASK
+
+
+@external
+@view
+def max_deviation_bps() -> uint256:
+    """
+    @notice Largest accepted deviation of a round's median from a fresh answer.
+    @return The bound in bps, 1..10000.
+    """
+    return (self._params >> DEVIATION_SHIFT) & DEVIATION_MASK
+
+
+@external
+@view
+def max_report_age() -> uint256:
+    """
+    @notice Age after which an observation, or the answer, counts as stale.
+    @return The age in seconds, 1..86400.
+    """
+    return (self._params >> AGE_SHIFT) & AGE_MASK
 
 
 # ---- Administration (owner only) ----
@@ -548,14 +641,14 @@ def add_reporter(reporter: address):
 @external
 def remove_reporter(reporter: address):
     """
-    @notice Removes a reporter and forgets its last report; the quorum must
-            stay at most the remaining number of reporters.
+    @notice Removes a reporter; the quorum must stay at most the remaining
+            number of reporters. Its signed observations stop counting at once.
     @param reporter The reporter to remove.
     """
     ownable._check_owner()
-    assert self._is_reporter[reporter], "oracle: unknown reporter"
+    assert self._roster[reporter] != 0, "oracle: unknown reporter"
     n: uint256 = len(self._reporters)
-    assert self.quorum <= n - 1, "oracle: quorum above reporters"
+    assert self._params & QUORUM_MASK <= n - 1, "oracle: quorum above reporters"
     for i: uint256 in range(MAX_REPORTERS):
         if i >= n:
             break
@@ -563,50 +656,54 @@ def remove_reporter(reporter: address):
             self._reporters[i] = self._reporters[n - 1]
             self._reporters.pop()
             break
-    self._is_reporter[reporter] = False
-    self._reports[reporter] = 0
+    self._roster[reporter] = 0
     log ReporterRemoved(reporter=reporter)
 
 
 @external
 def set_quorum(new_quorum: uint256):
     """
-    @notice Sets the number of fresh reports needed to publish.
+    @notice Sets the number of signed observations needed to publish a round.
     @param new_quorum The new quorum, 1..number of reporters.
     """
     ownable._check_owner()
     self._check_quorum(new_quorum, len(self._reporters))
-    log QuorumUpdated(old_quorum=self.quorum, new_quorum=new_quorum)
-    self.quorum = new_quorum
+    params: uint256 = self._params
+    log QuorumUpdated(old_quorum=params & QUORUM_MASK, new_quorum=new_quorum)
+    self._set_params((params & ~QUORUM_MASK) | new_quorum)
 
 
 @external
 def set_max_deviation_bps(new_max_deviation_bps: uint256):
     """
-    @notice Sets the largest accepted deviation of a report from a fresh answer.
+    @notice Sets the largest accepted deviation of a round's median from a fresh answer.
     @param new_max_deviation_bps The new bound in bps, 1..10000.
     """
     ownable._check_owner()
     self._check_max_deviation_bps(new_max_deviation_bps)
+    params: uint256 = self._params
     log MaxDeviationBpsUpdated(
-        old_max_deviation_bps=self.max_deviation_bps,
+        old_max_deviation_bps=(params >> DEVIATION_SHIFT) & DEVIATION_MASK,
         new_max_deviation_bps=new_max_deviation_bps,
     )
-    self.max_deviation_bps = new_max_deviation_bps
+    self._set_params(
+        (params & ~(DEVIATION_MASK << DEVIATION_SHIFT)) | (new_max_deviation_bps << DEVIATION_SHIFT)
+    )
 
 
 @external
 def set_max_report_age(new_max_report_age: uint256):
     """
-    @notice Sets the age after which reports and the answer count as stale.
+    @notice Sets the age after which observations and the answer count as stale.
     @param new_max_report_age The new age in seconds, 1..86400.
     """
     ownable._check_owner()
     self._check_max_report_age(new_max_report_age)
+    params: uint256 = self._params
     log MaxReportAgeUpdated(
-        old_max_report_age=self.max_report_age, new_max_report_age=new_max_report_age
+        old_max_report_age=(params >> AGE_SHIFT) & AGE_MASK, new_max_report_age=new_max_report_age
     )
-    self.max_report_age = new_max_report_age
+    self._set_params((params & ~(AGE_MASK << AGE_SHIFT)) | (new_max_report_age << AGE_SHIFT))
 
 
 # ---- Internal ----
@@ -614,11 +711,21 @@ def set_max_report_age(new_max_report_age: uint256):
 @internal
 def _add_reporter(reporter: address):
     assert reporter != empty(address), "oracle: zero address"
-    assert not self._is_reporter[reporter], "oracle: already a reporter"
+    assert self._roster[reporter] == 0, "oracle: already a reporter"
     assert len(self._reporters) < MAX_REPORTERS, "oracle: too many reporters"
     self._reporters.append(reporter)
-    self._is_reporter[reporter] = True
+    self._roster[reporter] = self._params
     log ReporterAdded(reporter=reporter)
+
+
+@internal
+def _set_params(params: uint256):
+    """
+    @dev Stores the packed parameters and their copy in every reporter's roster entry.
+    """
+    self._params = params
+    for reporter: address in self._reporters:
+        self._roster[reporter] = params
 
 
 @internal
@@ -643,30 +750,21 @@ def _check_max_report_age(max_report_age_: uint256):
 
 
 @internal
-def _publish(head: uint256, last: uint256, answer: uint256):
+def _publish(head: uint256, latest: uint256, answer: uint256):
     """
-    @dev Publishes `answer` at block.timestamp: updates the latest round in
-         place if it was published at this timestamp, else starts a new round.
-         `head` is `_head` and `last` the latest observation (0 if none).
+    @dev Publishes `answer` as a new round at block.timestamp. `head` is
+         `_head` and `latest` its round id; `transmit` has checked that the
+         latest round is older than this block's timestamp, so round
+         timestamps stay distinct.
     """
-    # `answer` fits 80 bits: it is a median of reports that `report` checked
-    # against MAX_ANSWER ("oracle: answer too large").
+    # `answer` fits 80 bits: it is a median of 80-bit observation fields.
     now: uint256 = block.timestamp
-    latest: uint256 = head >> ROUND_SHIFT
-    if latest != 0 and last & TIME_MASK == now:
-        # Same block: keep updated_at and cumulative, replace the answer (and its copy in the head).
-        self._observations[latest] = (
-            (last & ~(ANSWER_MASK << ANSWER_SHIFT)) | (answer << ANSWER_SHIFT)
-        )
-        self._head = (head & ~(ANSWER_MASK << (LATEST_SHIFT + ANSWER_SHIFT))) | (answer << (LATEST_SHIFT + ANSWER_SHIFT))
-        log AnswerUpdated(current=convert(answer, int256), roundId=latest, updatedAt=now)
-        return
-
     now40: uint256 = convert(convert(now, uint40), uint256)
     cumulative: uint256 = 0
     anchor_t: uint256 = now40
     older_anchor_t: uint256 = now40
     if latest != 0:
+        last: uint256 = self._observations[latest]
         last_t: uint256 = last & TIME_MASK
         last_answer: uint256 = (last >> ANSWER_SHIFT) & ANSWER_MASK
         cumulative = (last >> CUMULATIVE_SHIFT) + last_answer * (now - last_t)

@@ -29,6 +29,7 @@ from eth_utils import keccak
 
 from vyperp.benchmark_report import write_block
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.oracle_signing import sign_round, transmission, transmit_round
 from vyperp.orders import OrderKind, OrderSettings, deploy_order_book
 from vyperp.params import MarketConfig
 from vyperp.units import to_wad
@@ -43,6 +44,9 @@ QUORUM = 2
 MAX_REPORT_AGE = 60
 MAX_DEVIATION_BPS = 500
 MARK_WINDOW = 180
+# The wide oracle of the 7-observation transmission row: 7 reporters, this quorum.
+WIDE_REPORTERS = 7
+WIDE_QUORUM = 4
 
 # (feed, start price, trade size): one trade is about 150,000 of notional in every market.
 MARKETS = [
@@ -180,6 +184,7 @@ class Devnet:
 
     def __init__(self, project, chain, accounts, seed: int = 7):
         test = accounts.test_accounts
+        self.project = project
         self.chain = chain
         self.admin, self.second_lp, self.trader, self.background = test[0:4]
         self.lp, self.keeper, self.cross_trader = test[4], test[5], test[9]
@@ -212,15 +217,40 @@ class Devnet:
             self.market_ids.append(add_market(self.protocol, self.admin, config, atomic_trading=True))
 
     def tick(self, advance: int = TICK) -> list:
-        """One heartbeat: every reporter of every market reports, all in the same second."""
+        """One heartbeat: in every market the 3 reporters sign an observation each (off chain)
+        and the first transmits them in one transaction (S9); all markets in the same second."""
         self.clock += advance
         receipts = []
         for i, oracle in enumerate(self.oracles):
             self.prices[i] *= 1 + self.rng.uniform(-0.0005, 0.0005)
-            for reporter in self.reporters:
-                self.chain.pending_timestamp = self.clock
-                quote = self.prices[i] * (1 + self.rng.uniform(-0.0001, 0.0001))
-                receipts.append(oracle.report(int(quote * 10**ORACLE_DECIMALS), sender=reporter))
+            quotes = [int(self.prices[i] * (1 + self.rng.uniform(-0.0001, 0.0001)) * 10**ORACLE_DECIMALS)
+                      for _ in self.reporters]
+            self.chain.pending_timestamp = self.clock
+            receipts.append(transmit_round(oracle, quotes, self.reporters, self.reporters[0],
+                                           observed_at=self.clock))
+        return receipts
+
+    def wide_transmissions(self, rounds: int = 2) -> list:
+        """A BTC oracle with 7 reporters (quorum 4; the six beside reporter 0 are keys of this
+        script, they only sign) and `rounds` transmissions of 7 observations, one second apart
+        from the heartbeat's second on (the last is a steady round: it reads the previous round
+        and writes a fresh one). The heartbeat clock is left as it is."""
+        from eth_account import Account
+        from eth_utils import keccak
+
+        signers = [self.reporters[0]] + [
+            Account.from_key(keccak(text=f"vyperp gas benchmark reporter {i}")) for i in range(1, WIDE_REPORTERS)]
+        oracle = deploy_oracle(self.project, self.admin, [s.address for s in signers], decimals=ORACLE_DECIMALS,
+                               quorum=WIDE_QUORUM, max_deviation_bps=MAX_DEVIATION_BPS,
+                               max_report_age=MAX_REPORT_AGE)
+        receipts = []
+        for r in range(rounds):
+            clock = self.clock + 1 + r
+            self.chain.pending_timestamp = clock
+            quotes = [int(self.prices[0] * (1 + self.rng.uniform(-0.0001, 0.0001)) * 10**ORACLE_DECIMALS)
+                      for _ in signers]
+            round_id, observations = sign_round(oracle, quotes, signers, observed_at=clock)
+            receipts.append(oracle.transmit(round_id, transmission(observations), sender=self.reporters[0]))
         return receipts
 
     def next_block(self):
@@ -399,11 +429,15 @@ def core_benchmarks(net: Devnet, _sections: list[Section]) -> Section:
         net.later(lambda: vault.withdraw(usd(100_000), lp2, lp2, sender=lp2)),
     )
 
-    # A heartbeat's first report opens a new round (3 fresh reports, quorum 2); the other
-    # reports of the same block update that round in place.
-    reports = net.tick()
-    section.add("oracle report (new round, median of 3 fresh)", reports[0], traced=True)
-    section.add("oracle report (same block, round updated in place)", reports[1])
+    # S9: one transmission per round carries the reporters' signed observations; the oracle
+    # recovers each signer and publishes the median (the report-based oracle took one
+    # transaction per reporter: 85,312 for the report that opened a round, 63,828 per re-write).
+    transmissions = net.tick()
+    section.add("oracle transmit (3 signed observations, median, new round)", transmissions[0], target=80_000,
+                traced=True, note="replaces 3 reports (85,312 + 2 × 63,828)")
+    wide = net.wide_transmissions()
+    section.add(f"oracle transmit ({WIDE_REPORTERS} signed observations, median, new round)", wide[-1],
+                note=f"{WIDE_REPORTERS} reporters, quorum {WIDE_QUORUM}")
     return section
 
 
@@ -502,7 +536,7 @@ def order_book_benchmarks(_net: Devnet, _sections: list[Section]) -> Section:
     admin, trader, other, lp, keeper, reporter = (accounts.test_accounts[i] for i in (0, 2, 3, 4, 5, 6))
     protocol = deploy_protocol(project, admin)
     feed = deploy_oracle(project, admin, [reporter])
-    feed.report(150_000 * 10**8, sender=reporter)
+    transmit_round(feed, 150_000 * 10**8, [reporter], reporter)
     market = add_market(protocol, admin, MarketConfig(oracle=feed.address, mark_window=0, max_price_age=3600))
     book = deploy_order_book(
         protocol,
@@ -528,7 +562,7 @@ def order_book_benchmarks(_net: Devnet, _sections: list[Section]) -> Section:
 
     def fresh_price(value=150_000):
         chain.mine(deltatime=ORDER_ROUND_GAP)
-        feed.report(value * 10**8, sender=reporter)
+        transmit_round(feed, value * 10**8, [reporter], reporter)
 
     def order_id(receipt):
         return receipt.events.filter(book.OrderCommitted)[0].order_id
@@ -879,9 +913,11 @@ def setup_lines(network_choice: str) -> list[str]:
             "and max_price_age is 60 s."
         ),
         (
-            f"Each market's PriceOracle has 3 reporters, quorum {QUORUM}, max_report_age {MAX_REPORT_AGE} s; all "
-            f"three report every {TICK} s (in the same second) for {HISTORY_SECONDS // 60} minutes before the first "
-            "measurement and between all measurements."
+            f"Each market's PriceOracle has 3 reporters, quorum {QUORUM}, max_report_age {MAX_REPORT_AGE} s; every "
+            f"{TICK} s (all markets in the same second) the three sign an observation each and one transmits them "
+            f"(S9), for {HISTORY_SECONDS // 60} minutes before the first measurement and between all measurements. "
+            f"The {WIDE_REPORTERS}-observation row uses a separate BTC oracle with {WIDE_REPORTERS} reporters, "
+            f"quorum {WIDE_QUORUM}."
         ),
         (
             "LP vault seeded with 10,000,000 dUSD; two background accounts hold a long and a larger short in every "

@@ -50,6 +50,7 @@ def stranger(accounts):
 from decimal import Decimal  # noqa: E402
 
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol  # noqa: E402
+from vyperp.oracle_signing import transmit_round  # noqa: E402
 from vyperp.params import MarketConfig  # noqa: E402
 from vyperp.units import WAD, to_wad  # noqa: E402
 
@@ -60,17 +61,24 @@ ORACLE_DECIMALS = 8
 @pytest.fixture(scope="session")
 def oracle(project, admin, reporters):
     feed = deploy_oracle(project, admin, reporters[:1])
-    feed.report(BTC_PRICE * 10**ORACLE_DECIMALS, sender=reporters[0])
+    publish_round(feed, BTC_PRICE, reporters[:1])
     return feed
 
 
 def publish_round(oracle, price, reporters):
     """Publishes one oracle round at `price` (human units) in the next block: the one place
     order tests make an oracle publish, so a change of how rounds reach the oracle changes
-    only this helper. Today: each reporter reports the same price."""
+    only this helper. Rule S9: each reporter (a test account, which holds its key) signs an
+    observation of the price and the first transmits them together. The oracle writes one
+    round per timestamp and anvil may mine consecutive blocks in one second: when the next
+    block would share the latest round's timestamp, it is moved one second later."""
+    from ape import chain
+
     answer = int(Decimal(str(price)) * 10**ORACLE_DECIMALS)
-    for reporter in reporters:
-        oracle.report(answer, sender=reporter)
+    latest = int(oracle.latestTimestamp())
+    if int(oracle.latestRound()) != 0 and chain.pending_timestamp <= latest:
+        chain.pending_timestamp = latest + 1
+    return transmit_round(oracle, answer, list(reporters), reporters[0])
 
 
 @pytest.fixture(scope="session")

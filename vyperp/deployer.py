@@ -239,10 +239,12 @@ def deploy_network(
 
 
 def seed_price(oracle, price: Decimal, reporters: Sequence) -> None:
-    """Publishes a first round: one report per reporter, as many as the oracle's quorum."""
+    """Publishes a first round: each reporter (as many as the oracle's quorum; they must hold
+    their keys, as test accounts do) signs an observation and the first transmits them."""
+    from vyperp.oracle_signing import transmit_round
+
     answer = int(Decimal(price) * 10 ** oracle.decimals())
-    for reporter in reporters:
-        oracle.report(answer, sender=reporter)
+    transmit_round(oracle, answer, list(reporters), reporters[0])
 
 
 def list_market(

@@ -665,12 +665,14 @@ def outdated_contracts(project, deployment, code_at: Callable[[str], bytes]) -> 
 def refresh_stale_prices(project, accounts, deployment) -> list[str]:
     """Re-publishes the latest answer of every devnet feed the engine cannot use (a resumed
     chain's feeds are as old as its last session), so trading works before the oracle loop's
-    first round. One multicall finds them; the reporters sign one report each, up to quorum."""
+    first round. One multicall finds them; for each, `quorum` reporters sign an observation of the
+    latest answer and the first of them transmits the round (rule S9)."""
     from ape_ethereum.multicall import Call
 
     from vyperp.deploy import engine_contract
     from vyperp.keepers.funding import ensure_multicall
     from vyperp.keepers.oracle_feeder import signers_among_test_accounts
+    from vyperp.oracle_signing import transmit_round
 
     ensure_multicall()
     engine = engine_contract(project, deployment.engine)
@@ -692,8 +694,8 @@ def refresh_stale_prices(project, accounts, deployment) -> list[str]:
         if answer <= 0:
             continue  # never priced: the deploy's initial_price or seed-oracles does that
         refreshed.append(name)
-        for reporter in signers_among_test_accounts(accounts, entry.reporters)[: oracle.quorum()]:
-            oracle.report(answer, sender=reporter)
+        signers = signers_among_test_accounts(accounts, entry.reporters)[: oracle.quorum()]
+        transmit_round(oracle, answer, signers, signers[0])
     return refreshed
 
 

@@ -42,6 +42,7 @@ from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
 from vyperp.keepers.engine_reads import EngineReads
 from vyperp.keepers.liquidator import ACCOUNT_GAS, BASE_GAS, POSITION_GAS, Liquidator
 from vyperp.keepers.rpc import AbiMethod, RpcClient, node_url
+from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad
 
@@ -74,7 +75,7 @@ class CrashResult:
     book_events: int
     liquidatable: int
     candidates: int
-    report_returned_s: float  # Ape's report() returned: the crash block is mined
+    report_returned_s: float  # Ape's transmit() returned: the crash block is mined
     set_known_s: float
     crash_step: dict[str, float]  # the first step after the crash: seconds from its start
     first_mined_s: float | None
@@ -143,9 +144,15 @@ class Devnet:
         vault.deposit(10_000_000 * 10**6, self.lp, sender=self.lp)
 
     def report(self, price: int):
+        """One round at `price`, transmitted by the single reporter (quorum 1); a second later
+        than the latest round when anvil would mine it in the same second (one round per
+        timestamp)."""
+        latest = int(self.oracle.latestTimestamp())
+        if int(self.oracle.latestRound()) != 0 and self.provider.get_block("pending").timestamp <= latest:
+            self.provider.set_timestamp(latest + 1)
         # an explicit limit: Ape caches the block gas limit, which the set-up raises and restores
-        return self.oracle.report(price * 10**ORACLE_DECIMALS, sender=self.reporter,
-                                  gas_limit=500_000)
+        return transmit_round(self.oracle, price * 10**ORACLE_DECIMALS, [self.reporter],
+                              self.reporter, gas_limit=500_000)
 
     def open_accounts(self, count: int, seed: int = 1) -> Population:
         """`count` owners with one position each, by real transactions in mined batches."""

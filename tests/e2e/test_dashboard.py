@@ -9,6 +9,7 @@ import pytest
 
 from vyperp.dashboard import DashboardReader, render_text
 from vyperp.devnet import ProcessStatus
+from vyperp.oracle_signing import transmit_round
 from vyperp.sdk import from_wad
 
 NETWORK = "ethereum:local"
@@ -102,8 +103,8 @@ def test_liquidations_are_counted_from_events(reader, sdk, trader, keeper, repor
     sdk.open_position("BTC-USD", Decimal(2), "long", trader)  # 19x
     assert reader.snapshot().liquidations == 0
     oracle = sdk.contracts.oracles["BTC-USD"]
-    for reporter in reporters[: oracle.quorum()]:
-        oracle.report(92_000 * 10**8, sender=reporter)
+    signers = reporters[: oracle.quorum()]
+    transmit_round(oracle, 92_000 * 10**8, signers, signers[0])
     chain.mine(deltatime=61)  # the mark's TWAP window passes at the new price
     assert sdk.account(trader).liquidatable
 

@@ -4,6 +4,7 @@ import pytest
 
 from vyperp.deploy import add_market, deploy_oracle
 from vyperp.keepers.funding import FundingKeeper
+from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 
 INTERVAL = 60
@@ -17,7 +18,7 @@ def markets(protocol, market, admin, reporters, project):
     for description, price, max_age in (("ETH / USD", 3_000, 3600),
                                         ("SOL / USD", 150, SHORT_PRICE_AGE)):
         feed = deploy_oracle(project, admin, reporters[:1], description=description)
-        feed.report(price * 10**8, sender=reporters[0])
+        transmit_round(feed, price * 10**8, reporters[:1], reporters[0])
         config = MarketConfig(oracle=feed.address, mark_window=0, max_price_age=max_age)
         ids.append(add_market(protocol, admin, config, atomic_trading=True))
     return ids
@@ -87,7 +88,7 @@ def test_a_market_resumes_when_its_feed_recovers(keeper_bot, engine, markets, ch
     assert keeper_bot.step().skipped == (dead,)
 
     feed = project.PriceOracle.at(engine.params(dead).oracle)
-    feed.report(151 * 10**8, sender=reporters[0])
+    transmit_round(feed, 151 * 10**8, reporters[:1], reporters[0])
     chain.pending_timestamp = chain.pending_timestamp + INTERVAL
     recovered = keeper_bot.step()
     assert recovered.skipped == ()
@@ -104,7 +105,7 @@ def test_a_halted_market_is_skipped_then_confirmed_by_its_rounds(keeper_bot, eng
     chain.pending_timestamp = start + INTERVAL
     keeper_bot.step()  # every market has an accepted index now
     feed = project.PriceOracle.at(engine.params(eth).oracle)
-    feed.report(3_900 * 10**8, sender=reporters[0])
+    transmit_round(feed, 3_900 * 10**8, reporters[:1], reporters[0])
     assert engine.is_halted(eth)
     chain.pending_timestamp = start + 2 * INTERVAL
     halted = keeper_bot.step()
@@ -114,7 +115,7 @@ def test_a_halted_market_is_skipped_then_confirmed_by_its_rounds(keeper_bot, eng
 
     for offset, price in ((10, 3_880), (20, 3_910)):  # halt_confirmations: 3 rounds, the jump's included
         chain.pending_timestamp = start + 2 * INTERVAL + offset  # one round per timestamp
-        feed.report(price * 10**8, sender=reporters[0])
+        transmit_round(feed, price * 10**8, reporters[:1], reporters[0])
     chain.pending_timestamp = start + 3 * INTERVAL
     resumed = keeper_bot.step()
     assert keeper_bot.metrics.counters["confirmed"] == 1

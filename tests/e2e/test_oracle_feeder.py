@@ -2,10 +2,12 @@
 
 from decimal import Decimal
 
+import ape
 import pytest
 
 from vyperp.deploy import deploy_oracle
 from vyperp.keepers.oracle_feeder import FeedMode, OracleFeeder, PathSource, SimulatedSource
+from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import JumpDiffusion, PricePath
 
 DECIMALS = 8
@@ -27,7 +29,7 @@ def test_feeder_reaches_quorum_with_two_of_three_reporters(feed, reporters):
     path = PricePath.of([(0, "150000"), (12, "150120.5"), (24, "149980.25")])
     feeder = OracleFeeder(feed, reporters[:2], PathSource(path))
     rounds = feeder.run()
-    assert [r.round_id for r in rounds] == [1, 2, 3]  # one round per point, not per report
+    assert [r.round_id for r in rounds] == [1, 2, 3]  # one transmission, one round per point
     assert [round_data(feed, r.round_id)[0] for r in rounds] == [
         15_000_000_000_000, 15_012_050_000_000, 14_998_025_000_000]
     assert feed.latestAnswer() == 14_998_025_000_000
@@ -74,7 +76,8 @@ def test_live_mode_publishes_the_latest_due_point_at_the_chains_time(feed, repor
 
 
 def test_simulated_source_steps_from_the_current_on_chain_price(feed, reporters, chain):
-    feed.report(3_000 * 10**DECIMALS, sender=reporters[2])  # one fresh report: below quorum
+    with ape.reverts("oracle: too few observations"):  # one observation: below the quorum
+        transmit_round(feed, 3_000 * 10**DECIMALS, reporters[2:], reporters[2])
     assert feed.latestRound() == 0
     model = JumpDiffusion(annual_volatility=0.8)
     source = SimulatedSource(model, seed=9, step_seconds=12, price_decimals=2,
@@ -87,16 +90,16 @@ def test_simulated_source_steps_from_the_current_on_chain_price(feed, reporters,
     assert len(set(prices)) == 4  # it moves
     assert all(abs(b / a - 1) < Decimal("0.01") for a, b in zip(prices, prices[1:]))  # 80 % vol, 12 s
     # A manual round between steps is where the next move starts from.
-    for reporter in reporters:
-        chain.pending_timestamp = rounds[-1].timestamp + 6
-        feed.report(3_120 * 10**DECIMALS, sender=reporter)
+    chain.pending_timestamp = rounds[-1].timestamp + 6
+    transmit_round(feed, 3_120 * 10**DECIMALS, reporters, reporters[0])
     assert abs(feeder.step().price / 3_120 - 1) < Decimal("0.01")
 
 
 def test_a_failing_step_is_counted_and_raised(feed, reporters, stranger):
-    # The stranger is not one of the oracle's reporters: its report reverts.
+    # The stranger is not one of the oracle's reporters: the transmission with its signed
+    # observation reverts.
     feeder = OracleFeeder(feed, [reporters[0], stranger], PathSource(PricePath.of([(0, 100)])))
-    with pytest.raises(Exception, match="oracle: not a reporter"):
+    with pytest.raises(Exception, match="oracle: signer not a reporter"):
         feeder.step()
     metrics = feeder.metrics.as_dict()
     assert metrics["errors"] == 1 and metrics["steps"] == 1 and metrics["items_handled"] == 0

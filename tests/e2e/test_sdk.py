@@ -13,6 +13,7 @@ import pytest
 
 from vyperp.deploy import deploy_oracle
 from vyperp.deployment import Deployment
+from vyperp.oracle_signing import transmit_round
 from vyperp.sdk import INFINITY, Vyperp, VyperpError
 from vyperp.units import WAD
 
@@ -39,8 +40,7 @@ def funding_per_unit(seconds: int, index_price: int = 95_000) -> Decimal:
 def report_price(sdk, market, price, reporters):
     """A new round from a quorum of the devnet reporters (two)."""
     oracle = sdk.contracts.oracles[market]
-    for reporter in reporters[:2]:
-        oracle.report(int(Decimal(price) * 10**8), sender=reporter)
+    transmit_round(oracle, int(Decimal(price) * 10**8), reporters[:2], reporters[0])
 
 
 @pytest.fixture
@@ -287,7 +287,7 @@ def test_admin_lists_a_market_and_records_it_in_the_manifest(
     )
     admin_sdk = Vyperp.connect(project, "ethereum:local", root=tmp_path)
     feed = deploy_oracle(project, admin, [reporters[0]], description="DOGE / USD")
-    feed.report(25 * 10**6, sender=reporters[0])  # 0.25
+    transmit_round(feed, 25 * 10**6, reporters[:1], reporters[0])  # 0.25
 
     entry = admin_sdk.add_market(
         "DOGE-USD",

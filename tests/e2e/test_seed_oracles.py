@@ -12,6 +12,7 @@ from ape_ethereum.multicall import Call
 from vyperp.deploy import deploy_oracle
 from vyperp.keepers.funding import ensure_multicall
 from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource
+from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import PricePath
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +51,7 @@ def test_seeding_replays_the_btc_path_exactly(feed, reporters, chain):
 
 def test_ape_run_seed_oracles_replays_the_crash_path_from_the_current_price(
         feed, reporters, chain, tmp_path):
-    for reporter in reporters:
-        feed.report(150_000 * 10**8, sender=reporter)
+    transmit_round(feed, 150_000 * 10**8, reporters, reporters[0])
     before = int(feed.latestRound())
     manifest = {
         "network": "ethereum:local", "chain_id": chain.chain_id, "deploy_block": 0,

@@ -12,7 +12,10 @@ import boa
 import pytest
 from boa.contracts.event_decoder import RawLogEntry
 from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_utils import keccak
 
+from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 from vyperp.units import WAD
 
@@ -30,12 +33,21 @@ def oracle_answer(price) -> int:
     return int(price * 10**ORACLE_DECIMALS)
 
 
+def reporter_account(label: str):
+    """A reporter with a known private key (it signs observations): an eth_account account."""
+    return Account.from_key(keccak(text=f"vyperp fuzz reporter {label}"))
+
+
 def publish_round(oracle, answer: int, reporters):
-    """Publishes one oracle round with `answer` (8 decimals) in the current block: the one
-    place these tests make the oracle publish, so a change of how rounds reach the oracle
-    changes only this helper. Today: each reporter reports the same answer."""
-    for reporter in reporters:
-        oracle.report(answer, sender=reporter)
+    """Publishes one oracle round with `answer` (8 decimals): the one place these tests make
+    the oracle publish, so a change of how rounds reach the oracle changes only this helper.
+    Rule S9: `reporters` (eth_account accounts) each sign an observation of `answer` and the
+    first sends them in one `transmit`. A round is written once per block: when the latest
+    round already has the current timestamp, the clock first moves to the next block, one
+    second later (where the report-based oracle re-wrote the round in place)."""
+    if oracle.latestRound() != 0 and oracle.latestTimestamp() == boa.env.evm.patch.timestamp:
+        boa.env.time_travel(blocks=1, block_delta=1)
+    transmit_round(oracle, answer, reporters, reporters[0].address)
 
 
 @dataclass
@@ -52,7 +64,7 @@ class BoaProtocol:
     config: MarketConfig
     admin: str
     guardian: str
-    reporter: str
+    reporter: object  # an eth_account account: it signs observations and sends them
     lp: str
     other_lp: str
     traders: list = field(default_factory=list)
@@ -94,7 +106,7 @@ class BoaProtocol:
         return boa.env.evm.patch.timestamp
 
     def push_price(self, answer: int):
-        self.oracle.report(answer, sender=self.reporter)
+        publish_round(self.oracle, answer, [self.reporter])
 
     def set_market(self, **changes) -> MarketConfig:
         """Replaces market 0's parameters with the fixture config plus `changes`."""
@@ -128,7 +140,7 @@ def boa_protocol():
     with boa.env.anchor():
         admin = boa.env.generate_address("admin")
         guardian = boa.env.generate_address("guardian")
-        reporter = boa.env.generate_address("reporter")
+        reporter = reporter_account("reporter")
         lp = boa.env.generate_address("lp")
         other_lp = boa.env.generate_address("other_lp")
         traders = [boa.env.generate_address(f"trader{i}") for i in range(4)]
@@ -136,7 +148,7 @@ def boa_protocol():
         with boa.env.prank(admin):
             token = boa.load("contracts/DevnetUSD.vy", "Devnet USD", "dUSD", TOKEN_DECIMALS)
             oracle = boa.load(
-                "contracts/PriceOracle.vy", ORACLE_DECIMALS, "BTC / USD", [reporter], 1, 10_000, 86_400
+                "contracts/PriceOracle.vy", ORACLE_DECIMALS, "BTC / USD", [reporter.address], 1, 10_000, 86_400
             )
             admin_facet = boa.load("contracts/EngineAdmin.vy")
             risk_facet = boa.load("contracts/EngineRisk.vy")
@@ -148,7 +160,7 @@ def boa_protocol():
             vault = boa.load("contracts/LiquidityVault.vy", engine, "vyperp LP", "vpLP")
             lens = boa.load("contracts/EngineLens.vy", engine)
             engine_admin.set_vault(vault)
-        oracle.report(oracle_answer(START_PRICE), sender=reporter)
+        publish_round(oracle, oracle_answer(START_PRICE), [reporter])
 
         # Mark = index so a test prices at the index it pushes; a 100 % breaker move cannot
         # trip while tests keep the price inside a band narrower than 2x.

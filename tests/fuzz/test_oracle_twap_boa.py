@@ -5,7 +5,8 @@ searches from that guess, so a bad guess may cost storage reads but must never c
 result. These tests compare `twap(window)`, bit for bit, with an exact integer reference
 computed from the published step path, over histories made to fool the guess: regimes of
 different spacing one after the other (bursts of 1 s rounds, 12 s heartbeats, slow rounds),
-outages of hours and days, several reports in one block (which update a round in place),
+outages of hours and days, second transmissions in one block (refused: a round is written
+once, rule S9),
 answers near 2**80 and 500+ rounds. Windows cover 0, windows inside the latest round,
 windows starting exactly on, just before and just after a round, windows reaching back
 before the first round and windows longer than the clock.
@@ -17,9 +18,12 @@ import random
 
 import boa
 import pytest
+from eth_account import Account
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from vyperp.oracle_signing import transmit_round
 
 pytestmark = pytest.mark.fuzz
 
@@ -28,6 +32,7 @@ START_TIME = 1_700_000_000
 DAY = 86_400
 ENGINE_WINDOW = 180
 NO_DATA = "oracle: no data"
+SAME_BLOCK = "oracle: round already written this block"
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -55,20 +60,24 @@ def twap_reference(path, now, window):
 class Feed:
     """A PriceOracle with one reporter (quorum 1) and the step path it has published, as the
     reference sees it. Answers stay in [base, 2 * base) under a 100 % deviation bound, so
-    no report is ever rejected."""
+    no transmission is rejected for its deviation; a second one in a block is."""
 
     def __init__(self, oracle, reporter):
         self.oracle = oracle
         self.reporter = reporter
         self.path = []
 
+    def transmit(self, answer: int):
+        transmit_round(self.oracle, answer, [self.reporter], self.reporter.address)
+
     def report_at(self, ts: int, answer: int):
         boa.env.evm.patch.timestamp = ts
-        self.oracle.report(answer, sender=self.reporter)
         if self.path and self.path[-1][0] == ts:
-            # Same block: the round is updated in place.
-            self.path[-1] = (ts, answer)
+            # Same block: a round is written once (S9); the path is unchanged.
+            with boa.reverts(SAME_BLOCK):
+                self.transmit(answer)
         else:
+            self.transmit(answer)
             self.path.append((ts, answer))
 
     def check_twaps(self, now: int, windows):
@@ -88,8 +97,8 @@ class Feed:
 
 
 def deploy_feed() -> Feed:
-    reporter = boa.env.generate_address("twap_reporter")
-    oracle = boa.load("contracts/PriceOracle.vy", 8, "BTC / USD", [reporter], 1, 10_000, DAY)
+    reporter = Account.from_key(keccak(text="vyperp twap reporter"))
+    oracle = boa.load("contracts/PriceOracle.vy", 8, "BTC / USD", [reporter.address], 1, 10_000, DAY)
     return Feed(oracle, reporter)
 
 
@@ -106,7 +115,7 @@ def edge_windows(path, now):
     return sorted(w for w in windows if w >= 0)
 
 
-# Gaps between reports: same block, bursts, heartbeats, irregular, hours and days of outage.
+# Gaps between transmissions: same block (refused), bursts, heartbeats, irregular, hours and days of outage.
 GAPS = st.one_of(
     st.just(0),
     st.integers(1, 3),
@@ -167,7 +176,7 @@ def test_twap_matches_reference_on_random_histories_boa(empty_feed, base, regime
 
 def build_long_history(feed: Feed, seed: int):
     """About 520 rounds: 12 s heartbeats with missed blocks, bursts of 1-2 s rounds, blocks
-    with several reports, slow stretches, and outages of an hour, eight hours and three days
+    with a refused second transmission, slow stretches, and outages of an hour, eight hours and three days
     that leave the spacing estimate far off for the rounds after them. Checks the windows
     starting in the last rounds right after each change of spacing, where it is most off."""
     rng = random.Random(seed)
@@ -257,7 +266,7 @@ def test_round_ids_stop_at_the_head_field_limit_boa(empty_feed):
     feed = empty_feed
     with boa.env.anchor():
         boa.env.evm.patch.timestamp = START_TIME
-        feed.oracle.report(10**8, sender=feed.reporter)
+        feed.transmit(10**8)
         layout = feed.oracle.compiler_data.storage_layout["storage_layout"]
         head_slot = layout["_head"]["slot"]
         head = boa.env.get_storage(feed.oracle.address, head_slot)
@@ -269,11 +278,12 @@ def test_round_ids_stop_at_the_head_field_limit_boa(empty_feed):
         assert feed.oracle.latestRound() == last_id
         boa.env.evm.patch.timestamp = START_TIME + 12
         with boa.reverts("oracle: round limit"):
-            feed.oracle.report(10**8, sender=feed.reporter)
-        # the same block still updates the latest round in place
+            feed.transmit(10**8)
+        # the same block refuses a second transmission before it looks at the round id
         boa.env.evm.patch.timestamp = START_TIME
-        feed.oracle.report(2 * 10**8, sender=feed.reporter)
-        assert feed.oracle.latestRoundData()[1] == 2 * 10**8
+        with boa.reverts(SAME_BLOCK):
+            feed.transmit(2 * 10**8)
+        assert feed.oracle.latestRoundData()[1] == 10**8
 
 
 def mapping_slot(slot: int, key: int) -> int:

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import oracle_answer, publish_round
+
+from vyperp.oracle_signing import transmit_round
 from vyperp.units import WAD
 
 MAX_AGE = 60
@@ -251,8 +253,11 @@ def test_no_round_after_the_commit_leaves_the_order_pending(state):
     p, book = state
     trader = p.traders[0]
     publish(p, 150_000, after=1)
-    order_id = commit(p, book, trader)
-    publish(p, 150_000)  # in the commit's block
+    order_id = commit(p, book, trader)  # in the block of the latest round
+    # S9: the oracle writes no second round in the commit's block (the report-based oracle
+    # re-wrote the latest round in place here), so the order waits for a later block's round.
+    with boa.reverts("oracle: round already written this block"):
+        transmit_round(p.oracle, oracle_answer(150_000), [p.reporter], p.reporter.address)
     assert book.status(order_id) == (PENDING, "order_book: no round after the order yet")
     with boa.reverts("order_book: no round after the order yet"):
         book.execute(order_id, sender=trader)
@@ -386,7 +391,8 @@ def test_the_fill_is_the_engine_fill_at_the_first_round_after_the_commit(env, be
         first_time = None
         for gap, price in after:
             publish(p, price, after=gap)
-            # a report in the same block rewrites that round (until S9): the round's last answer counts
+            # S9: a round is written once per block (publish_round moves a round due in the latest
+            # round's block to the next second), so the first round after the commit is the fill
             if p.now() > commit_time and (first_time is None or p.now() == first_time):
                 first_fill, first_time = quote(p, side * WAD), p.now()
         at(p, p.now() + wait)

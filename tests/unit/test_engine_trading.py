@@ -6,6 +6,7 @@ import ape
 import pytest
 
 from vyperp.deploy import add_market
+from vyperp.oracle_signing import transmit_round
 from vyperp.units import WAD, from_wad, to_wad
 
 BUY_LIMIT = to_wad(1_000_000)
@@ -265,6 +266,6 @@ def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, projec
 def test_price_feed_names_the_oracle_and_its_scale(engine, engine_admin, market, oracle, admin, market_config, project, reporters):
     assert tuple(engine.price_feed(market)) == (oracle.address, 10**10)
     feed = project.PriceOracle.deploy(18, "BTC / USD", [reporters[0]], 1, 10_000, 3600, sender=admin)
-    feed.report(150_000 * 10**18, sender=reporters[0])
+    transmit_round(feed, 150_000 * 10**18, reporters[:1], reporters[0])
     engine_admin.set_market_params(market, market_config.with_(oracle=feed.address).as_tuple(), sender=admin)
     assert tuple(engine.price_feed(market)) == (feed.address, 1)

@@ -1,15 +1,14 @@
 """Oracle feeder: pushes prices from a path or a simulated market through a PriceOracle's reporters.
 
-How one round is made. `PriceOracle.report` publishes the median of every reporter's fresh report
-once `quorum` of them are fresh, and a publication at the same *timestamp* as the latest round
-replaces that round's answer in place. The feeder therefore has every reporter it holds report
-the same price with the next block's timestamp pinned to one value (`evm_setNextBlockTimestamp`
-before each report; anvil accepts equal timestamps in consecutive blocks). The reports land in
-consecutive blocks but make one round, and once all of them are in, the median is that price.
+How one round is made (rule S9, one transmission per round). The feeder holds its reporters'
+keys: for each round every reporter signs an EIP-712 observation of the price for the oracle's
+next round, off chain (`vyperp.oracle_signing`), and the first reporter sends all of them in one
+`PriceOracle.transmit`, which publishes their median. No observation is on chain before its
+round. The round's timestamp is pinned (`evm_setNextBlockTimestamp`) and the observations are
+signed as observed at it. All observations carry the same price, so the median is that price.
 
-Give the feeder all of the oracle's reporters for an exact replay: a reporter the feeder does not
-hold keeps its older report in the median while it is fresh (`max_report_age`). Fewer reporters
-than the quorum are refused.
+The oracle needs `quorum` observations per round: fewer reporters than the quorum are refused.
+It writes one round per timestamp: a step due at the latest round's timestamp would revert.
 
 Clocks:
 - devnet mode moves chain time along the source: the path's point at offset `t` is published at
@@ -20,7 +19,7 @@ Clocks:
   the latest path point that is due by now (skipping missed ones), or, for a simulated market, a
   move over the time since the last round. It only pins the timestamp to now, never moves it.
 
-Deviation bound: while the oracle's answer is fresh a report may move it by at most
+Deviation bound: while the oracle's answer is fresh a round's median may move it by at most
 `max_deviation_bps`. A price beyond the bound is clamped to it (logged and counted as
 `clamped`), so a feeder never locks itself out; `FeedRound.clamped` tells a replay that checks.
 """
@@ -33,6 +32,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
 
 from vyperp.keepers.metrics import KeeperMetrics
+from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import JumpDiffusion, PricePath, PricePoint
 
 BPS = 10_000
@@ -84,7 +84,7 @@ class PathSource:
 class SimulatedSource:
     """A live simulated market: each round moves the oracle's current price by a jump-diffusion.
 
-    Starting from the on-chain answer (not from its own last price) means manual reports and
+    Starting from the on-chain answer (not from its own last price) means manual rounds and
     other feeders are respected.
     """
 
@@ -128,7 +128,8 @@ def signers_among_test_accounts(accounts, addresses) -> list:
 
 
 class OracleFeeder:
-    """Publishes one round per `step()` through the reporters it holds."""
+    """Publishes one round per `step()`: its reporters (accounts holding their keys, e.g. a
+    node's test accounts) sign observations and the first transmits them together."""
 
     def __init__(self, oracle, reporters, source: PathSource | SimulatedSource, *,
                  mode: FeedMode | str = FeedMode.DEVNET, chain=None,
@@ -176,10 +177,10 @@ class OracleFeeder:
                 return None
             timestamp = self._timestamp_for(point, now)
             answer, clamped = self._within_bound(self.to_answer(point.price), latest, timestamp)
-            for reporter in self.reporters:
-                self.chain.pending_timestamp = timestamp
-                self.oracle.report(answer, sender=reporter)
-            self.metrics.handled(len(self.reporters))
+            self.chain.pending_timestamp = timestamp
+            transmit_round(self.oracle, answer, self.reporters, self.reporters[0],
+                           observed_at=timestamp)
+            self.metrics.handled(len(self.reporters))  # observations signed and transmitted
             return FeedRound(
                 round_id=int(self.oracle.latestRound()),
                 timestamp=timestamp,
