@@ -16,7 +16,7 @@ ETH_START = 3_000
 def second_market(p):
     """An ETH market on its own oracle, with the fixture's reporter."""
     with boa.env.prank(p.admin):
-        oracle = boa.load("contracts/PriceOracle.vy", ORACLE_DECIMALS, "ETH / USD", [p.reporter], 1, 10_000, 86_400)
+        oracle = boa.load("contracts/PriceOracle.vy", ORACLE_DECIMALS, "ETH / USD", [p.reporter.address], 1, 10_000, 86_400)
     publish_round(oracle, oracle_answer(ETH_START), [p.reporter])
     config = p.config.with_(oracle=oracle.address, max_oi_vault_ratio=5 * WAD)
     p.engine_admin.add_market(config.as_tuple(), sender=p.admin)
