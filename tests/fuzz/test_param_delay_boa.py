@@ -212,7 +212,7 @@ def test_an_invalid_change_is_refused_when_queued_not_a_day_later_boa(boa_protoc
     p = boa_protocol
     with boa.env.anchor():
         open_victim(p)
-        reason = p.revert_reason(lambda: p.set_market(mmr=p.config.imr))
+        reason = p.revert_reason(lambda: p.engine_admin.set_market_params(0, p.config.with_(mmr=p.config.imr).as_tuple(), sender=p.admin))
         assert reason == "markets: mmr not below imr"
         reason = p.revert_reason(lambda: p.engine_admin.set_pnl_caps(WAD // 1000, 0, sender=p.admin))
         assert reason == "treasury: max_pnl_factor out of bounds"
@@ -276,7 +276,7 @@ def test_param_delay_is_raised_at_once_and_shortened_only_after_the_delay_boa(bo
         assert p.engine_admin.pending_change(KEY_PARAM_DELAY) == (3_600, p.now() + 2 * DAY)
         # so shortening then tightening at once is impossible: the mmr change waits 2 days
         open_victim(p)
-        p.set_market(imr=WAD // 5, mmr=WAD // 10)
+        p.engine_admin.set_market_params(0, p.config.with_(imr=WAD // 5, mmr=WAD // 10).as_tuple(), sender=p.admin)
         assert p.engine_admin.pending_market_params(0)[1] == p.now() + 2 * DAY
         warp(p, DAY)
         assert p.revert_reason(lambda: p.engine_admin.apply_change(KEY_PARAM_DELAY, sender=p.traders[3])) == NOT_DUE
