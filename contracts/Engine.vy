@@ -31,6 +31,7 @@ from .modules import treasury
 from .modules import margin
 from .modules import accrual
 from .modules import liquidation
+from .modules import timelock
 
 initializes: access_control
 initializes: pausable
@@ -64,6 +65,7 @@ initializes: liquidation[
     margin := margin,
     accrual := accrual,
 ]
+initializes: timelock
 
 exports: (
     # roles
@@ -176,6 +178,7 @@ def __init__(collateral_token_: IERC20, admin_facet_: address, risk_facet_: addr
     treasury.__init__()
     liquidation.__init__()
     pricing.halt_confirmations = pricing.DEFAULT_HALT_CONFIRMATIONS
+    timelock.param_delay = timelock.DEFAULT_PARAM_DELAY
     if admin != msg.sender:
         access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin)
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)

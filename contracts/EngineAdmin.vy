@@ -1,5 +1,6 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy off
+# pragma optimize codesize
 """
 @title EngineAdmin
 @notice The cold entry points of the Engine: market listing and
@@ -29,6 +30,7 @@ from .modules import treasury
 from .modules import margin
 from .modules import accrual
 from .modules import liquidation
+from .modules import timelock
 
 initializes: access_control
 initializes: pausable
@@ -62,6 +64,7 @@ initializes: liquidation[
     margin := margin,
     accrual := accrual,
 ]
+initializes: timelock
 
 interface IEngineToken:
     def collateral_token() -> IERC20: view
@@ -85,6 +88,10 @@ exports: (
     treasury.insurance_floor,
     treasury.max_pnl_factor,
     treasury.adl_target,
+    # S10: the tightening queue
+    timelock.param_delay,
+    timelock.pending_change,
+    timelock.pending_market_params,
 )
 
 event VaultFunded:
@@ -135,19 +142,24 @@ def add_market(params: markets.MarketParams):
 @nonreentrant
 def set_market_params(market_id: uint256, params: markets.MarketParams):
     """
-    @notice Replaces a market's parameters; funding accrues under the old ones
-            first. Replacing the oracle skips that accrual, so a dead feed can
-            be swapped out: the elapsed time then accrues at the new feed's
-            first price.
+    @notice Replaces a market's parameters. S10: a change that could hurt an
+            open position (see _tightens) is queued for param_delay instead
+            (MarketParamsQueued) while the market has open interest; apply_change
+            applies it once due. Otherwise it applies at once and drops a queued
+            change; funding accrues under the old parameters first. Replacing
+            the oracle skips that accrual, so a dead feed can be swapped out:
+            the elapsed time then accrues at the new feed's first price.
     @param market_id Market to change.
     @param params New parameters (checked against hard bounds).
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
     markets._check_exists(market_id)
-    if params.oracle == markets.params[market_id].oracle:
-        accrual._refresh(market_id)
-    markets._set(market_id, params)
+    markets._validate(params)
     self._check_taker_fee(params.taker_fee)
+    if positions._open_interest[market_id] != 0 and self._tightens(markets.params[market_id], params):
+        timelock._queue_market(market_id, params)
+    else:
+        self._set_market(market_id, params)
 
 
 @external
@@ -200,33 +212,47 @@ def set_fee_split(vault_fee_share: uint256):
 @external
 def set_max_vault_utilization(max_vault_utilization: uint256):
     """
-    @notice Sets how much of vault equity net open notional may use.
+    @notice Sets how much of vault equity net open notional may use. S10:
+            lowering it while any market has open interest is queued
+            (ChangeQueued under KEY_VAULT_UTILIZATION).
     @param max_vault_utilization 18-decimal fraction in [0.1, 1].
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
-    treasury._set_max_vault_utilization(max_vault_utilization)
+    treasury._check_max_vault_utilization(max_vault_utilization)
+    if not self._deferred(timelock.KEY_VAULT_UTILIZATION, max_vault_utilization, max_vault_utilization < treasury.max_vault_utilization, empty(address)):
+        treasury._set_max_vault_utilization(max_vault_utilization)
 
 
 @external
 def set_tier(owner: address, tier: uint256):
     """
-    @notice Puts an owner (all its subaccounts) in an account tier.
+    @notice Puts an owner (all its subaccounts) in an account tier. S10:
+            moving an owner who holds a position to a stricter tier is queued
+            (ChangeQueued under KEY_OWNER | owner).
     @param owner Account owner.
     @param tier Tier id (0 is the default).
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
-    accounts._set_tier(owner, tier)
+    accounts._check_tier_leverage(tier, 0)
+    stricter: bool = self._stricter(accounts.tier_max_leverage[accounts.tier_of[owner]], accounts.tier_max_leverage[tier])
+    if not self._deferred(timelock.KEY_OWNER | convert(owner, uint256), tier, stricter, owner):
+        accounts._set_tier(owner, tier)
 
 
 @external
 def set_tier_leverage(tier: uint256, max_leverage: uint256):
     """
-    @notice Caps the leverage of a tier below the markets' own limits.
+    @notice Caps the leverage of a tier below the markets' own limits. S10:
+            a stricter cap while any market has open interest is queued
+            (ChangeQueued under KEY_TIER + tier).
     @param tier Tier id.
     @param max_leverage 18 decimals in [1, 100]; 0 removes the cap.
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
-    accounts._set_tier_leverage(tier, max_leverage)
+    accounts._check_tier_leverage(tier, max_leverage)
+    stricter: bool = self._stricter(accounts.tier_max_leverage[tier], max_leverage)
+    if not self._deferred(timelock.KEY_TIER + tier, max_leverage, stricter, empty(address)):
+        accounts._set_tier_leverage(tier, max_leverage)
 
 
 # ---------------------------------------------------------------------------
@@ -291,12 +317,17 @@ def set_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
     """
     @notice Sets the counterparty cap (S2): traders' profit in a market above
             max_pnl_factor of the vault balance is paid pro rata at close, and
-            deleveraging runs from that ratio down to adl_target.
+            deleveraging runs from that ratio down to adl_target. S10: lowering
+            either while any market has open interest is queued (ChangeQueued
+            under KEY_PNL_CAPS, value adl_target << 128 | max_pnl_factor).
     @param max_pnl_factor 18 decimals, in [0.01, 1], a multiple of 1e-10.
     @param adl_target 18 decimals, at most max_pnl_factor, a multiple of 1e-10.
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
-    treasury._set_pnl_caps(max_pnl_factor, adl_target)
+    treasury._check_pnl_caps(max_pnl_factor, adl_target)
+    lowered: bool = max_pnl_factor < treasury._max_pnl_factor() or adl_target < treasury._adl_target()
+    if not self._deferred(timelock.KEY_PNL_CAPS, adl_target << 128 | max_pnl_factor, lowered, empty(address)):
+        treasury._set_pnl_caps(max_pnl_factor, adl_target)
 
 
 @external
@@ -332,7 +363,7 @@ def repay_vault_bad_debt():
     @notice Moves insurance to the LP vault until the bad debt it absorbed
             is repaid (permissionless); the amount is in VaultBadDebtRepaid.
     """
-    assert self != SELF, "engine_admin: call through the engine"
+    self._check_engine()
     treasury._repay_vault_bad_debt()
 
 
@@ -419,7 +450,7 @@ def confirm_price(market_id: uint256):
             reduce-only for a breaker window.
     @param market_id Halted market.
     """
-    assert self != SELF, "engine_admin: call through the engine"
+    self._check_engine()
     markets._check_exists(market_id)
     index: uint256 = pricing._index_price(market_id)
     assert pricing._is_halted(market_id, index), "engine_admin: market not halted"
@@ -456,6 +487,136 @@ def set_halt_confirmations(rounds: uint256):
     pricing._set_halt_confirmations(rounds)
 
 
+# ---------------------------------------------------------------------------
+# S10: tightening delays
+# ---------------------------------------------------------------------------
+
+
+@external
+def set_param_delay(delay: uint256):
+    """
+    @notice Sets how long a tightening change waits. Raising it is immediate;
+            shortening it is itself queued under the current delay
+            (ChangeQueued under KEY_PARAM_DELAY).
+    @param delay Seconds, in [1 h, 30 days].
+    """
+    self._check_role(access_control.DEFAULT_ADMIN_ROLE)
+    timelock._check_param_delay(delay)
+    if delay < timelock.param_delay:
+        timelock._queue(timelock.KEY_PARAM_DELAY, delay)
+    else:
+        timelock._drop(timelock.KEY_PARAM_DELAY)
+        timelock._set_param_delay(delay)
+
+
+@external
+@nonreentrant
+def apply_change(key: uint256):
+    """
+    @notice Applies a queued change once due (permissionless). Market
+            parameters accrue funding first, as set_market_params does.
+    @param key Queue key: a market id, or KEY_PNL_CAPS (64), KEY_VAULT_UTILIZATION
+           (65), KEY_PARAM_DELAY (66), KEY_TIER + tier (128 + tier), KEY_OWNER | owner
+           (1 << 160 | owner).
+    """
+    queued: uint256 = timelock._take(key)
+    if key < markets.MAX_MARKETS:
+        params: markets.MarketParams = timelock._pending_params[key]
+        self._check_taker_fee(params.taker_fee)
+        self._set_market(key, params)
+    elif key == timelock.KEY_PNL_CAPS:
+        treasury._set_pnl_caps(queued & 2**128 - 1, queued >> 128)
+    elif key == timelock.KEY_VAULT_UTILIZATION:
+        treasury._set_max_vault_utilization(queued)
+    elif key == timelock.KEY_PARAM_DELAY:
+        timelock._set_param_delay(queued)
+    elif key < timelock.KEY_OWNER:
+        accounts._set_tier_leverage(key - timelock.KEY_TIER, queued)
+    else:
+        accounts._set_tier(convert(key & 2**160 - 1, address), queued)
+
+
+@internal
+def _set_market(market_id: uint256, params: markets.MarketParams):
+    timelock._drop(market_id)
+    if params.oracle == markets.params[market_id].oracle:
+        accrual._refresh(market_id)
+    markets._set(market_id, params)
+
+
+@internal
+@view
+def _tightens(old: markets.MarketParams, new: markets.MarketParams) -> bool:
+    """
+    @dev S10: whether a change could hurt an open position. Margins and fees
+         may fall and caps rise at once; every other field moves prices,
+         funding, staleness or the breaker, which can hurt either side, so any
+         change of it waits.
+    """
+    return (
+        new.imr > old.imr
+        or new.mmr > old.mmr
+        or new.maker_fee > old.maker_fee
+        or new.taker_fee > old.taker_fee
+        or new.max_position_size < old.max_position_size
+        or new.max_open_interest < old.max_open_interest
+        or self._stricter(old.max_oi_vault_ratio, new.max_oi_vault_ratio)
+        or new.oracle != old.oracle
+        or new.max_price_age != old.max_price_age
+        or new.mark_window != old.mark_window
+        or new.skew_scale != old.skew_scale
+        or new.max_premium != old.max_premium
+        or new.interest_rate != old.interest_rate
+        or new.max_funding_rate != old.max_funding_rate
+        or new.dynamic_funding != old.dynamic_funding
+        or new.max_funding_velocity != old.max_funding_velocity
+        or new.breaker_move != old.breaker_move
+        or new.breaker_window != old.breaker_window
+    )
+
+
+@internal
+def _deferred(key: uint256, new_value: uint256, tightens: bool, owner: address) -> bool:
+    """
+    @dev S10: queues a scalar change under key when it tightens while someone
+         (the owner, or anyone when owner is zero) holds a position, and
+         returns True; otherwise drops what was queued under key (the caller
+         applies the change at once) and returns False.
+    """
+    if tightens and not self._idle(owner):
+        timelock._queue(key, new_value)
+        return True
+    timelock._drop(key)
+    return False
+
+
+@internal
+@pure
+def _stricter(old: uint256, new: uint256) -> bool:
+    """
+    @dev Whether a limit where 0 means none gets stricter.
+    """
+    return new != 0 and (old == 0 or new < old)
+
+
+@internal
+@view
+def _idle(owner: address) -> bool:
+    """
+    @dev S10: whether nobody (owner zero) or the owner holds a position in any
+         market, so a tightening hurts no one and needs no delay.
+    """
+    for market_id: uint256 in range(markets.MAX_MARKETS):
+        if market_id >= markets.market_count:
+            break
+        if owner == empty(address):
+            if positions._open_interest[market_id] != 0:
+                return False
+        elif positions.owner_exposure[owner][market_id] != 0:
+            return False
+    return True
+
+
 @internal
 @view
 def _check_taker_fee(taker_fee: uint256):
@@ -469,5 +630,11 @@ def _check_taker_fee(taker_fee: uint256):
 @internal
 @view
 def _check_role(role: bytes32):
-    assert self != SELF, "engine_admin: call through the engine"
+    self._check_engine()
     access_control._check_role(role, msg.sender)
+
+
+@internal
+@view
+def _check_engine():
+    assert self != SELF, "engine_admin: call through the engine"

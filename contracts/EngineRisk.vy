@@ -28,6 +28,7 @@ from .modules import treasury
 from .modules import margin
 from .modules import accrual
 from .modules import liquidation
+from .modules import timelock
 
 initializes: access_control
 initializes: pausable
@@ -61,6 +62,7 @@ initializes: liquidation[
     margin := margin,
     accrual := accrual,
 ]
+initializes: timelock
 
 # @dev Bound on the accounts one batch liquidation takes.
 MAX_LIQUIDATION_BATCH: constant(uint256) = 64

@@ -7,6 +7,8 @@ transactions take ``--account`` (an Ape alias, or ``TEST::<n>`` for a test accou
 
 from __future__ import annotations
 
+import datetime
+
 from decimal import Decimal
 from pathlib import Path
 
@@ -157,8 +159,11 @@ def account(account, deployments_root, subaccount, owner):
 @trade.command(cls=ConnectedProviderCommand)
 @deployments_option
 def markets(deployments_root):
-    """Prices, skew, open interest and funding rate of every market."""
-    _console().print(markets_table(_sdk(deployments_root).markets()))
+    """Prices, skew, open interest and funding rate of every market, and queued changes (S10)."""
+    states = _sdk(deployments_root).markets()
+    _console().print(markets_table(states))
+    for line in pending_lines(states):
+        _console().print(line)
 
 
 # ---- tables ----
@@ -191,6 +196,18 @@ def markets_table(states: list[MarketState]) -> Table:
             _status(state),
         )
     return table
+
+
+def pending_lines(states: list[MarketState]) -> list[str]:
+    """One line per market with queued parameters (S10): what changes and from when."""
+    lines = []
+    for state in states:
+        if state.pending_effective_at is None:
+            continue
+        when = datetime.datetime.fromtimestamp(state.pending_effective_at, datetime.timezone.utc)
+        changes = ", ".join(f"{name} {old} -> {new}" for name, (old, new) in state.pending_changes.items())
+        lines.append(f"{state.name}: queued from {when:%Y-%m-%d %H:%M:%S} UTC (apply_change({state.id})): {changes or 'no field changes'}")
+    return lines
 
 
 def account_tables(state: AccountState) -> tuple[Table, Table]:

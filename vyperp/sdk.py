@@ -62,6 +62,17 @@ class MarketState:
     funding_rate: Decimal | None  # per 8 h, as if accrued now; > 0: longs pay
     funding_index: Decimal | None
     reduce_only: bool
+    # S10: parameters queued for the market and when anyone may apply them (None: nothing queued)
+    pending_config: MarketConfig | None = None
+    pending_effective_at: int | None = None
+
+    @property
+    def pending_changes(self) -> dict[str, tuple[Any, Any]]:
+        """Fields the queued parameters change: name -> (now, queued)."""
+        if self.pending_config is None:
+            return {}
+        now, queued = vars(self.config), vars(self.pending_config)
+        return {name: (now[name], queued[name]) for name in now if now[name] != queued[name]}
 
     @property
     def max_leverage(self) -> Decimal:
@@ -210,12 +221,14 @@ class Vyperp:
             batch.add(engine.short_open_interest, market_id)
             batch.add(engine.current_funding, market_id)
             batch.add(engine.is_reduce_only, market_id)
+            batch.add(engine.pending_market_params, market_id)
         results = list(batch())
         states = []
         for position, name in enumerate(names):
-            params, index, mark, long_oi, short_oi, funding, reduce_only = results[
-                7 * position : 7 * position + 7
+            params, index, mark, long_oi, short_oi, funding, reduce_only, pending = results[
+                8 * position : 8 * position + 8
             ]
+            queued = pending is not None and int(pending[1]) != 0
             states.append(
                 MarketState(
                     name=name,
@@ -229,6 +242,8 @@ class Vyperp:
                     funding_index=None if funding is None else from_wad(funding[0]),
                     funding_rate=None if funding is None else from_wad(funding[1]),
                     reduce_only=bool(reduce_only),
+                    pending_config=MarketConfig.from_tuple(pending[0]) if queued else None,
+                    pending_effective_at=int(pending[1]) if queued else None,
                 )
             )
         return states

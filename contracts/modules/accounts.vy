@@ -142,9 +142,15 @@ def _set_tier(owner: address, tier: uint256):
 
 
 @internal
-def _set_tier_leverage(tier: uint256, max_leverage: uint256):
+@pure
+def _check_tier_leverage(tier: uint256, max_leverage: uint256):
     assert tier < MAX_TIERS, "accounts: unknown tier"
     assert max_leverage == 0 or (max_leverage >= WAD and max_leverage <= 100 * WAD), "accounts: leverage out of bounds"
+
+
+@internal
+def _set_tier_leverage(tier: uint256, max_leverage: uint256):
+    self._check_tier_leverage(tier, max_leverage)
     self.tier_max_leverage[tier] = max_leverage
     log TierLeverageSet(tier=tier, max_leverage=max_leverage)
 

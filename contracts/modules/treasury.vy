@@ -202,8 +202,14 @@ def _set_vault(vault: address):
 
 
 @internal
-def _set_max_vault_utilization(max_vault_utilization: uint256):
+@pure
+def _check_max_vault_utilization(max_vault_utilization: uint256):
     assert max_vault_utilization >= WAD // 10 and max_vault_utilization <= WAD, "treasury: utilization out of bounds"
+
+
+@internal
+def _set_max_vault_utilization(max_vault_utilization: uint256):
+    self._check_max_vault_utilization(max_vault_utilization)
     self.max_vault_utilization = max_vault_utilization
     log VaultUtilizationSet(max_vault_utilization=max_vault_utilization)
 
@@ -265,10 +271,16 @@ def _adl_target() -> uint256:
 
 
 @internal
-def _set_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
+@pure
+def _check_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
     assert max_pnl_factor >= WAD // 100 and max_pnl_factor <= WAD, "treasury: max_pnl_factor out of bounds"
     assert adl_target <= max_pnl_factor, "treasury: adl_target above max_pnl_factor"
     assert max_pnl_factor % fixed_point.FRACTION_STEP == 0 and adl_target % fixed_point.FRACTION_STEP == 0, "treasury: pnl caps not a multiple of 1e-10"
+
+
+@internal
+def _set_pnl_caps(max_pnl_factor: uint256, adl_target: uint256):
+    self._check_pnl_caps(max_pnl_factor, adl_target)
     self._pnl_caps = (self._pnl_caps & ~MASK_68) | adl_target // fixed_point.FRACTION_STEP << ADL_TARGET_SHIFT | max_pnl_factor // fixed_point.FRACTION_STEP
     log PnlCapsSet(max_pnl_factor=max_pnl_factor, adl_target=adl_target)
 

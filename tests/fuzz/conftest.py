@@ -109,10 +109,21 @@ class BoaProtocol:
         publish_round(self.oracle, answer, [self.reporter])
 
     def set_market(self, **changes) -> MarketConfig:
-        """Replaces market 0's parameters with the fixture config plus `changes`."""
+        """Replaces market 0's parameters with the fixture config plus `changes`. A change that
+        S10 queues (it tightens while positions are open) is waited out and applied."""
         config = self.config.with_(**changes)
         self.engine_admin.set_market_params(0, config.as_tuple(), sender=self.admin)
+        if self.engine_admin.pending_market_params(0)[1]:
+            self.apply_queued(0)
         return config
+
+    def apply_queued(self, key: int):
+        """Moves the clock to when the change queued under `key` is due, publishes a fresh round
+        at the oracle's last answer (the wait outlasts max_price_age) and applies the change."""
+        effective_at = self.engine_admin.pending_change(key)[1]
+        boa.env.time_travel(seconds=max(0, effective_at - self.now()))
+        self.push_price(self.oracle.latestRoundData()[1])
+        self.engine_admin.apply_change(key, sender=self.admin)
 
     def seed_vault(self, units: int) -> int:
         """LP deposit into the vault; returns the shares minted."""

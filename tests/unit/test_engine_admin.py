@@ -479,22 +479,29 @@ def test_cross_field_rule(engine, admin, market, market_config, reason, rejected
 
 
 def test_set_market_params_accrues_funding_under_old_params_first(
-    engine, admin, market, market_config, long_position, oracle, set_price, chain
+    engine, admin, stranger, market, market_config, long_position, oracle, set_price, chain
 , engine_admin):
+    """S10: a funding change waits param_delay while positions are open; when anyone applies it,
+    funding first accrues under the old parameters up to that moment."""
     opened_at = long_position.timestamp
     index_before = engine.funding_index(market)
     assert engine.last_funding_time(market) == opened_at
     skew = engine.skew(market)
     assert skew == to_wad(10)
 
-    chain.pending_timestamp = opened_at + 1_800
-    set_price(oracle, BTC)
-    chain.pending_timestamp = opened_at + 3_000
+    chain.pending_timestamp = opened_at + 600
     new_config = market_config.with_(interest_rate=WAD // 1_000)
-    tx = engine_admin.set_market_params(market, new_config.as_tuple(), sender=admin)
+    queued = engine_admin.set_market_params(market, new_config.as_tuple(), sender=admin)
+    log = single(queued, engine_admin.MarketParamsQueued)
+    assert log.effective_at == queued.timestamp + engine_admin.param_delay() == opened_at + 600 + 86_400
+    assert engine.last_funding_time(market) == opened_at  # queueing accrues nothing
+    chain.pending_timestamp = opened_at + 89_000
+    set_price(oracle, BTC)
+    chain.pending_timestamp = opened_at + 90_000
+    tx = engine_admin.apply_change(market, sender=stranger)
 
     elapsed = tx.timestamp - opened_at
-    assert elapsed == 3_000
+    assert elapsed == 90_000
     old_rate = skew * WAD // market_config.skew_scale + market_config.interest_rate
     increment = old_rate * elapsed * to_wad(BTC) // (FUNDING_PERIOD * WAD)
     assert increment > 0
@@ -502,6 +509,7 @@ def test_set_market_params_accrues_funding_under_old_params_first(
     assert engine.funding_rate(market) == old_rate
     assert engine.last_funding_time(market) == tx.timestamp
     assert "FundingCheckpoint" in names(tx)
+    assert same_params(engine_admin.params(market), new_config.as_tuple())
 
     chain.pending_timestamp = tx.timestamp + 600
     checkpoint = engine.checkpoint_funding([market], sender=admin)
@@ -615,10 +623,19 @@ def test_tier_leverage_cap_lowers_leverage_below_market_limit(engine, admin, mar
     assert health.equity < 2 * health.initial_margin
 
 
-def test_tier_cap_raises_initial_margin_of_open_position(engine, admin, market, long_position, trader, engine_admin):
+def test_tier_cap_raises_initial_margin_of_open_position(
+    engine, admin, stranger, market, long_position, trader, engine_admin, oracle, set_price, chain
+):
+    """S10: with a position open, a stricter tier cap waits param_delay (moving the owner into a
+    tier without a cap yet is no tightening, so it is immediate)."""
     market_margin = engine.account_health(trader, 0).initial_margin
     engine_admin.set_tier_leverage(2, 4 * WAD, sender=admin)
     engine_admin.set_tier(trader, 2, sender=admin)
+    assert engine.tier_max_leverage(2) == 0 and engine.tier_of(trader) == 2
+    assert engine.account_health(trader, 0).initial_margin == market_margin
+    chain.pending_timestamp = chain.blocks.head.timestamp + engine_admin.param_delay()
+    set_price(oracle, BTC)
+    engine_admin.apply_change(128 + 2, sender=stranger)
     health = engine.account_health(trader, 0)
     assert health.initial_margin == -(-health.notional * (WAD // 4) // WAD)
     assert health.initial_margin > market_margin

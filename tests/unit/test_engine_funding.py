@@ -150,6 +150,10 @@ def test_dynamic_mode_rate_above_a_lowered_clamp_accrues_at_the_new_clamp(engine
     assert engine.funding_rate(market_id) == config.max_funding_rate
     lowered = config.with_(max_funding_rate=WAD // 1000)
     engine_admin.set_market_params(market_id, lowered.as_tuple(), sender=admin)
+    # S10: a funding change with positions open waits param_delay, accruing under the old clamp
+    checkpoint_after(market_id, DAY + 60)
+    assert engine.funding_rate(market_id) == config.max_funding_rate
+    engine_admin.apply_change(market_id, sender=admin)
     # the stored rate (1 %) is above the new clamp until the next accrual
     assert engine.funding_rate(market_id) == config.max_funding_rate
     index_before = engine.funding_index(market_id)

@@ -247,7 +247,7 @@ def test_lens_batches_account_statuses_for_keepers(engine, lens, exact_market, d
     assert statuses[2].notional == 0
 
 
-def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader, chain, oracle, engine_admin):
+def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, project, protocol, admin, market_config, seeded_vault, deposit, trader, chain, oracle, engine_admin, set_price):
     dead = project.MockFeed.deploy(8, 150_000 * 10**8, sender=admin)
     config = market_config.with_(oracle=dead.address, max_price_age=60)
     market_id = add_market(protocol, admin, config, atomic_trading=True)
@@ -257,8 +257,13 @@ def test_admin_replaces_a_dead_feed_and_trading_resumes_mock_feed(engine, projec
     with ape.reverts("pricing: stale price"):
         engine.close_position(market_id, 0, sender=trader)
     with ape.reverts("pricing: stale price"):
-        engine_admin.set_market_params(market_id, config.with_(taker_fee=0).as_tuple(), sender=admin)
+        engine_admin.set_market_params(market_id, config.with_(taker_fee=config.maker_fee).as_tuple(), sender=admin)
+    # S10: with a position open, the swap waits param_delay (the market stays stale until then)
     engine_admin.set_market_params(market_id, config.with_(oracle=oracle.address).as_tuple(), sender=admin)
+    assert engine_admin.params(market_id).oracle == dead.address
+    chain.pending_timestamp = chain.blocks.head.timestamp + engine_admin.param_delay()
+    set_price(oracle, 150_000)
+    engine_admin.apply_change(market_id, sender=admin)
     engine.close_position(market_id, 0, sender=trader)
     assert engine.open_positions(trader, 0, market_id).size == 0
 

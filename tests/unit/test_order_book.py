@@ -406,9 +406,10 @@ def test_post_only_buy_against_a_negative_skew_executes_and_the_scan_still_works
 
 def test_an_order_refused_for_a_full_market_waits_at_its_round_instead_of_paying_the_executor(book, commit, engine, engine_admin, book_market, feed, market_config, admin, trader, other_trader, keeper, open_long, price, token):
     """Otherwise an executor could fill the open-interest cap first and collect the fee."""
-    assert open_long(other_trader, 2) == to_wad(2)
+    # capped before anyone holds a position: with open interest, lowering caps waits (S10)
     capped = market_config.with_(oracle=feed.address, max_position_size=to_wad(3), max_open_interest=to_wad(3))
     engine_admin.set_market_params(book_market, capped.as_tuple(), sender=admin)
+    assert open_long(other_trader, 2) == to_wad(2)
     order_id = commit(trader, MARKET, 2, ANY_BUY)
     price(150_000, after=1)
     quote = engine.fill_price(book_market, to_wad(2))

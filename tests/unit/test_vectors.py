@@ -132,7 +132,7 @@ def test_v9_short_hedge_offsets_inventory_loss(engine, plain_market, deposit, tr
     assert hedge_pnl == to_wad(inventory_loss) == to_wad(300_000)
 
 
-def test_v10_basis_trade_captures_the_premium(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, other_trader, engine_admin):
+def test_v10_basis_trade_captures_the_premium(engine, protocol, admin, plain_config, seeded_vault, deposit, trader, other_trader, engine_admin, chain, oracle, set_price):
     # a long skew of 38 over a 2,812.5 scale puts a 1-unit short's fill 2,000 above a 150,000 index
     config = plain_config.with_(skew_scale=to_wad("2812.5"), max_premium=WAD // 10)
     market_id = add_market(protocol, admin, config, atomic_trading=True)
@@ -143,6 +143,10 @@ def test_v10_basis_trade_captures_the_premium(engine, protocol, admin, plain_con
     fill = from_wad(receipt.events.filter(engine.PositionModified)[0].fill_price)
     assert abs(fill - 152_000) < Decimal("1e-9")
     engine_admin.set_market_params(market_id, config.with_(max_premium=0).as_tuple(), sender=admin)
+    # S10: with positions open, the premium change waits param_delay; the index stays 150,000
+    chain.pending_timestamp = chain.blocks.head.timestamp + engine_admin.param_delay()
+    set_price(oracle, 150_000)
+    engine_admin.apply_change(market_id, sender=admin)
     receipt = engine.close_position(market_id, to_wad(150_000), sender=trader)
     event = receipt.events.filter(engine.PositionModified)[0]
     assert event.fill_price == to_wad(150_000)
