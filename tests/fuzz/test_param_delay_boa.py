@@ -86,11 +86,11 @@ def test_lowering_the_profit_cap_is_queued_so_a_close_is_not_haircut_at_once_boa
         p.engine.modify_position(0, 2 * WAD, MAX_UINT256, sender=winner)
         p.push_price(oracle_answer(START_PRICE * 11 // 10))
         profit = p.engine.account_health(winner, 0).unrealized_pnl
-        factor, target = p.engine.max_pnl_factor(), p.engine.adl_target()
+        factor, target = p.engine_admin.max_pnl_factor(), p.engine_admin.adl_target()
         p.engine_admin.set_pnl_caps(WAD // 100, 0, sender=p.admin)
         [queued] = p.events(p.engine_admin, "ChangeQueued")
         assert (queued.key, queued.value, queued.effective_at) == (KEY_PNL_CAPS, WAD // 100, p.now() + DAY)
-        assert (p.engine.max_pnl_factor(), p.engine.adl_target()) == (factor, target)
+        assert (p.engine_admin.max_pnl_factor(), p.engine_admin.adl_target()) == (factor, target)
         assert not p.engine_risk.adl_eligible()
         assert p.engine_admin.pending_change(KEY_PNL_CAPS) == (WAD // 100, p.now() + DAY)
         before = p.engine.collateral(winner, 0)
@@ -100,7 +100,7 @@ def test_lowering_the_profit_cap_is_queued_so_a_close_is_not_haircut_at_once_boa
         assert not p.events(p.engine, "ProfitCapped")
         warp(p, DAY, oracle_answer(START_PRICE * 11 // 10))
         p.engine_admin.apply_change(KEY_PNL_CAPS, sender=p.traders[3])
-        assert (p.engine.max_pnl_factor(), p.engine.adl_target()) == (WAD // 100, 0)
+        assert (p.engine_admin.max_pnl_factor(), p.engine_admin.adl_target()) == (WAD // 100, 0)
 
 
 def test_an_oracle_swap_is_queued_so_a_picked_feed_liquidates_no_one_at_once_boa(boa_protocol):
@@ -154,8 +154,8 @@ def test_tightening_where_nobody_holds_a_position_is_immediate_boa(boa_protocol)
         p.engine_admin.set_pnl_caps(WAD // 10, 0, sender=p.admin)
         p.engine_admin.set_max_vault_utilization(WAD // 2, sender=p.admin)
         p.engine_admin.set_tier_leverage(1, 2 * WAD, sender=p.admin)
-        assert p.engine.max_pnl_factor() == WAD // 10 and p.engine.max_vault_utilization() == WAD // 2
-        assert p.engine.tier_max_leverage(1) == 2 * WAD
+        assert p.engine_admin.max_pnl_factor() == WAD // 10 and p.engine.max_vault_utilization() == WAD // 2
+        assert p.engine_admin.tier_max_leverage(1) == 2 * WAD
 
 
 # Each change that waits while the market has open interest, from the fixture's parameters.
@@ -241,20 +241,20 @@ def test_vault_utilization_and_tiers_are_queued_while_positions_are_open_boa(boa
         assert p.engine_admin.pending_change(KEY_VAULT_UTILIZATION)[1] == 0
         # a stricter tier cap waits, a looser one is immediate
         p.engine_admin.set_tier_leverage(1, 2 * WAD, sender=p.admin)
-        assert p.engine.tier_max_leverage(1) == 5 * WAD
+        assert p.engine_admin.tier_max_leverage(1) == 5 * WAD
         assert p.engine_admin.pending_change(KEY_TIER + 1) == (2 * WAD, p.now() + DAY)
         p.engine_admin.set_tier_leverage(2, 0, sender=p.admin)
         # moving an owner who holds a position to a stricter tier waits; one who holds none moves at once
         p.engine_admin.set_tier(victim, 1, sender=p.admin)
-        assert p.engine.tier_of(victim) == 0
+        assert p.engine_admin.tier_of(victim) == 0
         owner_key = KEY_OWNER | int(victim, 16)
         assert p.engine_admin.pending_change(owner_key) == (1, p.now() + DAY)
         p.engine_admin.set_tier(newcomer, 1, sender=p.admin)
-        assert p.engine.tier_of(newcomer) == 1
+        assert p.engine_admin.tier_of(newcomer) == 1
         warp(p, DAY)
         for key in (KEY_TIER + 1, owner_key):
             p.engine_admin.apply_change(key, sender=p.traders[3])
-        assert p.engine.tier_max_leverage(1) == 2 * WAD and p.engine.tier_of(victim) == 1
+        assert p.engine_admin.tier_max_leverage(1) == 2 * WAD and p.engine_admin.tier_of(victim) == 1
         # the 7.5x long is now above its tier's 2x: it cannot add risk or withdraw, and is not liquidatable
         assert not p.lens.is_liquidatable(victim, 0)
         assert p.revert_reason(lambda: p.engine.withdraw(TOKEN, sender=victim)) == "engine: insufficient margin"
