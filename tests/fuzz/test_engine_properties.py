@@ -698,13 +698,15 @@ def enter_vault_state(p, seeded, trader_size, move_bps, elapsed):
     if elapsed:
         boa.env.time_travel(seconds=elapsed)
     p.push_price(START_ANSWER * (10_000 + move_bps) // 10_000)
+    # Funding stops here (accrued up to now first), so the state holds still through the round
+    # trip; with positions open S10 queues that change, and it is waited out and applied now.
+    p.set_market(interest_rate=0, max_funding_rate=0)
 
 
 def claim_after_the_delay(p, owner, shares):
-    """Requests `shares`, then holds the engine state still while the withdrawal delay passes:
-    funding stops (accrued up to now first), and the same index is republished."""
+    """Requests `shares`, then lets the withdrawal delay pass (funding is stopped) with the same
+    index republished."""
     p.vault.request_redeem(shares, sender=owner)
-    p.set_market(interest_rate=0, max_funding_rate=0)
     boa.env.time_travel(seconds=p.vault.withdrawal_delay())
     p.push_price(p.oracle.latestAnswer())
 
