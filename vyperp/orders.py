@@ -259,7 +259,7 @@ class OrderBookClient:
         if fee and self.token.balanceOf(str(sender)) < fee:
             raise OrderError(
                 f"{sender} holds less than the keeper fee "
-                f"{Decimal(fee).scaleb(-self.token_decimals)} of the collateral token"
+                f"{Decimal(fee).scaleb(-self.token_decimals).normalize():f} of the collateral token"
             )
         if fee and self.token.allowance(sender, self.book) < fee:
             _send(self.token.approve, self.book, fee, sender=sender)
@@ -325,7 +325,7 @@ def connect_client(project, network_choice: str, root, *, order_book: str | None
 def _send(method, *args, sender):
     """Sends a transaction after simulating it with ``eth_call``: a revert raises
     ContractLogicError with the contract's reason and nothing is sent."""
-    method.call(*args, sender=sender)
+    method.call(*args, sender=sender, skip_trace=True)  # no call trace printed on a revert
     return method(*args, sender=sender)
 
 

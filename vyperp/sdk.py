@@ -633,7 +633,7 @@ class Vyperp:
     def _send(method, *args, sender):
         """Sends a transaction after simulating it with ``eth_call``: a revert raises
         ContractLogicError with the contract's reason and nothing is signed or sent."""
-        method.call(*args, sender=sender)
+        method.call(*args, sender=sender, skip_trace=True)  # no call trace printed on a revert
         return method(*args, sender=sender)
 
     def _limit_price(self, market_id: int, delta: int, slippage: Decimal | str) -> int:
