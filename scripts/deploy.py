@@ -18,6 +18,7 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
 from vyperp.deployer import DEFAULT_CONFIG, NetworkPlan, deploy_network
+from vyperp.deployment import ManifestError
 
 LOCAL_REPORTERS = (6, 7, 8)
 
@@ -39,7 +40,11 @@ LOCAL_REPORTERS = (6, 7, 8)
 )
 @click.option("--force", is_flag=True, help="Deploy markets whose open-interest cap breaks rule S3.")
 def cli(provider, account, config_path, root, force):
-    plan = NetworkPlan.load(provider.network_choice, config_path)
+    try:
+        # the whole config is checked before anything is sent
+        plan = NetworkPlan.load(provider.network_choice, config_path)
+    except (ValueError, ManifestError) as error:
+        raise click.ClickException(str(error)) from None
     local = provider.network.is_local
     if account is None:
         if not local:

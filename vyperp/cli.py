@@ -1,8 +1,11 @@
 """The trader command line: `ape run trade <command>` (scripts/trade.py is this group).
 
 Every command connects with Ape's ``--network`` (default: the project's default network), reads
-the manifest that ``ape run deploy`` wrote, and prints rich tables. Commands that send
-transactions take ``--account`` (an Ape alias, or ``TEST::<n>`` for a test account).
+the manifest that ``ape run deploy`` wrote, and prints rich tables (``--json`` on the read
+commands). Commands that send transactions take ``--account`` (an Ape alias, or ``TEST::<n>``
+for a test account) and simulate each transaction before signing it: a refusal prints one line
+``error: <reason>`` (a revert's reason is the contract's, e.g. ``engine: insufficient margin``),
+sends nothing and exits non-zero.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from ape.cli import ConnectedProviderCommand, account_option
 from rich.console import Console
 from rich.table import Table
 
-from vyperp.deployment import DEFAULT_ROOT, ManifestError
+from vyperp.cli_common import (
+    ACCEPTS_NEGATIVE,
+    Amount,
+    Fraction,
+    OneLineErrors,
+    echo_json,
+    json_option,
+    plain,
+)
+from vyperp.deployment import DEFAULT_ROOT
 from vyperp.sdk import (
     DEFAULT_SLIPPAGE,
     AccountState,
@@ -26,7 +38,6 @@ from vyperp.sdk import (
     Side,
     TradeResult,
     Vyperp,
-    VyperpError,
 )
 
 PRICE_PLACES = 4
@@ -60,7 +71,7 @@ def subaccount_option(command):
 def slippage_option(command):
     return click.option(
         "--slippage",
-        type=Decimal,
+        type=Fraction(),
         default=DEFAULT_SLIPPAGE,
         show_default=True,
         help="Worst fill accepted, as a fraction of the quoted fill price (0.005 = 0.5 %).",
@@ -68,62 +79,56 @@ def slippage_option(command):
 
 
 def _sdk(deployments_root: Path) -> Vyperp:
-    return _run(lambda: Vyperp.connect(project, root=deployments_root))
+    return Vyperp.connect(project, root=deployments_root)
 
 
-def _run(action):
-    """Runs an SDK call, turning the SDK's refusals (bad input, unknown market, a missing
-    manifest) into a one-line CLI error instead of a traceback."""
-    try:
-        return action()
-    except (VyperpError, ManifestError) as error:
-        raise click.ClickException(str(error)) from error
+def _market(sdk: Vyperp, name: str) -> str:
+    sdk.market_id(name)  # an unknown market is refused before anything else
+    return name
 
 
-@click.group(help=__doc__)
+@click.group(cls=OneLineErrors, help=__doc__)
 def trade():
     pass
 
 
-@trade.command(cls=ConnectedProviderCommand)
+@trade.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @account_option()
 @deployments_option
 @subaccount_option
-@click.argument("amount", type=Decimal)
+@click.argument("amount", type=Amount())
 def deposit(account, deployments_root, subaccount, amount):
     """Deposit AMOUNT of collateral (approving the engine first when needed)."""
     sdk = _sdk(deployments_root)
-    _run(lambda: sdk.deposit(amount, account, subaccount=subaccount))
+    sdk.deposit(amount, account, subaccount=subaccount)
     _print_account(sdk.account(account, subaccount), f"deposited {amount}")
 
 
-@trade.command(cls=ConnectedProviderCommand)
+@trade.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @account_option()
 @deployments_option
 @subaccount_option
-@click.argument("amount", type=Decimal)
+@click.argument("amount", type=Amount())
 def withdraw(account, deployments_root, subaccount, amount):
     """Withdraw AMOUNT of collateral to the account's owner."""
     sdk = _sdk(deployments_root)
-    _run(lambda: sdk.withdraw(amount, account, subaccount=subaccount))
+    sdk.withdraw(amount, account, subaccount=subaccount)
     _print_account(sdk.account(account, subaccount), f"withdrew {amount}")
 
 
-@trade.command(name="open", cls=ConnectedProviderCommand)
+@trade.command(name="open", cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @account_option()
 @deployments_option
 @subaccount_option
 @slippage_option
 @click.argument("market")
-@click.argument("size", type=Decimal)
-@click.argument("side", type=click.Choice([side.value for side in Side]))
+@click.argument("size", type=Amount("size"))
+@click.argument("side", type=click.Choice([side.value for side in Side]), metavar="SIDE")
 def open_(account, deployments_root, subaccount, slippage, market, size, side):
     """Open or increase a position: SIZE base units of MARKET, long or short."""
     sdk = _sdk(deployments_root)
-    result = _run(
-        lambda: sdk.open_position(
-            market, size, side, account, slippage=slippage, subaccount=subaccount
-        )
+    result = sdk.open_position(
+        _market(sdk, market), size, side, account, slippage=slippage, subaccount=subaccount
     )
     _console().print(trade_table(result))
 
@@ -137,8 +142,8 @@ def open_(account, deployments_root, subaccount, slippage, market, size, side):
 def close(account, deployments_root, subaccount, slippage, market):
     """Close the whole position in MARKET."""
     sdk = _sdk(deployments_root)
-    result = _run(
-        lambda: sdk.close_position(market, account, slippage=slippage, subaccount=subaccount)
+    result = sdk.close_position(
+        _market(sdk, market), account, slippage=slippage, subaccount=subaccount
     )
     _console().print(trade_table(result))
 
@@ -147,23 +152,64 @@ def close(account, deployments_root, subaccount, slippage, market):
 @account_option(prompt=False)
 @deployments_option
 @subaccount_option
+@json_option
 @click.argument("owner", required=False)
-def account(account, deployments_root, subaccount, owner):
+def account(account, deployments_root, subaccount, as_json, owner):
     """Equity, margins, leverage and positions (with liquidation prices) of OWNER or --account."""
     if owner is None and account is None:
         raise click.UsageError("give an OWNER address or --account")
     sdk = _sdk(deployments_root)
-    _print_account(_run(lambda: sdk.account(owner or account, subaccount)))
+    state = sdk.account(owner or account, subaccount)
+    if as_json:
+        echo_json(_account_json(state))
+    else:
+        _print_account(state)
 
 
 @trade.command(cls=ConnectedProviderCommand)
 @deployments_option
-def markets(deployments_root):
+@json_option
+def markets(deployments_root, as_json):
     """Prices, skew, open interest and funding rate of every market, and queued changes (S10)."""
     states = _sdk(deployments_root).markets()
+    if as_json:
+        echo_json([_market_json(state) for state in states])
+        return
     _console().print(markets_table(states))
     for line in pending_lines(states):
         _console().print(line)
+
+
+def _account_json(state: AccountState) -> dict:
+    """An account for ``--json``: its fields (leverage and health null when infinite), with each
+    position's side and whether the account is liquidatable."""
+    data = plain(state)
+    for shown, position in zip(data["positions"], state.positions, strict=True):
+        shown["side"] = position.side.value
+    data["liquidatable"] = state.liquidatable
+    return data
+
+
+def _market_json(state: MarketState) -> dict:
+    """A market for ``--json``: its state, with the engine's 18-decimal parameters as integers
+    and the leverage, status and queued changes the table shows."""
+    return {
+        "name": state.name,
+        "id": state.id,
+        "index_price": state.index_price,
+        "mark_price": state.mark_price,
+        "skew": state.skew,
+        "long_open_interest": state.long_open_interest,
+        "short_open_interest": state.short_open_interest,
+        "funding_rate": state.funding_rate,
+        "funding_index": state.funding_index,
+        "max_leverage": state.max_leverage,
+        "reduce_only": state.reduce_only,
+        "status": _status(state),
+        "params": state.config,
+        "pending_params": state.pending_config,
+        "pending_effective_at": state.pending_effective_at,
+    }
 
 
 # ---- tables ----

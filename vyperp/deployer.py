@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ape import chain
 
+from vyperp.config_schema import ConfigError, load_config  # noqa: F401 (ConfigError: what load raises)
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol, engine_contract
 from vyperp.orders import OrderSettings, configure_market, deploy_order_book
 from vyperp.deployment import DEFAULT_ROOT, Deployment, ManifestError, MarketEntry, network_key
@@ -120,9 +120,14 @@ class NetworkPlan:
 
     @classmethod
     def load(cls, network_choice: str, path: Path = DEFAULT_CONFIG) -> NetworkPlan:
-        """The plan for a network (``ecosystem:network[:provider]``) from a config file."""
+        """The plan for a network (``ecosystem:network[:provider]``) from a config file.
+
+        The whole file is checked against the schema first (vyperp.config_schema): unknown keys,
+        wrong types and YAML syntax errors raise ConfigError (a ValueError) naming the file, the
+        market and the key, before the deployer needs a provider or sends anything.
+        """
         key = network_key(network_choice)
-        config = yaml.safe_load(Path(path).read_text()) or {}
+        config = load_config(Path(path))
         if key not in config:
             raise ManifestError(f"{path} has no section for {key} (has: {', '.join(config)})")
         section = config[key]

@@ -254,9 +254,17 @@ class OrderBookClient:
                 else DEFAULT_RESTING_LIFETIME
             )
         expiry = int(self.chain.pending_timestamp) + lifetime
+        # nothing is signed before the wallet is known to cover the fee; each transaction is
+        # simulated (eth_call) first, the commit after the approve it needs
+        if fee and self.token.balanceOf(str(sender)) < fee:
+            raise OrderError(
+                f"{sender} holds less than the keeper fee "
+                f"{Decimal(fee).scaleb(-self.token_decimals).normalize():f} of the collateral token"
+            )
         if fee and self.token.allowance(sender, self.book) < fee:
-            self.token.approve(self.book, fee, sender=sender)
-        receipt = self.book.commit_order(
+            _send(self.token.approve, self.book, fee, sender=sender)
+        receipt = _send(
+            self.book.commit_order,
             market_id,
             int(kind),
             delta,
@@ -296,7 +304,7 @@ class OrderBookClient:
         """Cancels an order, its fee back to the owner: the owner's resting order that is neither
         armed nor executable now, or anyone's order that is over (expired, fill round out of the
         window, operator revoked, nothing to reduce)."""
-        return self.book.cancel(order_id, sender=sender)
+        return _send(self.book.cancel, order_id, sender=sender)
 
 
 def connect_client(project, network_choice: str, root, *, order_book: str | None = None) -> OrderBookClient:
@@ -312,6 +320,13 @@ def connect_client(project, network_choice: str, root, *, order_book: str | None
     client = OrderBookClient(project.OrderBook.at(order_book), contracts.engine, contracts.token)
     client.market_names = {entry.id: name for name, entry in deployment.markets.items()}
     return client
+
+
+def _send(method, *args, sender):
+    """Sends a transaction after simulating it with ``eth_call``: a revert raises
+    ContractLogicError with the contract's reason and nothing is sent."""
+    method.call(*args, sender=sender, skip_trace=True)  # no call trace printed on a revert
+    return method(*args, sender=sender)
 
 
 def _move_against(price: int, delta: int, tolerance: int) -> int:

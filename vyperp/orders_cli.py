@@ -11,7 +11,6 @@ Sizes are positive base units, the side gives the direction; prices and fees are
 vyperp.orders; docs/orders.md describes the order types and when they execute.
 """
 
-from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -20,21 +19,15 @@ from ape.cli import ConnectedProviderCommand, account_option
 from rich.console import Console
 from rich.table import Table
 
-from vyperp.deployment import DEFAULT_ROOT, ManifestError
-from vyperp.orders import DEFAULT_SLIPPAGE, OrderError, OrderKind, connect_client
+from vyperp.cli_common import ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, echo_json, json_option
+from vyperp.deployment import DEFAULT_ROOT
+from vyperp.orders import DEFAULT_SLIPPAGE, OrderKind, connect_client
 
 KINDS = [kind.name.lower().replace("_", "-") for kind in OrderKind]
 
 
 def _client(deployments_root, order_book):
-    return _run(lambda: connect_client(project, chain.provider.network_choice, deployments_root, order_book=order_book))
-
-
-def _run(action):
-    try:
-        return action()
-    except (OrderError, ManifestError) as error:
-        raise click.ClickException(str(error)) from error
+    return connect_client(project, chain.provider.network_choice, deployments_root, order_book=order_book)
 
 
 def common(command):
@@ -44,21 +37,21 @@ def common(command):
     return account_option()(command)
 
 
-@click.group(help=__doc__)
+@click.group(cls=OneLineErrors, help=__doc__)
 def cli():
     pass
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @common
 @click.argument("market")
-@click.argument("kind", type=click.Choice(KINDS))
-@click.argument("side", type=click.Choice(["buy", "sell"]))
-@click.argument("size", type=Decimal)
-@click.option("--limit-price", type=Decimal, help="Limit orders: the limit; others: the worst fill accepted.")
-@click.option("--trigger-price", type=Decimal, help="Stop-loss and take-profit: the arming price.")
-@click.option("--slippage", type=Decimal, default=DEFAULT_SLIPPAGE, show_default=True)
-@click.option("--keeper-fee", type=Decimal, help="Collateral paid to whoever fills it, refunded otherwise (default: the market's minimum).")
+@click.argument("kind", type=click.Choice(KINDS), metavar="KIND")
+@click.argument("side", type=click.Choice(["buy", "sell"]), metavar="SIDE")
+@click.argument("size", type=Amount("size"))
+@click.option("--limit-price", type=Amount("limit price"), help="Limit orders: the limit; others: the worst fill accepted.")
+@click.option("--trigger-price", type=Amount("trigger price"), help="Stop-loss and take-profit: the arming price.")
+@click.option("--slippage", type=Fraction(), default=DEFAULT_SLIPPAGE, show_default=True)
+@click.option("--keeper-fee", type=Amount("keeper fee"), help="Collateral paid to whoever fills it, refunded otherwise (default: the market's minimum).")
 @click.option("--lifetime", type=click.IntRange(min=1), help="Seconds until expiry.")
 @click.option("--reduce-only", is_flag=True)
 @click.option("--post-only", is_flag=True)
@@ -67,22 +60,26 @@ def cli():
 def place(account, deployments_root, order_book, market, kind, side, size, limit_price, trigger_price, slippage,
           keeper_fee, lifetime, reduce_only, post_only, on_mark, subaccount):
     """Commit a KIND order to SIDE SIZE base units of MARKET."""
-    if size <= 0:
-        raise click.ClickException("size must be positive; the side gives the direction")
     client = _client(deployments_root, order_book)
-    order_id = _run(lambda: client.place(
+    order_id = client.place(
         client.market_id(market), kind, size if side == "buy" else -size, account, limit_price=limit_price, trigger_price=trigger_price,
         slippage=slippage, keeper_fee=keeper_fee, lifetime=lifetime, reduce_only=reduce_only,
-        post_only=post_only, trigger_on_mark=on_mark, subaccount=subaccount))
+        post_only=post_only, trigger_on_mark=on_mark, subaccount=subaccount)
     _print_orders(client, [client.order(order_id)], f"order {order_id} committed")
 
 
 @cli.command(name="list", cls=ConnectedProviderCommand)
 @common
-def list_(account, deployments_root, order_book):
+@json_option
+def list_(account, deployments_root, order_book, as_json):
     """List the account's pending orders."""
     client = _client(deployments_root, order_book)
-    _print_orders(client, client.pending(account), f"pending orders of {account.address}")
+    orders = client.pending(account)
+    if as_json:
+        echo_json([{"market": client.market_names.get(order.market_id, str(order.market_id)), **vars(order)}
+                   for order in orders])
+        return
+    _print_orders(client, orders, f"pending orders of {account.address}")
 
 
 @cli.command(cls=ConnectedProviderCommand)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from ape import chain
+from ape.exceptions import ContractLogicError
 from ape_ethereum import multicall
 from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
 
@@ -25,6 +26,7 @@ from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad
 
 MAX_UINT256 = 2**256 - 1
+ZERO_ADDRESS = "0x" + "00" * 20
 # Wide enough that no uint256 or int256 rounds when scaled (Decimal's default keeps 28 digits).
 _EXACT = Context(prec=100)
 INFINITY = Decimal("Infinity")
@@ -353,18 +355,36 @@ class Vyperp:
     # ---- trader actions ----
 
     def deposit(self, amount: Decimal | int | str, sender, *, subaccount: int = 0, owner=None):
-        """Approves the engine when needed, then deposits ``amount`` of collateral."""
+        """Approves the engine when needed, then deposits ``amount`` of collateral.
+
+        Nothing is sent unless the deposit can pass: the wallet must hold the amount, and the
+        approve and then the deposit are each simulated (``eth_call``) before they are signed.
+        The deposit needs the allowance, so its own simulation runs after the approve; with the
+        balance checked first, only a token's own rules (a pause, a block list) can refuse it
+        then, and the error says the approve was mined.
+        """
         units = self._positive_units(amount)
-        self._approve(self.contracts.engine, units, sender)
-        return self.contracts.engine.deposit(
-            units, subaccount, _address(owner or sender), sender=sender
-        )
+        owner = _address(owner or sender)
+        if owner == ZERO_ADDRESS:
+            raise VyperpError("owner is the zero address")
+        self._check_wallet(sender, units)
+        approved = self._approve(self.contracts.engine, units, sender)
+        try:
+            return self._send(self.contracts.engine.deposit, units, subaccount, owner, sender=sender)
+        except ContractLogicError as error:
+            if approved:
+                error.revert_message = (
+                    f"{error.revert_message} (the approve of {self.from_token_units(units)} "
+                    "was sent; the deposit was not)"
+                )
+            raise
 
     def withdraw(self, amount: Decimal | int | str, sender, *, subaccount: int = 0, owner=None):
-        """Withdraws collateral to the owner (the sender, or an account it operates)."""
+        """Withdraws collateral to the owner (the sender, or an account it operates); simulated
+        first, so a withdrawal the engine refuses raises its reason and sends nothing."""
         units = self._positive_units(amount)
-        return self.contracts.engine.withdraw(
-            units, subaccount, _address(owner or sender), sender=sender
+        return self._send(
+            self.contracts.engine.withdraw, units, subaccount, _address(owner or sender), sender=sender
         )
 
     def set_operator(self, operator, approved: bool, sender):
@@ -387,8 +407,9 @@ class Vyperp:
             raise VyperpError("a trade needs a non-zero size")
         market_id = self.market_id(market)
         limit = self._limit_price(market_id, delta, slippage)
-        receipt = self.contracts.engine.modify_position(
-            market_id, delta, limit, subaccount, _address(owner or sender), sender=sender
+        receipt = self._send(
+            self.contracts.engine.modify_position,
+            market_id, delta, limit, subaccount, _address(owner or sender), sender=sender,
         )
         return self._trade_result(market, receipt)
 
@@ -441,8 +462,9 @@ class Vyperp:
             raise VyperpError(f"no position in {market}")
         market_id = self.market_id(market)
         limit = self._limit_price(market_id, -current, slippage)
-        receipt = self.contracts.engine.close_position(
-            market_id, limit, subaccount, owner_address, sender=sender
+        receipt = self._send(
+            self.contracts.engine.close_position,
+            market_id, limit, subaccount, owner_address, sender=sender,
         )
         return self._trade_result(market, receipt)
 
@@ -578,14 +600,41 @@ class Vyperp:
         return answers
 
     def _positive_units(self, amount) -> int:
-        units = self.to_token_units(amount)
+        try:
+            number = Decimal(str(amount))
+        except InvalidOperation:
+            raise VyperpError(f"amount must be a number, not {amount!r}") from None
+        if not number.is_finite():
+            raise VyperpError(f"amount must be a finite number, not {amount}")
+        units = self.to_token_units(number)
         if units <= 0:
             raise VyperpError("amount must be positive")
+        # the engine scales token units to 18 decimals in an int256
+        if units * 10 ** max(0, 18 - self.token_decimals) >= 2**255:
+            raise VyperpError(f"amount {amount} is too large")
         return units
 
-    def _approve(self, spender, units: int, owner) -> None:
-        if self.contracts.token.allowance(owner, spender) < units:
-            self.contracts.token.approve(spender, units, sender=owner)
+    def _check_wallet(self, holder, units: int) -> None:
+        held = self.contracts.token.balanceOf(_address(holder))
+        if held < units:
+            raise VyperpError(
+                f"{_address(holder)} holds {_plain(self.from_token_units(held))} of the collateral "
+                f"token, less than {_plain(self.from_token_units(units))}"
+            )
+
+    def _approve(self, spender, units: int, owner) -> bool:
+        """Approves ``units`` when the allowance is short (simulated first); True when it sent."""
+        if self.contracts.token.allowance(owner, spender) >= units:
+            return False
+        self._send(self.contracts.token.approve, spender, units, sender=owner)
+        return True
+
+    @staticmethod
+    def _send(method, *args, sender):
+        """Sends a transaction after simulating it with ``eth_call``: a revert raises
+        ContractLogicError with the contract's reason and nothing is signed or sent."""
+        method.call(*args, sender=sender, skip_trace=True)  # no call trace printed on a revert
+        return method(*args, sender=sender)
 
     def _limit_price(self, market_id: int, delta: int, slippage: Decimal | str) -> int:
         tolerance = to_wad(slippage)
@@ -627,6 +676,11 @@ def from_wad(value: int) -> Decimal:
 
 def _scaled(value: int, decimals: int) -> Decimal:
     return Decimal(value).scaleb(-decimals, _EXACT)
+
+
+def _plain(value: Decimal) -> str:
+    """A Decimal without exponent or trailing zeros (1E+30 -> 1000000000000000000000000000000)."""
+    return f"{value.normalize():f}"
 
 
 def _wad_or_none(value) -> Decimal | None:

@@ -1,0 +1,147 @@
+"""What the trader command lines (`ape run trade`, `ape run orders`) share: one-line errors,
+checked amounts and ``--json`` output.
+
+Every refusal -- bad input, an unknown market, a missing manifest, a transaction whose preflight
+(``eth_call``) reverts -- ends the command with one line ``error: <reason>`` on stderr and a
+non-zero exit code (2 for usage errors, 1 otherwise), never a traceback. A revert's reason is the
+contract's own ``module: reason`` string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+from ape.exceptions import ApeException, ContractLogicError
+from pydantic import ValidationError
+
+from vyperp.deployment import ManifestError
+from vyperp.orders import OrderError
+from vyperp.sdk import VyperpError
+
+# Refusals the commands turn into one line: the SDK's and the order client's, a manifest that
+# does not fit, and anything Ape raises (a revert in a preflight, a bad address, an account).
+REFUSALS = (VyperpError, OrderError, ManifestError, ApeException, ValidationError)
+
+
+class OneLineError(click.ClickException):
+    """A ClickException shown as the single line ``error: <message>``."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def reason(error: BaseException) -> str:
+    """One line for an error: a revert's reason string, else the message's first line."""
+    if isinstance(error, ContractLogicError):
+        message = error.revert_message or "reverted without a reason"
+    elif isinstance(error, click.ClickException):
+        message = error.format_message()
+    else:
+        message = str(error) or type(error).__name__
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+class OneLineErrors(click.Group):
+    """A click group whose commands end every refusal with one ``error: ...`` line.
+
+    Parsing a subcommand's arguments and running it both happen in ``Group.invoke``, so usage
+    errors (exit code 2) and the SDK's and Ape's errors (exit code 1) are caught here, also when
+    `ape run` nests the group under its own command.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OneLineError:
+            raise
+        except click.UsageError as error:
+            raise OneLineError(reason(error), exit_code=2) from None
+        except click.ClickException as error:
+            raise OneLineError(reason(error), exit_code=error.exit_code) from None
+        except REFUSALS as error:
+            raise OneLineError(reason(error)) from None
+
+
+class Amount(click.ParamType):
+    """A positive, finite decimal number (collateral amount, size). "-5" reaches it as a value
+    (the commands ignore unknown options) and is refused as not positive."""
+
+    name = "amount"
+
+    def __init__(self, what: str = "amount"):
+        self.what = what
+
+    def convert(self, value, param, ctx) -> Decimal:
+        if isinstance(value, Decimal):
+            number = value
+        else:
+            try:
+                number = Decimal(str(value).strip())
+            except InvalidOperation:
+                self.fail(f"{self.what} must be a number, not {value!r}", param, ctx)
+        if not number.is_finite():
+            self.fail(f"{self.what} must be a finite number, not {value!r}", param, ctx)
+        if number <= 0:
+            self.fail(f"{self.what} must be positive, not {value}", param, ctx)
+        return number
+
+
+class Fraction(click.ParamType):
+    """A decimal fraction in [0, 1) (slippage)."""
+
+    name = "fraction"
+
+    def convert(self, value, param, ctx) -> Decimal:
+        if isinstance(value, Decimal):
+            number = value
+        else:
+            try:
+                number = Decimal(str(value).strip())
+            except InvalidOperation:
+                self.fail(f"must be a number, not {value!r}", param, ctx)
+        if not number.is_finite() or not 0 <= number < 1:
+            self.fail(f"must be in [0, 1), not {value}", param, ctx)
+        return number
+
+
+# A command whose arguments may look like options ("-5"): unknown options reach the arguments,
+# where the Amount type refuses them by value.
+ACCEPTS_NEGATIVE = {"ignore_unknown_options": True}
+
+
+def json_option(command):
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts)."
+    )(command)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: dataclasses as objects, Decimals as exact strings, enums as values,
+    infinities as null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, Decimal):
+        return None if not value.is_finite() else f"{value:f}"
+    if isinstance(value, enum.Enum):
+        return value.value if not isinstance(value, int) else value.name.lower()
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(plain(value), indent=2))
