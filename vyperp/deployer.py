@@ -9,6 +9,7 @@ price per new oracle and funds the test accounts named in the config.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -169,6 +170,8 @@ class DeployReport:
     listed_markets: list[str] = field(default_factory=list)
     funded: list[str] = field(default_factory=list)
     replaced_manifest: list[str] = field(default_factory=list)
+    # S10: per listed market, its queued parameter change: (effective_at, {field: (now, queued)})
+    pending_changes: dict[str, tuple[int, dict[str, tuple[Any, Any]]]] = field(default_factory=dict)
 
     @property
     def changed_anything(self) -> bool:
@@ -239,8 +242,27 @@ def deploy_network(
 
     if plan.devnet is not None and local_accounts:
         _fund_devnet(contracts, plan.devnet, deployer, local_accounts, report, log)
+    _report_pending_changes(project, deployment, report, log)
     report.deployment = deployment
     return report
+
+
+def _report_pending_changes(project, deployment: Deployment, report: DeployReport, log) -> None:
+    """Names every market parameter change the engine holds queued (rule S10: a tightening
+    waits `param_delay` while the market has open interest), with when anyone may apply it.
+    The deployer never changes a listed market; this tells the operator what will change."""
+    engine = engine_contract(project, deployment.engine)
+    for name, entry in deployment.markets.items():
+        queued, effective_at = engine.pending_market_params(entry.id)
+        if int(effective_at) == 0:
+            continue
+        now, then = vars(MarketConfig.from_tuple(engine.params(entry.id))), vars(MarketConfig.from_tuple(queued))
+        changes = {key: (now[key], then[key]) for key in now if now[key] != then[key]}
+        report.pending_changes[name] = (int(effective_at), changes)
+        when = datetime.datetime.fromtimestamp(int(effective_at), datetime.timezone.utc)
+        fields = ", ".join(f"{key} {old} -> {new}" for key, (old, new) in changes.items())
+        log(f"{name}: a parameter change is queued until {when:%Y-%m-%d %H:%M:%S} UTC ({fields}); "
+            f"anyone may apply it then (apply_change({entry.id}))")
 
 
 def seed_price(oracle, price: Decimal, reporters: Sequence) -> None:

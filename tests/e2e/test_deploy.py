@@ -218,3 +218,30 @@ def test_a_manifest_left_by_a_restarted_local_chain_is_replaced(
     fresh = Deployment.load(NETWORK, root)
     assert fresh.engine not in (dead.engine, first_deploy.deployment.engine)
     assert fresh.check_chain(report.deployment.chain_id, project.provider.get_code) == []
+
+
+def test_a_rerun_names_the_parameter_changes_the_engine_holds_queued(
+    project, plan, admin, reporters, accounts, manifest_root, first_deploy, sdk, trader, chain
+):
+    """S10: raising a market's mmr while it has open interest is queued for param_delay; the
+    deployer's rerun says what is queued and from when it may be applied, and sends nothing."""
+    deployment = first_deploy.deployment
+    eth = deployment.markets["ETH-USD"].id
+    sdk.deposit(Decimal(100_000), trader)
+    sdk.open_position("ETH-USD", Decimal(1), "long", trader)
+    engine = sdk.contracts.engine
+    current = engine.params(eth)
+    raised = list(current)
+    raised[10] = (current.mmr + current.imr) // 2  # mmr, still below imr
+    engine.set_market_params(eth, raised, sender=admin)
+    queued_until = engine.pending_market_params(eth)[1]
+    assert queued_until == chain.blocks.head.timestamp + engine.param_delay()
+    head_before, lines = chain.blocks.head.number, []
+
+    report = deploy_network(
+        project, plan, admin, reporters=reporters, local_accounts=accounts, root=manifest_root, log=lines.append
+    )
+
+    assert report.pending_changes == {"ETH-USD": (queued_until, {"mmr": (current.mmr, (current.mmr + current.imr) // 2)})}
+    assert any(line.startswith("ETH-USD: a parameter change is queued until") and "mmr" in line for line in lines)
+    assert not report.changed_anything and chain.blocks.head.number == head_before
