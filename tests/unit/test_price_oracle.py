@@ -447,13 +447,15 @@ def test_add_and_remove_reporter(feed, admin, reporters, stranger, chain, t0):
     # Removal swaps the last reporter into the gap.
     assert feed.reporters() == [stranger.address, r1.address, r2.address]
     # A removed reporter can neither send nor sign, even observations signed before removal.
-    round_id, observations = signed_at(feed, 100_000, [r0, r1], t0 + 2)
+    # Times follow the chain's head: the admin transactions above were mined after t0.
+    later = chain.blocks.head.timestamp + 2
+    round_id, observations = signed_at(feed, 100_000, [r0, r1], later)
     with ape.reverts("oracle: not a reporter"):
-        send(feed, chain, t0 + 2, round_id, observations, r0)
+        send(feed, chain, later, round_id, observations, r0)
     with ape.reverts("oracle: signer not a reporter"):
-        send(feed, chain, t0 + 2, round_id, observations, r1)
+        send(feed, chain, later, round_id, observations, r1)
     feed.add_reporter(r0, sender=admin)
-    send(feed, chain, t0 + 2, round_id, observations, r1)
+    send(feed, chain, max(later, chain.blocks.head.timestamp + 1), round_id, observations, r1)
     assert feed.latestRound() == 2
 
 
@@ -527,8 +529,8 @@ def test_max_report_age_setter_changes_freshness(feed, admin, reporters, chain, 
     observations += signed_at(feed, 100_000, [r1], t0 + 150)[1]
     with ape.reverts("oracle: stale observation"):  # r0's is 150 s old
         send(feed, chain, t0 + 150, round_id, observations, r1)
-    feed.set_max_report_age(200, sender=admin)
-    send(feed, chain, t0 + 150, round_id, observations, r1)  # fresh under 200
+    feed.set_max_report_age(200, sender=admin)  # may be mined at t0 + 150, which the refused send set
+    send(feed, chain, t0 + 151, round_id, observations, r1)  # fresh under 200
     assert feed.latestRound() == 1
     # The deviation bound and the quorum are kept in the same packed word.
     assert (feed.quorum(), feed.max_deviation_bps(), feed.max_report_age()) == (QUORUM, MAX_DEV_BPS, 200)
