@@ -72,6 +72,16 @@ class OneLineErrors(click.Group):
             raise OneLineError(reason(error)) from None
 
 
+def parse_decimal(param_type: click.ParamType, value, param, ctx, refusal: str) -> Decimal:
+    """`value` as a Decimal; anything else fails the parameter with "<refusal>, not <value>"."""
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        param_type.fail(f"{refusal}, not {value!r}", param, ctx)
+
+
 class Amount(click.ParamType):
     """A positive, finite decimal number (collateral amount, size). "-5" reaches it as a value
     (the commands ignore unknown options) and is refused as not positive."""
@@ -82,13 +92,7 @@ class Amount(click.ParamType):
         self.what = what
 
     def convert(self, value, param, ctx) -> Decimal:
-        if isinstance(value, Decimal):
-            number = value
-        else:
-            try:
-                number = Decimal(str(value).strip())
-            except InvalidOperation:
-                self.fail(f"{self.what} must be a number, not {value!r}", param, ctx)
+        number = parse_decimal(self, value, param, ctx, f"{self.what} must be a number")
         if not number.is_finite():
             self.fail(f"{self.what} must be a finite number, not {value!r}", param, ctx)
         if number <= 0:
@@ -102,13 +106,7 @@ class Fraction(click.ParamType):
     name = "fraction"
 
     def convert(self, value, param, ctx) -> Decimal:
-        if isinstance(value, Decimal):
-            number = value
-        else:
-            try:
-                number = Decimal(str(value).strip())
-            except InvalidOperation:
-                self.fail(f"must be a number, not {value!r}", param, ctx)
+        number = parse_decimal(self, value, param, ctx, "must be a number")
         if not number.is_finite() or not 0 <= number < 1:
             self.fail(f"must be in [0, 1), not {value}", param, ctx)
         return number

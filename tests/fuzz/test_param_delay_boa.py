@@ -187,25 +187,20 @@ IMMEDIATE_CHANGES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(QUEUED_CHANGES))
-def test_each_tightening_field_is_queued_boa(boa_protocol, name):
+@pytest.mark.parametrize(
+    "name, queued",
+    [(name, True) for name in sorted(QUEUED_CHANGES)] + [(name, False) for name in sorted(IMMEDIATE_CHANGES)],
+)
+def test_tightening_fields_are_queued_and_loosening_ones_immediate_boa(boa_protocol, name, queued):
     p = boa_protocol
     with boa.env.anchor():
         open_victim(p)
-        changed = p.config.with_(**QUEUED_CHANGES[name])
+        changed = p.config.with_(**(QUEUED_CHANGES if queued else IMMEDIATE_CHANGES)[name])
         p.engine_admin.set_market_params(0, changed.as_tuple(), sender=p.admin)
-        assert tuple(p.engine_admin.params(0)) == p.config.as_tuple(), name
-        assert p.engine_admin.pending_market_params(0)[1] == p.now() + DAY, name
-
-
-@pytest.mark.parametrize("name", sorted(IMMEDIATE_CHANGES))
-def test_each_loosening_field_is_immediate_boa(boa_protocol, name):
-    p = boa_protocol
-    with boa.env.anchor():
-        open_victim(p)
-        changed = p.config.with_(**IMMEDIATE_CHANGES[name])
-        p.engine_admin.set_market_params(0, changed.as_tuple(), sender=p.admin)
-        assert tuple(p.engine_admin.params(0)) == changed.as_tuple(), name
+        in_force = p.config if queued else changed
+        assert tuple(p.engine_admin.params(0)) == in_force.as_tuple(), name
+        if queued:
+            assert p.engine_admin.pending_market_params(0)[1] == p.now() + DAY, name
 
 
 def test_an_invalid_change_is_refused_when_queued_not_a_day_later_boa(boa_protocol):

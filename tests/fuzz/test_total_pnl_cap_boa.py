@@ -24,26 +24,31 @@ def second_market(p):
     return oracle
 
 
+def btc_winner_and_eth_trader(p, eth_size: int, eth_price: int):
+    """A 5 BTC long and an `eth_size` ETH position, then BTC +50 % (the fixture's breaker move is
+    100 %) and ETH at `eth_price`, both accepted by a checkpoint. Returns the two traders."""
+    btc_trader, eth_trader = p.traders[0], p.traders[1]
+    p.set_market(max_oi_vault_ratio=5 * WAD)
+    eth_oracle = second_market(p)
+    p.seed_vault(VAULT_UNITS)
+    for trader in (btc_trader, eth_trader):
+        p.deposit(trader, 300_000 * UNITS)
+    p.engine.modify_position(0, 5 * WAD, MAX_UINT256, sender=btc_trader)
+    p.engine.modify_position(1, eth_size, MAX_UINT256 if eth_size > 0 else 0, sender=eth_trader)
+    boa.env.time_travel(seconds=1)
+    p.push_price(oracle_answer(225_000))
+    publish_round(eth_oracle, oracle_answer(eth_price), [p.reporter])
+    p.engine.checkpoint_funding([0, 1])
+    return btc_trader, eth_trader
+
+
 def test_profit_over_the_cap_in_total_is_paid_pro_rata_boa(boa_protocol):
     """Two markets each at 0.375 of the vault in traders' profit (under the 0.5 cap each, 0.75 in
     total): the BTC winner's close is paid times cap / total. On the code before, it was paid
     in full (no ProfitCapped, paid == realized)."""
     p = boa_protocol
-    btc_trader, eth_trader = p.traders[0], p.traders[1]
     with boa.env.anchor():
-        p.set_market(max_oi_vault_ratio=5 * WAD)
-        eth_oracle = second_market(p)
-        p.seed_vault(VAULT_UNITS)
-        for trader in (btc_trader, eth_trader):
-            p.deposit(trader, 300_000 * UNITS)
-        p.engine.modify_position(0, 5 * WAD, MAX_UINT256, sender=btc_trader)
-        p.engine.modify_position(1, 250 * WAD, MAX_UINT256, sender=eth_trader)
-
-        boa.env.time_travel(seconds=1)
-        p.push_price(oracle_answer(225_000))  # +50 % (the fixture's breaker move is 100 %)
-        publish_round(eth_oracle, oracle_answer(4_500), [p.reporter])
-        p.engine.checkpoint_funding([0, 1])  # both markets accept their new index
-
+        btc_trader, _ = btc_winner_and_eth_trader(p, 250 * WAD, 4_500)
         vault = p.engine.vault_balance()
         cap = vault * p.engine_admin.max_pnl_factor() // WAD
         btc_pnl = 5 * 225_000 * WAD - p.engine.cost_sum(0)
@@ -63,19 +68,8 @@ def test_losers_in_another_market_offset_the_total_boa(boa_protocol):
     """The total is traders' net PnL: a loser in ETH owes the vault what a BTC winner gains, so
     a BTC profit under the per-market cap is paid in full."""
     p = boa_protocol
-    btc_trader, eth_trader = p.traders[0], p.traders[1]
     with boa.env.anchor():
-        p.set_market(max_oi_vault_ratio=5 * WAD)
-        eth_oracle = second_market(p)
-        p.seed_vault(VAULT_UNITS)
-        for trader in (btc_trader, eth_trader):
-            p.deposit(trader, 300_000 * UNITS)
-        p.engine.modify_position(0, 5 * WAD, MAX_UINT256, sender=btc_trader)
-        p.engine.modify_position(1, -250 * WAD, 0, sender=eth_trader)
-        boa.env.time_travel(seconds=1)
-        p.push_price(oracle_answer(225_000))
-        publish_round(eth_oracle, oracle_answer(3_900), [p.reporter])
-        p.engine.checkpoint_funding([0, 1])
+        btc_trader, _ = btc_winner_and_eth_trader(p, -250 * WAD, 3_900)
         before = p.engine.collateral(btc_trader, 0)
         p.engine.modify_position(0, -5 * WAD, 0, sender=btc_trader)
         assert p.events(p.engine, "ProfitCapped") == []
