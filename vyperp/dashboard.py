@@ -37,6 +37,8 @@ class MarketRow:
     funding_rate: Decimal | None  # per 8 h, > 0: longs pay
     long_open_interest: Decimal
     short_open_interest: Decimal
+    # "open", "paused", "reduce-only" (breaker), "halted" (an outlier, S4) or "stale" (no usable price)
+    status: str = "open"
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,22 @@ class DashboardReader:
             call.add(engine.long_open_interest, market_id)
             call.add(engine.short_open_interest, market_id)
             call.add(engine.current_funding, market_id)
+            call.add(engine.is_reduce_only, market_id)
+            call.add(engine.is_halted, market_id)
+        call.add(engine.paused)
         call.add(vault.totalAssets)
         call.add(vault.totalSupply)
         call.add(vault.convertToAssets, 10**self.share_decimals)
         call.add(engine.insurance_balance)
         answers = list(call(block_id=head.number))
 
+        per_market = 7
+        paused = answers[per_market * len(names)]
         markets = []
         for position, name in enumerate(names):
-            index, mark, long_oi, short_oi, funding = answers[5 * position : 5 * position + 5]
+            index, mark, long_oi, short_oi, funding, reduce_only, halted = answers[
+                per_market * position : per_market * (position + 1)
+            ]
             markets.append(
                 MarketRow(
                     name=name,
@@ -111,9 +120,10 @@ class DashboardReader:
                     funding_rate=None if funding is None else from_wad(funding[1]),
                     long_open_interest=from_wad(long_oi),
                     short_open_interest=from_wad(short_oi),
+                    status=_market_status(index, halted, reduce_only, paused),
                 )
             )
-        assets, shares, share_value, insurance = answers[5 * len(names) :]
+        assets, shares, share_value, insurance = answers[per_market * len(names) + 1 :]
         return DashboardSnapshot(
             block=int(head.number),
             timestamp=int(head.timestamp),
@@ -144,11 +154,12 @@ class DashboardReader:
 def render(snapshot: DashboardSnapshot, *, now: float | None = None) -> Group:
     """The snapshot as rich renderables: markets, protocol, keepers."""
     markets = Table(title="Markets", expand=True)
-    for column in ("market", "index", "mark", "skew", "funding / 8h", "OI long", "OI short"):
-        markets.add_column(column, justify="left" if column == "market" else "right")
+    for column in ("market", "status", "index", "mark", "skew", "funding / 8h", "OI long", "OI short"):
+        markets.add_column(column, justify="left" if column in ("market", "status") else "right")
     for row in snapshot.markets:
         markets.add_row(
             row.name,
+            row.status,
             _price(row.index_price),
             _price(row.mark_price),
             _number(row.skew, 4),
@@ -221,6 +232,18 @@ def _safe_render(reader: DashboardReader):
         return render(reader.snapshot())
     except Exception as error:  # noqa: BLE001
         return Panel(f"{type(error).__name__}: {error}", title="cannot read the chain")
+
+
+def _market_status(index, halted, reduce_only, paused) -> str:
+    """What a trader can do in the market now; the views that price it revert while halted or
+    stale, so the mark and funding columns are empty then."""
+    if halted:
+        return "halted"
+    if index is None or halted is None:
+        return "stale"
+    if paused:
+        return "paused"
+    return "reduce-only" if reduce_only else "open"
 
 
 def _process_state(status: ProcessStatus, now: float) -> str:

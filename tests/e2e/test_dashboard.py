@@ -113,3 +113,19 @@ def test_liquidations_are_counted_from_events(reader, sdk, trader, keeper, repor
     assert snapshot.liquidations == 1
     assert snapshot.markets[0].long_open_interest < 2  # closed, partly for an account this size
     assert reader.snapshot().liquidations == 1  # counted once however often it refreshes
+
+
+def test_each_market_shows_its_status(reader, sdk, keeper, reporters, chain):
+    """Open on a fresh devnet; an ETH index beyond the breaker move (15 %) of its last accepted
+    one halts that market (S4), and the row says so rather than leave an empty mark unexplained."""
+    assert [m.status for m in reader.snapshot().markets] == ["open", "open", "open"]
+    eth = sdk.deployment.markets["ETH-USD"].id
+    sdk.contracts.engine.checkpoint_funding([eth], sender=keeper)  # ETH's index is accepted
+    oracle = sdk.contracts.oracles["ETH-USD"]
+    signers = reporters[: oracle.quorum()]
+    for _ in range(2):  # +21 % in two rounds, each inside the oracle's 10 % bound
+        chain.mine(deltatime=1)
+        transmit_round(oracle, oracle.latestAnswer() * 11 // 10, signers, signers[0])
+    snapshot = reader.snapshot()
+    assert [m.status for m in snapshot.markets] == ["open", "halted", "open"]
+    assert "halted" in table_row(render_text(snapshot, width=200), "ETH-USD")
