@@ -1,12 +1,12 @@
 """The base of the boa state machines: each Hypothesis example runs inside an anchor over the
-module's protocol (tests/fuzz/conftest.py), so it starts from the same state and leaves none."""
+module's protocol (tests/fuzz/conftest.py, tests/boa_protocol.py), so it starts from the same state and leaves none."""
 
 import boa
 from hypothesis.stateful import RuleBasedStateMachine
 
 
 class ProtocolMachine(RuleBasedStateMachine):
-    """Subclasses set `protocol` (a conftest.BoaProtocol) on a per-test subclass."""
+    """Subclasses set `protocol` (a boa_protocol.BoaProtocol) on a per-test subclass."""
 
     protocol = None
     # Steps whose invariants ran, over all examples of a run (a guard against vacuous runs).

@@ -7,7 +7,7 @@ again. Now an episode ends ADL_EPISODE (1 h) after its last deleverage."""
 
 import boa
 
-from conftest import MAX_UINT256, START_PRICE, oracle_answer
+from boa_protocol import MAX_UINT256, START_PRICE, oracle_answer
 from vyperp.units import WAD
 
 UNITS = 10**6

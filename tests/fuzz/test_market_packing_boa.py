@@ -7,6 +7,7 @@ the value that was set, whether atomic trading (the top bit of word 0) is on or 
 """
 
 import boa
+from boa_protocol import contract
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,8 +54,8 @@ def market_configs(draw, oracle: str) -> MarketConfig:
 @pytest.fixture(scope="module")
 def packing():
     with boa.env.anchor():
-        harness = boa.load("contracts/test/MarketsPacking.vy")
-        feeds = {decimals: boa.load("contracts/test/MockFeed.vy", decimals, 1) for decimals in (0, 6, 8, 18)}
+        harness = contract("test/MarketsPacking").deploy()
+        feeds = {decimals: contract("test/MockFeed").deploy(decimals, 1) for decimals in (0, 6, 8, 18)}
         yield harness, feeds
 
 

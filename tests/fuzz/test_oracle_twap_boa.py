@@ -17,6 +17,7 @@ Every test name ends in `_boa`.
 import random
 
 import boa
+from boa_protocol import contract
 import pytest
 from eth_account import Account
 from eth_utils import keccak
@@ -98,7 +99,7 @@ class Feed:
 
 def deploy_feed() -> Feed:
     reporter = Account.from_key(keccak(text="vyperp twap reporter"))
-    oracle = boa.load("contracts/PriceOracle.vy", 8, "BTC / USD", [reporter.address], 1, 10_000, DAY)
+    oracle = contract("PriceOracle").deploy(8, "BTC / USD", [reporter.address], 1, 10_000, DAY)
     return Feed(oracle, reporter)
 
 

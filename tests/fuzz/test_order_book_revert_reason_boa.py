@@ -7,6 +7,7 @@ these cases call the internal decoder directly.
 """
 
 import boa
+from boa_protocol import contract
 import pytest
 from eth_abi import encode
 
@@ -18,7 +19,7 @@ GENERIC = "order_book: engine refused the trade"
 @pytest.fixture(scope="module")
 def book(boa_protocol):
     with boa.env.anchor():
-        yield boa.load("contracts/OrderBook.vy", boa_protocol.engine)
+        yield contract("OrderBook").deploy(boa_protocol.engine)
 
 
 def error(reason: str) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import oracle_answer, publish_round
+from boa_protocol import contract, oracle_answer, publish_round
 
 from vyperp.oracle_signing import transmit_round
 from vyperp.units import WAD
@@ -43,7 +43,7 @@ def env(boa_protocol):
     p = boa_protocol
     with boa.env.anchor():
         with boa.env.prank(p.admin):
-            book = boa.load("contracts/OrderBook.vy", p.engine)
+            book = contract("OrderBook").deploy(p.engine)
             p.engine_admin.set_order_book(book)
             configure(book, 0, MAX_AGE, 0, p.admin)
         p.seed_vault(10_000_000 * 10**6)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
 
-from conftest import START_PRICE, oracle_answer
+from boa_protocol import START_PRICE, oracle_answer
 from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
 

@@ -69,6 +69,6 @@ def test_closing_and_liquidation_keep_the_exposure_exact_boa(boa_protocol):
 
 
 def oracle_answer_pct(percent):
-    from conftest import START_PRICE, oracle_answer
+    from boa_protocol import START_PRICE, oracle_answer
 
     return oracle_answer(START_PRICE * (100 + percent) // 100)

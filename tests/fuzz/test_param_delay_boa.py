@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import START_PRICE, oracle_answer
+from boa_protocol import START_PRICE, contract, oracle_answer
 from vyperp.units import WAD
 
 pytestmark = pytest.mark.fuzz
@@ -109,7 +109,7 @@ def test_an_oracle_swap_is_queued_so_a_picked_feed_liquidates_no_one_at_once_boa
     p = boa_protocol
     with boa.env.anchor():
         victim = open_victim(p)
-        feed = boa.load("contracts/test/MockFeed.vy", 8, oracle_answer(START_PRICE * 9 // 10))
+        feed = contract("test/MockFeed").deploy(8, oracle_answer(START_PRICE * 9 // 10))
         p.engine_admin.set_market_params(0, p.config.with_(oracle=feed.address).as_tuple(), sender=p.admin)
         assert p.events(p.engine_admin, "MarketParamsQueued")
         assert p.engine.index_price(0) == START_PRICE * WAD
@@ -145,7 +145,7 @@ def test_tightening_where_nobody_holds_a_position_is_immediate_boa(boa_protocol)
     """Zero open interest in the market: nobody to hurt, so even an oracle swap applies at once."""
     p = boa_protocol
     with boa.env.anchor():
-        feed = boa.load("contracts/test/MockFeed.vy", 8, oracle_answer(START_PRICE))
+        feed = contract("test/MockFeed").deploy(8, oracle_answer(START_PRICE))
         tight = p.config.with_(oracle=feed.address, imr=WAD // 5, mmr=15 * WAD // 100, mark_window=60)
         p.engine_admin.set_market_params(0, tight.as_tuple(), sender=p.admin)
         assert tuple(p.engine_admin.params(0)) == tight.as_tuple()
@@ -346,7 +346,7 @@ def test_no_parameter_change_makes_a_healthy_account_liquidatable_in_the_same_bl
             p.deposit(owner, 30_000 * TOKEN)
             p.engine.modify_position(0, WAD, MAX_UINT256, sender=owner)  # about 5x: in reach of a margin raise
         answer = oracle_answer(START_PRICE)
-        feed = boa.load("contracts/test/MockFeed.vy", 8, answer * 9 // 10)
+        feed = contract("test/MockFeed").deploy(8, answer * 9 // 10)
         for step in steps:
             kind = step[0]
             if kind == "trade":

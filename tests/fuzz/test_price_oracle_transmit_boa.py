@@ -16,6 +16,7 @@ is their median and the round count grows by exactly one.
 """
 
 import boa
+from boa_protocol import contract
 import pytest
 from eth_account import Account
 from eth_utils import keccak
@@ -38,7 +39,7 @@ REPORTERS = [Account.from_key(keccak(text=f"vyperp s9 reporter {i}")) for i in r
 def deploy(reporters, quorum, bound_bps=BOUND_BPS, max_age=MAX_AGE):
     admin = boa.env.generate_address("s9 admin")
     with boa.env.prank(admin):
-        return boa.load("contracts/PriceOracle.vy", 8, "BTC / USD",
+        return contract("PriceOracle").deploy(8, "BTC / USD",
                         [r.address for r in reporters], quorum, bound_bps, max_age)
 
 

@@ -5,7 +5,7 @@ than the vault could pay."""
 
 import boa
 
-from conftest import MAX_UINT256, ORACLE_DECIMALS, oracle_answer, publish_round
+from boa_protocol import MAX_UINT256, ORACLE_DECIMALS, contract, oracle_answer, publish_round
 from vyperp.units import WAD
 
 UNITS = 10**6
@@ -16,7 +16,7 @@ ETH_START = 3_000
 def second_market(p):
     """An ETH market on its own oracle, with the fixture's reporter."""
     with boa.env.prank(p.admin):
-        oracle = boa.load("contracts/PriceOracle.vy", ORACLE_DECIMALS, "ETH / USD", [p.reporter.address], 1, 10_000, 86_400)
+        oracle = contract("PriceOracle").deploy(ORACLE_DECIMALS, "ETH / USD", [p.reporter.address], 1, 10_000, 86_400)
     publish_round(oracle, oracle_answer(ETH_START), [p.reporter])
     config = p.config.with_(oracle=oracle.address, max_oi_vault_ratio=5 * WAD)
     p.engine_admin.add_market(config.as_tuple(), sender=p.admin)

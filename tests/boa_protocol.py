@@ -1,0 +1,237 @@
+"""The in-process protocol of the titanoboa suites (tests/unit and tests/fuzz).
+
+The contracts run on titanoboa's embedded EVM: a deployment takes milliseconds and every test
+rolls its state and clock back with `boa.env.anchor()`. Ape on anvil (tests/e2e) keeps what
+needs a node: deployment scripts, the SDK, the CLI, keepers and the devnet.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+
+import boa
+from boa.contracts.event_decoder import RawLogEntry
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_utils import keccak
+
+from vyperp.oracle_signing import transmit_round
+from vyperp.params import MarketConfig
+
+TOKEN_DECIMALS = 6
+ORACLE_DECIMALS = 8
+START_PRICE = 150_000
+# Python-side funding of every actor: far more than any test spends.
+ACTOR_TOKENS = 10**12 * 10**TOKEN_DECIMALS
+MAX_UINT256 = 2**256 - 1
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+
+
+@cache
+def contract(name: str):
+    """The deployer of contracts/<name>.vy, compiled once per process: `boa.load_partial` costs
+    about 3 s a call even with titanoboa's disk cache, a deploy from it 50 ms."""
+    return boa.load_partial(f"contracts/{name}.vy")
+
+
+def oracle_answer(price) -> int:
+    """A human price as the oracle's 8-decimal answer."""
+    return int(price * 10**ORACLE_DECIMALS)
+
+
+def reporter_account(label: str):
+    """A reporter with a known private key (it signs observations): an eth_account account."""
+    return Account.from_key(keccak(text=f"vyperp fuzz reporter {label}"))
+
+
+def now() -> int:
+    """The timestamp the next call runs at."""
+    return boa.env.evm.patch.timestamp
+
+
+def publish_round(oracle, answer: int, reporters):
+    """Publishes one oracle round with `answer` (8 decimals): the one place the boa suites make
+    an oracle publish, so a change of how rounds reach the oracle changes only this helper.
+    Rule S9: `reporters` (eth_account accounts) each sign an observation of `answer` and the
+    first sends them in one `transmit`. A round is written once per block: when the latest
+    round already has the current timestamp, the clock first moves to the next block, one
+    second later."""
+    if oracle.latestRound() != 0 and oracle.latestTimestamp() == now():
+        boa.env.time_travel(blocks=1, block_delta=1)
+    transmit_round(oracle, answer, reporters, reporters[0].address)
+
+
+def revert_reason(call):
+    """Runs `call`; None when it succeeds, else its revert reason ("" when it has none)."""
+    try:
+        call()
+    except boa.BoaError as error:
+        vm_error = error.stack_trace.last_frame.vm_error
+        data = vm_error.args[0] if vm_error.args else b""
+        if isinstance(data, bytes) and data[:4] == ERROR_SELECTOR:
+            return abi_decode(["string"], data[4:])[0]
+        return ""
+    return None
+
+
+@contextmanager
+def reverts(reason: str | None = None):
+    """Asserts that the block reverts, with exactly `reason` when one is given. Unlike
+    `boa.reverts` it decodes the revert data itself, so a reason raised in a facet the engine
+    delegates to (which boa cannot map to source) is matched all the same."""
+    try:
+        yield
+    except boa.BoaError as error:
+        vm_error = error.stack_trace.last_frame.vm_error
+        data = vm_error.args[0] if vm_error.args else b""
+        actual = abi_decode(["string"], data[4:])[0] if isinstance(data, bytes) and data[:4] == ERROR_SELECTOR else ""
+        if reason is not None:
+            assert actual == reason, f"reverted with {actual!r}, expected {reason!r}"
+        return
+    raise AssertionError(f"did not revert (expected {reason!r})")
+
+
+def events(contract, name):
+    """Decoded events named `name` that `contract` emitted in its last call. A log that the
+    address's registered ABI (the Engine's, for a facet's events) cannot decode is decoded
+    with `contract`'s own ABI."""
+    decoded = []
+    for log in contract.get_logs(strict=False):
+        if isinstance(log, RawLogEntry):
+            try:
+                log = contract.decode_log(log)
+            except Exception:  # another contract's event that neither ABI knows
+                continue
+        if type(log).__name__ == name:
+            decoded.append(log)
+    return decoded
+
+
+@dataclass
+class BoaProtocol:
+    """A deployed protocol with one BTC market and funded actors (all titanoboa)."""
+
+    token: object
+    oracle: object
+    engine: object
+    engine_admin: object
+    engine_risk: object
+    vault: object
+    lens: object
+    config: MarketConfig
+    admin: str
+    guardian: str
+    reporter: object  # an eth_account account: it signs observations and sends them
+    lp: str
+    other_lp: str
+    traders: list = field(default_factory=list)
+
+    revert_reason = staticmethod(revert_reason)
+    events = staticmethod(events)
+
+    @property
+    def scale(self) -> int:
+        """Token units to 18-decimal units."""
+        return 10 ** (18 - int(self.token.decimals()))
+
+    def now(self) -> int:
+        return now()
+
+    def push_price(self, answer: int):
+        publish_round(self.oracle, answer, [self.reporter])
+
+    def set_market(self, **changes) -> MarketConfig:
+        """Replaces market 0's parameters with the fixture config plus `changes`. A change that
+        S10 queues (it tightens while positions are open) is waited out and applied."""
+        config = self.config.with_(**changes)
+        self.engine_admin.set_market_params(0, config.as_tuple(), sender=self.admin)
+        if self.engine_admin.pending_market_params(0)[1]:
+            self.apply_queued(0)
+        return config
+
+    def apply_queued(self, key: int):
+        """Moves the clock to when the change queued under `key` is due, publishes a fresh round
+        at the oracle's last answer (the wait outlasts max_price_age) and applies the change."""
+        effective_at = self.engine_admin.pending_change(key)[1]
+        boa.env.time_travel(seconds=max(0, effective_at - self.now()))
+        self.push_price(self.oracle.latestRoundData()[1])
+        self.engine_admin.apply_change(key, sender=self.admin)
+
+    def add_market(self, config: MarketConfig, *, atomic_trading=False) -> int:
+        """Lists a market; returns its id. Without `atomic_trading` only orders trade in it."""
+        market_id = self.engine.market_count()
+        self.engine_admin.add_market(config.as_tuple(), sender=self.admin)
+        if atomic_trading:
+            self.engine_admin.set_atomic_trading(market_id, True, sender=self.admin)
+        return market_id
+
+    def seed_vault(self, units: int) -> int:
+        """LP deposit into the vault; returns the shares minted."""
+        return self.vault.deposit(units, self.lp, sender=self.lp)
+
+    def deposit(self, trader, units: int, subaccount: int = 0):
+        self.engine.deposit(units, subaccount, sender=trader)
+
+
+def deploy_oracle(admin, reporters, *, description="BTC / USD", decimals=ORACLE_DECIMALS, quorum=1,
+                  max_deviation_bps=10_000, max_report_age=86_400):
+    """A PriceOracle whose `reporters` (eth_account accounts) transmit rounds."""
+    with boa.env.prank(admin):
+        return contract("PriceOracle").deploy(decimals, description, [r.address for r in reporters], quorum,
+                                              max_deviation_bps, max_report_age)
+
+
+def deploy_boa_protocol(*, token_decimals=TOKEN_DECIMALS, trader_count=4, reporter=None, fund_actors=True,
+                        oracle_max_age=86_400, **market_changes) -> BoaProtocol:
+    """Token, oracle (at START_PRICE, `reporter` transmits), engine and facets, vault, lens and
+    market 0 with atomic trading, with `market_changes` over MarketConfig's defaults
+    (mark_window=0 and max_price_age=3600 unless given, so a test prices at the index it
+    pushes). With `fund_actors` every actor holds ACTOR_TOKENS approved to the engine and the
+    vault. Call inside an anchor."""
+    admin = boa.env.generate_address("admin")
+    guardian = boa.env.generate_address("guardian")
+    reporter = reporter or reporter_account("reporter")
+    lp = boa.env.generate_address("lp")
+    other_lp = boa.env.generate_address("other_lp")
+    traders = [boa.env.generate_address(f"trader{i}") for i in range(trader_count)]
+
+    with boa.env.prank(admin):
+        token = contract("DevnetUSD").deploy("Devnet USD", "dUSD", token_decimals)
+        admin_facet = contract("EngineAdmin").deploy()
+        risk_facet = contract("EngineRisk").deploy()
+        engine = contract("Engine").deploy(token, admin_facet, risk_facet, admin, guardian)
+        engine_admin = contract("EngineAdmin").at(engine.address)
+        engine_risk = contract("EngineRisk").at(engine.address)
+        # boa decodes an address's logs with the ABI registered last: the Engine's
+        engine = contract("Engine").at(engine.address)
+        vault = contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP")
+        lens = contract("EngineLens").deploy(engine)
+        engine_admin.set_vault(vault)
+    oracle = deploy_oracle(admin, [reporter], max_report_age=oracle_max_age)
+    publish_round(oracle, oracle_answer(START_PRICE), [reporter])
+
+    config = MarketConfig(oracle=oracle.address, **{"mark_window": 0, "max_price_age": 3600, **market_changes})
+    engine_admin.add_market(config.as_tuple(), sender=admin)
+    engine_admin.set_atomic_trading(0, True, sender=admin)
+
+    for actor in [lp, other_lp, *traders] if fund_actors else []:
+        token.mint(actor, ACTOR_TOKENS, sender=admin)
+        token.approve(engine, MAX_UINT256, sender=actor)
+        token.approve(vault, MAX_UINT256, sender=actor)
+
+    return BoaProtocol(
+        token=token,
+        oracle=oracle,
+        engine=engine,
+        engine_admin=engine_admin,
+        engine_risk=engine_risk,
+        vault=vault,
+        lens=lens,
+        config=config,
+        admin=admin,
+        guardian=guardian,
+        reporter=reporter,
+        lp=lp,
+        other_lp=other_lp,
+        traders=traders,
+    )
