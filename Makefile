@@ -36,10 +36,11 @@ $(STAMPS)/node: package.json package-lock.json
 test: deps $(STAMPS)/contracts
 	ape test tests
 
-## Long fuzzing profile: the stateful solvency and price-integrity machines for thousands of
-## steps (titanoboa, in-process); prints the steps run and the invariants checked.
+## Long fuzzing: every property of tests/fuzz with ten times the examples of `make test`, drawn
+## afresh on each run (Hypothesis profile "long"; `make test` uses the derandomized "ci" profile).
+## Titanoboa, in-process; prints the steps run and the invariants checked.
 fuzz: deps
-	VYPERP_FUZZ=long pytest tests/fuzz -p no:ape_test -q -s -k "solvency or price_integrity"
+	VYPERP_FUZZ=long pytest tests/fuzz -p no:ape_test -q -s
 
 ## Gas per operation on anvil, written to docs/benchmarks.md.
 bench: deps $(STAMPS)/contracts

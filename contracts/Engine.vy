@@ -20,6 +20,8 @@ from ethereum.ercs import IERC20Detailed
 from snekmate.auth import access_control
 from snekmate.utils import pausable
 
+from .interfaces import IOrderBook
+
 from .modules import fixed_point
 from .modules import markets
 from .modules import pricing
@@ -32,6 +34,7 @@ from .modules import margin
 from .modules import accrual
 from .modules import liquidation
 from .modules import timelock
+from .modules import refusals
 
 initializes: access_control
 initializes: pausable
@@ -97,10 +100,6 @@ exports: (
     treasury.max_vault_utilization,
     treasury.vault_bad_debt,
 )
-
-interface IOrderBook:
-    def pending_market_orders(owner: address, subaccount: uint256) -> uint256: view
-
 
 # @dev Role that may pause, unpause and clear price breakers.
 GUARDIAN_ROLE: public(constant(bytes32)) = keccak256("GUARDIAN_ROLE")
@@ -479,9 +478,9 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
         fill_at = fill_index
     price: uint256 = pricing._fill_price(market_id, fill_at, skew_before, size_delta)
     if size_delta > 0:
-        assert price <= acceptable_price, "engine: fill price above limit"
+        assert price <= acceptable_price, refusals.FILL_ABOVE_LIMIT
     else:
-        assert price >= acceptable_price, "engine: fill price below limit"
+        assert price >= acceptable_price, refusals.FILL_BELOW_LIMIT
 
     new: positions.Position = empty(positions.Position)
     realized: int256 = 0
@@ -539,8 +538,8 @@ def _trade(owner: address, subaccount: uint256, market_id: uint256, size_delta: 
 @internal
 @view
 def _check_new_risk(market_id: uint256):
-    assert not pausable.paused, "engine: paused"
-    assert not pricing._is_reduce_only(market_id), "engine: market is reduce-only"
+    assert not pausable.paused, refusals.PAUSED
+    assert not pricing._is_reduce_only(market_id), refusals.REDUCE_ONLY
 
 
 @internal
@@ -558,7 +557,7 @@ def _check_open_interest(market_id: uint256, new_size: int256, index: uint256, o
     max_position_size, max_open_interest, ratio = markets._limits(market_id)
     # S3: the size cap holds across the owner's subaccounts (sum of their abs sizes)
     assert owner_exposure <= max_position_size, "engine: position above size limit"
-    assert side_interest <= max_open_interest, "engine: open interest cap"
+    assert side_interest <= max_open_interest, refusals.OPEN_INTEREST_CAP
     if ratio != 0:
         vault_capacity: int256 = fixed_point._mul_floor(max(treasury._vault_balance(), 0), convert(ratio, int256))
-        assert convert(fixed_point._umul_up(side_interest, index), int256) <= vault_capacity, "engine: open interest above vault capacity"
+        assert convert(fixed_point._umul_up(side_interest, index), int256) <= vault_capacity, refusals.VAULT_CAPACITY

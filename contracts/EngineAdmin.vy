@@ -20,6 +20,8 @@ from ethereum.ercs import IERC20
 from snekmate.auth import access_control
 from snekmate.utils import pausable
 
+from .interfaces import IEngine
+
 from .modules import fixed_point
 from .modules import markets
 from .modules import pricing
@@ -65,11 +67,6 @@ initializes: liquidation[
     accrual := accrual,
 ]
 initializes: timelock
-
-interface IEngineToken:
-    def collateral_token() -> IERC20: view
-    def collateral_scale() -> uint256: view
-
 
 exports: (
     access_control.grantRole,
@@ -269,7 +266,7 @@ def credit_vault(amount: uint256):
     @param amount Token units received.
     """
     treasury._check_vault(msg.sender)
-    treasury._move(convert(amount * staticcall IEngineToken(self).collateral_scale(), int256), 0)
+    treasury._move(convert(amount * staticcall IEngine(self).collateral_scale(), int256), 0)
     log VaultFunded(amount=amount)
 
 
@@ -283,10 +280,10 @@ def withdraw_for_vault(receiver: address, amount: uint256):
     @param amount Token units.
     """
     treasury._check_vault(msg.sender)
-    debit: int256 = convert(amount * staticcall IEngineToken(self).collateral_scale(), int256)
+    debit: int256 = convert(amount * staticcall IEngine(self).collateral_scale(), int256)
     assert debit <= treasury._vault_balance(), "engine: vault balance too low"
     treasury._move(-debit, 0)
-    token: IERC20 = staticcall IEngineToken(self).collateral_token()
+    token: IERC20 = IERC20(staticcall IEngine(self).collateral_token())
     assert extcall token.transfer(receiver, amount, default_return_value=True), "engine: transfer failed"
     log VaultWithdrawn(receiver=receiver, amount=amount)
 
@@ -350,8 +347,8 @@ def withdraw_insurance(amount: uint256, receiver: address):
     @param receiver Token recipient.
     """
     self._check_role(access_control.DEFAULT_ADMIN_ROLE)
-    token: IERC20 = staticcall IEngineToken(self).collateral_token()
-    treasury._debit_insurance(amount * staticcall IEngineToken(self).collateral_scale())
+    token: IERC20 = IERC20(staticcall IEngine(self).collateral_token())
+    treasury._debit_insurance(amount * staticcall IEngine(self).collateral_scale())
     assert extcall token.transfer(receiver, amount, default_return_value=True), "engine_admin: transfer failed"
     log treasury.InsuranceWithdrawn(receiver=receiver, amount=amount)
 

@@ -34,8 +34,11 @@ from snekmate.auth import ownable
 from snekmate.utils import pausable
 
 from .interfaces import IEngine
+from .interfaces import IOrderBook
+from .modules import refusals
 
 
+implements: IOrderBook
 initializes: ownable
 initializes: pausable
 
@@ -93,12 +96,12 @@ MAX_PROBES: constant(uint256) = 80
 #      engine's by rounding). Any "pricing: " refusal also leaves it pending: a stale or
 #      unusable price, and the outlier halt of S4 ("pricing: market halted").
 PENDING_REFUSALS: constant(bytes32[6]) = [
-    keccak256("engine: paused"),
-    keccak256("engine: market is reduce-only"),
-    keccak256("engine: open interest cap"),
-    keccak256("engine: open interest above vault capacity"),
-    keccak256("engine: fill price above limit"),
-    keccak256("engine: fill price below limit"),
+    keccak256(refusals.PAUSED),
+    keccak256(refusals.REDUCE_ONLY),
+    keccak256(refusals.OPEN_INTEREST_CAP),
+    keccak256(refusals.VAULT_CAPACITY),
+    keccak256(refusals.FILL_ABOVE_LIMIT),
+    keccak256(refusals.FILL_BELOW_LIMIT),
 ]
 PRICING_PREFIX: constant(String[9]) = "pricing: "
 

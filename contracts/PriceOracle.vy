@@ -90,6 +90,12 @@
 from snekmate.auth import ownable
 from snekmate.utils import eip712_domain_separator as eip712
 
+from .interfaces import IPriceFeed
+from .interfaces import ITwapOracle
+
+implements: IPriceFeed
+implements: ITwapOracle
+
 initializes: ownable
 initializes: eip712
 

@@ -5,12 +5,14 @@ rolls its state and clock back with `boa.env.anchor()`. Ape on anvil (tests/e2e)
 needs a node: deployment scripts, the SDK, the CLI, keepers and the devnet.
 """
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 
 import boa
 from boa.contracts.event_decoder import RawLogEntry
+from hypothesis import settings
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import keccak
@@ -25,6 +27,21 @@ START_PRICE = 150_000
 ACTOR_TOKENS = 10**12 * 10**TOKEN_DECIMALS
 MAX_UINT256 = 2**256 - 1
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
+# `make fuzz` (VYPERP_FUZZ=long): ten times the examples of `make test`, drawn afresh each run.
+LONG_FUZZ = os.environ.get("VYPERP_FUZZ") == "long"
+
+
+# The Hypothesis profiles, loaded by every boa test module through this one: "ci" draws the same
+# examples on every run (a red `make test` is reproducible, a green one is not luck), "long" draws
+# fresh ones. Neither has a deadline: py-evm steps vary with machine load.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("long", derandomize=False, deadline=None, print_blob=True)
+settings.load_profile("long" if LONG_FUZZ else "ci")
+
+
+def examples(ci_budget: int) -> int:
+    """A property's Hypothesis example count: `ci_budget` in `make test`, ten times it in `make fuzz`."""
+    return ci_budget * 10 if LONG_FUZZ else ci_budget
 
 
 @cache

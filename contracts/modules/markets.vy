@@ -7,6 +7,7 @@
 @custom:security Validation only; callers do access control.
 """
 
+from ..interfaces import IPriceFeed
 from . import fixed_point
 
 
@@ -29,10 +30,6 @@ MAX_FEE_BOUND: constant(uint256) = WAD // 100
 MIN_BREAKER_MOVE: constant(uint256) = WAD // 100
 MIN_BREAKER_WINDOW: constant(uint256) = 60
 MAX_BREAKER_WINDOW: constant(uint256) = 86400
-
-
-interface IPriceFeed:
-    def decimals() -> uint8: view
 
 
 struct MarketParams:

@@ -9,18 +9,12 @@
                  than the market's max age reverts, so no trade runs on it.
 """
 
+from ..interfaces import IPriceFeed
+from ..interfaces import ITwapOracle
 from . import fixed_point
 from . import markets
 
 uses: markets
-
-
-interface IAggregatorV3:
-    def latestRoundData() -> (uint80, int256, uint256, uint256, uint80): view
-
-
-interface ITwapOracle:
-    def twap(window: uint256) -> uint256: view
 
 
 WAD: constant(uint256) = 10**18
@@ -108,7 +102,7 @@ def _index_price(market_id: uint256) -> uint256:
     _: uint80 = 0
     __: uint256 = 0
     ___: uint80 = 0
-    _, answer, __, updated_at, ___ = staticcall IAggregatorV3(oracle).latestRoundData()
+    _, answer, __, updated_at, ___ = staticcall IPriceFeed(oracle).latestRoundData()
     assert answer > 0, "pricing: invalid price"
     assert updated_at <= block.timestamp, "pricing: price from the future"
     assert block.timestamp - updated_at <= max_price_age, "pricing: stale price"
@@ -176,7 +170,7 @@ def _confirmed(market_id: uint256, index_price: uint256, move: uint256) -> bool:
     _: uint256 = 0
     __: uint256 = 0
     ___: uint80 = 0
-    latest, answer, _, __, ___ = staticcall IAggregatorV3(oracle).latestRoundData()
+    latest, answer, _, __, ___ = staticcall IPriceFeed(oracle).latestRoundData()
     rounds: uint256 = self.halt_confirmations
     if convert(latest, uint256) < rounds:
         return False

@@ -23,6 +23,7 @@ import boa
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from boa_protocol import examples
 
 from vyperp.params import FRACTION_STEP
 from vyperp.units import WAD
@@ -163,9 +164,8 @@ def test_one_weekly_checkpoint_accrues_what_seven_daily_ones_do_boa(boa_protocol
 # ---------------------------------------------------------------------------
 
 DYNAMIC_SETTINGS = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
+from boa_protocol import examples
     initialize,
     invariant,
     rule,
@@ -562,7 +563,7 @@ class EngineMachine(ProtocolMachine):
 # Shrinking a failing 30-step run replays it hundreds of times (minutes on py-evm); an
 # unshrunk run of at most 30 steps is readable, and --hypothesis-seed replays it with shrinking.
 MACHINE_SETTINGS = settings(
-    max_examples=30,
+    max_examples=examples(30),
     stateful_step_count=30,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -581,7 +582,7 @@ def test_engine_books_stay_zero_sum_solvent_and_consistent_under_random_trading_
 # 2. A trading round trip at one price and one timestamp never gains
 # ---------------------------------------------------------------------------
 
-ROUND_TRIP_SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ROUND_TRIP_SETTINGS = settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TRADER_DEPOSIT_UNITS = 5_000_000 * 10**6
 
 trade_sizes = st.integers(10**15, 20 * WAD)
@@ -675,7 +676,7 @@ def test_round_trip_at_one_price_loses_at_least_fees_when_premium_reaches_its_cl
 # 3. LP round trips at one fixed engine state never gain
 # ---------------------------------------------------------------------------
 
-LP_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LP_SETTINGS = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 vault_states = st.fixed_dictionaries(
     {

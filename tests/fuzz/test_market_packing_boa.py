@@ -7,7 +7,7 @@ the value that was set, whether atomic trading (the top bit of word 0) is on or 
 """
 
 import boa
-from boa_protocol import contract
+from boa_protocol import contract, examples
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,7 +59,7 @@ def packing():
         yield harness, feeds
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.data(), decimals=st.sampled_from([0, 6, 8, 18]), atomic=st.booleans())
 def test_every_accessor_returns_the_value_that_was_set(packing, data, decimals, atomic):
     harness, feeds = packing

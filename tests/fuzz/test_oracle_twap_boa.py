@@ -17,7 +17,7 @@ Every test name ends in `_boa`.
 import random
 
 import boa
-from boa_protocol import contract
+from boa_protocol import contract, examples
 import pytest
 from eth_account import Account
 from eth_utils import keccak
@@ -35,7 +35,7 @@ ENGINE_WINDOW = 180
 NO_DATA = "oracle: no data"
 SAME_BLOCK = "oracle: round already written this block"
 
-SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def twap_reference(path, now, window):

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boa_protocol import contract, oracle_answer, publish_round
+from boa_protocol import contract, examples, oracle_answer, publish_round
 
 from vyperp.oracle_signing import transmit_round
 from vyperp.units import WAD
@@ -370,7 +370,7 @@ rounds = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     before=rounds,
     after=rounds,

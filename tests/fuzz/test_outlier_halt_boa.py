@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
 
-from boa_protocol import START_PRICE, oracle_answer
+from boa_protocol import START_PRICE, examples, oracle_answer
 from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
 
@@ -251,10 +251,9 @@ def test_no_state_change_runs_at_an_outlier_boa(boa_protocol):
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=int(os.environ.get("VYPERP_OUTLIER_EXAMPLES", 12)),
+                max_examples=examples(int(os.environ.get("VYPERP_OUTLIER_EXAMPLES", 12))),
                 stateful_step_count=30,
                 deadline=None,
-                derandomize=True,
                 phases=[Phase.explicit, Phase.reuse, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             ),

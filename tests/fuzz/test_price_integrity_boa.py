@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, rule, run_state_machine_as_test
 
-from boa_protocol import START_PRICE, oracle_answer
+from boa_protocol import START_PRICE, examples, oracle_answer
 from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
 
@@ -181,10 +181,9 @@ def test_no_account_that_passed_a_margin_check_is_liquidatable_at_the_same_price
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=10,
+                max_examples=examples(10),
                 stateful_step_count=25,
                 deadline=None,
-                derandomize=True,
                 phases=[Phase.explicit, Phase.reuse, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             ),

@@ -16,7 +16,7 @@ is their median and the round count grows by exactly one.
 """
 
 import boa
-from boa_protocol import contract
+from boa_protocol import contract, examples
 import pytest
 from eth_account import Account
 from eth_utils import keccak
@@ -143,7 +143,7 @@ def test_observations_of_one_round_cannot_be_replayed_into_another_boa(feed):
 OBSERVATIONS = st.lists(st.integers(PRICE // 2, PRICE * 3 // 2), min_size=1, max_size=7)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(prices=OBSERVATIONS, data=st.data())
 def test_the_answer_is_the_median_of_the_transmitted_observations_boa(prices, data):

@@ -17,7 +17,6 @@ VYPERP_FUZZ=long runs the machine for thousands of steps instead of the `make te
 `-s` shows the counts it prints. Money is 18-decimal inside the engine, token units outside.
 """
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
+from boa_protocol import LONG_FUZZ, examples
 
 from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
@@ -663,14 +663,13 @@ class SolvencyMachine(ProtocolMachine):
         assert not violations, f"S1 broken after {self.last}: " + "; ".join(violations)
 
 
-LONG_RUN = os.environ.get("VYPERP_FUZZ") == "long"
-# `make test`: a fixed example set, under a minute. Long: fresh examples on every run. Neither
-# shrinks: replaying a 30-step run hundreds of times costs minutes on py-evm, and the unshrunk
-# steps Hypothesis prints on a failure are readable.
+# `make test`: a fixed example set (the derandomized "ci" profile), under a minute. `make fuzz`:
+# fresh examples on every run, ten times as many, longer runs. Neither shrinks: replaying a
+# 30-step run hundreds of times costs minutes on py-evm, and the unshrunk steps Hypothesis prints
+# on a failure are readable.
 MACHINE_SETTINGS = settings(
-    derandomize=not LONG_RUN,
-    max_examples=200 if LONG_RUN else 30,
-    stateful_step_count=50 if LONG_RUN else 30,
+    max_examples=examples(30),
+    stateful_step_count=50 if LONG_FUZZ else 30,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -19,6 +19,7 @@ import pytest
 from eth_utils import keccak
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from boa_protocol import examples
 
 from vyperp.units import WAD
 
@@ -265,7 +266,7 @@ def test_lp_leaving_before_a_liquidation_leaves_no_bad_debt_to_the_lps_who_stay_
 # ---------------------------------------------------------------------------
 
 ROUND_TRIP_SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 
 

@@ -13,6 +13,7 @@ answers, as a function of Engine, EngineRisk or EngineAdmin.
 import json
 import re
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -25,19 +26,24 @@ ENGINE_PARTS = ["Engine", "EngineAdmin", "EngineRisk"]
 ENGINE_INTERFACE = "contracts/interfaces/IEngine.vyi"
 
 
-def compile_output(name: str, formats: str) -> list[str]:
-    return compile_path(f"contracts/{name}.vy", formats)
-
-
-def compile_path(path: str, formats: str) -> list[str]:
+@cache
+def compile_path(path: str) -> tuple[list, str]:
+    """(ABI, runtime bytecode as hex) of a source, compiled once per run (an interface has no
+    bytecode: "")."""
+    formats = "abi" if path.endswith(".vyi") else "abi,bytecode_runtime"
     out = subprocess.run(["vyper", "-f", formats, path], check=True, capture_output=True, text=True)
-    return out.stdout.strip().splitlines()
+    lines = out.stdout.strip().splitlines()
+    return json.loads(lines[0]), lines[1] if len(lines) > 1 else ""
+
+
+def contract_path(name: str) -> str:
+    return f"contracts/{name}.vy"
 
 
 def abi_functions(path: str) -> set[tuple[str, tuple[str, ...], str]]:
     """(signature, output types, stateMutability) of every function in the file's ABI; a
     function with default arguments appears once per overload, as in the ABI."""
-    abi = json.loads(compile_path(path, "abi")[0])
+    abi = compile_path(path)[0]
     return {
         (
             f"{item['name']}({','.join(_abi_type(arg) for arg in item['inputs'])})",
@@ -51,7 +57,7 @@ def abi_functions(path: str) -> set[tuple[str, tuple[str, ...], str]]:
 
 def function_selectors(name: str) -> dict[str, str]:
     """Selector (0x-hex) -> signature of every external function in the contract's ABI."""
-    abi = json.loads(compile_output(name, "abi")[0])
+    abi = compile_path(contract_path(name))[0]
     selectors = {}
     for item in abi:
         if item["type"] != "function":
@@ -69,7 +75,7 @@ def _abi_type(arg) -> str:
 
 @pytest.mark.parametrize("name", DEPLOYABLES)
 def test_deployable_keeps_a_kilobyte_under_eip170(name):
-    runtime = compile_output(name, "bytecode_runtime")[0]
+    runtime = compile_path(contract_path(name))[1]
     size = len(bytes.fromhex(runtime.removeprefix("0x")))
     assert size <= EIP170_LIMIT - REQUIRED_HEADROOM, (
         f"{name} runtime is {size} bytes: {EIP170_LIMIT - size} under EIP-170, needs {REQUIRED_HEADROOM}"
@@ -96,7 +102,7 @@ def test_engine_routes_exactly_the_risk_facets_selectors_to_it():
 def test_engine_interface_matches_the_engine_and_its_facets():
     declared = abi_functions(ENGINE_INTERFACE)
     assert declared, f"{ENGINE_INTERFACE} declares no function"
-    engine = set().union(*(abi_functions(f"contracts/{name}.vy") for name in ENGINE_PARTS))
+    engine = set().union(*(abi_functions(contract_path(name)) for name in ENGINE_PARTS))
     by_signature = {signature: (outputs, mutability) for signature, outputs, mutability in engine}
     mismatched = {
         signature: {"IEngine.vyi": (outputs, mutability), "engine": by_signature.get(signature, "missing")}
@@ -104,3 +110,15 @@ def test_engine_interface_matches_the_engine_and_its_facets():
         if by_signature.get(signature) != (outputs, mutability)
     }
     assert mismatched == {}
+
+
+def test_interfaces_are_declared_once_and_implemented_by_name():
+    """No contract or module declares an inline `interface`: each lives in contracts/interfaces/.
+    Every interface there but IEngine (the engine and its facets answer it together; checked
+    above) is named by some deployable's `implements:`, so the compiler checks the two agree."""
+    sources = {path: path.read_text() for path in Path("contracts").rglob("*.vy") if path.parts[1] != "test"}
+    inline = sorted(str(path) for path, text in sources.items() if re.search(r"^interface \w+:", text, re.M))
+    assert inline == []
+    implemented = {name for text in sources.values() for name in re.findall(r"^implements: (\w+)$", text, re.M)}
+    declared = {path.stem for path in Path("contracts/interfaces").glob("*.vyi")}
+    assert declared - implemented == {"IEngine"}
