@@ -1,4 +1,5 @@
-"""Unit tests of contracts/LiquidityVault.vy (ERC-4626 over the engine's collateral) on anvil (Ape).
+"""Unit tests of contracts/LiquidityVault.vy (ERC-4626 over the engine's collateral), in-process on
+titanoboa.
 
 The vault's assets are its own valuation of the engine's accounting, never a token balance, so
 expected figures here are rebuilt from the engine's public aggregates. It keeps two valuations
@@ -8,12 +9,15 @@ claimed after `withdrawal_delay`. The attacks these rules close are replayed in
 tests/fuzz/test_vault_flows_boa.py.
 """
 
+from dataclasses import dataclass
 from decimal import Decimal
 
-import ape
+import boa
 import pytest
+from boa.contracts.event_decoder import RawLogEntry
+from boa_protocol import contract, events, now, reverts
 
-from vyperp.deploy import add_market
+from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad
 
 OFFSET = 6
@@ -26,7 +30,7 @@ SELL_LIMIT = 0
 
 def vault_of(engine):
     """The LiquidityVault an engine is connected to."""
-    return ape.project.LiquidityVault.at(engine.vault())
+    return contract("LiquidityVault").at(engine.vault())
 
 
 # ---------------------------------------------------------------------------
@@ -110,12 +114,29 @@ def all_markets(engine):
     return range(engine.market_count())
 
 
-def position_events(tx, engine):
-    return list(tx.events.filter(engine.PositionModified))
+def emitted(contract, name):
+    """The `name` events that `contract` itself logged in its last call (a vault call's logs also
+    hold the token's Transfer events). A view is a call too: read the events right after the
+    transaction."""
+    return [log for log in events(contract, name) if log.address == contract.address]
+
+
+def engine_hook_events(vault, engine_admin, name):
+    """The `name` events that the engine's vault hooks logged in the vault's last call. The hooks
+    run in EngineAdmin's code (the engine's fallback delegates to it), so boa, which decodes the
+    engine's logs with the Engine's ABI, leaves them raw: they are decoded with EngineAdmin's."""
+    decoded = []
+    for log in vault.get_logs(strict=False):
+        if isinstance(log, RawLogEntry) and log.address == engine_admin.address.canonical_address:
+            log = engine_admin.decode_log(log)
+            if type(log).__name__ == name:
+                decoded.append(log)
+    return decoded
 
 
 def event_args(log):
-    return dict(log.event_arguments)
+    """An event's arguments by name, without the emitter's address."""
+    return {key: value for key, value in log._asdict().items() if key != "address"}
 
 
 # ---------------------------------------------------------------------------
@@ -123,17 +144,48 @@ def event_args(log):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fresh_index(oracle, set_price):
-    # Other suites in the same session may move the clock; every test starts on a fresh index.
-    set_price(oracle, BTC)
+@dataclass
+class Deployment:
+    """A protocol of a test's own: a new token, engine and vault, and no market yet."""
+
+    token: object
+    engine: object
+    engine_admin: object
+    vault: object
+    admin: str
+
+    def add_market(self, config: MarketConfig, *, atomic_trading=False) -> int:
+        """Lists a market; returns its id. Without `atomic_trading` only orders trade in it."""
+        market_id = self.engine.market_count()
+        self.engine_admin.add_market(config.as_tuple(), sender=self.admin)
+        if atomic_trading:
+            self.engine_admin.set_atomic_trading(market_id, True, sender=self.admin)
+        return market_id
 
 
 @pytest.fixture
-def second_lp(accounts):
-    account = accounts.generate_test_account()
-    account.balance = 10**21
-    return account
+def deploy(admin, guardian):
+    """Factory: a fresh protocol over a new DevnetUSD with the given decimals."""
+
+    def factory(token_decimals=6):
+        with boa.env.prank(admin):
+            token = contract("DevnetUSD").deploy("Devnet USD", "dUSD", token_decimals)
+            engine = contract("Engine").deploy(
+                token, contract("EngineAdmin").deploy(), contract("EngineRisk").deploy(), admin, guardian
+            )
+            engine_admin = contract("EngineAdmin").at(engine.address)
+            # boa decodes an address's logs with the ABI registered last: the Engine's
+            engine = contract("Engine").at(engine.address)
+            vault = contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP")
+            engine_admin.set_vault(vault)
+        return Deployment(token=token, engine=engine, engine_admin=engine_admin, vault=vault, admin=admin)
+
+    return factory
+
+
+@pytest.fixture
+def second_lp():
+    return boa.env.generate_address("second_lp")
 
 
 @pytest.fixture
@@ -151,25 +203,25 @@ def scale(engine):
 
 @pytest.fixture
 def fresh(deploy):
-    """A protocol of its own: the session vault keeps the seeded deposit once any test seeded it."""
+    """A protocol of its own, with an empty vault (the module's holds the LP's seed deposit)."""
     return deploy(token_decimals=6)
 
 
 @pytest.fixture
-def flat_market(fresh, admin, market_config):
+def flat_market(fresh, market_config):
     # Zero funding keeps vault equity constant between blocks, so limits can be probed to the unit.
-    return add_market(fresh, admin, market_config.with_(interest_rate=0, max_funding_rate=0), atomic_trading=True)
+    return fresh.add_market(market_config.with_(interest_rate=0, max_funding_rate=0), atomic_trading=True)
 
 
 @pytest.fixture
-def claimable(chain, oracle, set_price):
+def claimable(oracle, set_price):
     """Requests a redemption of `shares` (all the owner's by default), lets the withdrawal delay
     pass and republishes the index (at `price`), so the request can be claimed."""
 
     def request_and_wait(vault, owner, shares=None, price=BTC):
         shares = vault.balanceOf(owner) if shares is None else shares
         vault.request_redeem(shares, sender=owner)
-        chain.mine(deltatime=vault.withdrawal_delay())
+        boa.env.time_travel(seconds=vault.withdrawal_delay())
         set_price(oracle, price)
         return shares
 
@@ -218,7 +270,7 @@ def test_vault_asset_is_engine_collateral_and_share_decimals_add_offset(fresh, a
     assert vault.totalAssets() == 0
     assert vault.maxDeposit(ZERO) == 2**256 - 1
     assert vault.maxMint(ZERO) == 2**256 - 1
-    assert vault.owner() == admin.address
+    assert vault.owner() == admin
     assert vault.withdrawal_delay() == vault.DEFAULT_WITHDRAWAL_DELAY() == 3600
     assert (vault.MIN_WITHDRAWAL_DELAY(), vault.MAX_WITHDRAWAL_DELAY()) == (60, 7 * 86400)
 
@@ -248,7 +300,9 @@ def test_deposit_mints_previewed_shares_to_receiver_and_books_assets_in_engine(
     assert vault.convertToShares(assets) == to_shares(assets, supply, total) > expected_shares
     engine_tokens, balance = token.balanceOf(engine), engine.vault_balance()
 
-    tx = vault.deposit(assets, stranger, sender=second_lp)
+    vault.deposit(assets, stranger, sender=second_lp)
+    [log] = emitted(vault, "Deposit")
+    [funded] = engine_hook_events(vault, engine_admin, "VaultFunded")
 
     assert vault.balanceOf(stranger) == expected_shares
     assert vault.balanceOf(second_lp) == 0
@@ -258,14 +312,12 @@ def test_deposit_mints_previewed_shares_to_receiver_and_books_assets_in_engine(
     assert token.balanceOf(engine) == engine_tokens + assets
     assert engine.vault_balance() == balance + assets * scale
     assert vault.totalAssets() == total + assets
-    [log] = tx.events.filter(vault.Deposit)
     assert event_args(log) == {
-        "sender": second_lp.address,
-        "owner": stranger.address,
+        "sender": second_lp,
+        "owner": stranger,
         "assets": assets,
         "shares": expected_shares,
     }
-    [funded] = tx.events.filter(engine.VaultFunded)
     assert funded.amount == assets
 
 
@@ -280,15 +332,15 @@ def test_mint_pulls_previewed_assets_rounded_up(priced_vault, engine, token, fun
     fund(second_lp, 1_000_000, vault)
     tokens_before, balance = token.balanceOf(second_lp), engine.vault_balance()
 
-    tx = vault.mint(shares, second_lp, sender=second_lp)
+    vault.mint(shares, second_lp, sender=second_lp)
+    [log] = emitted(vault, "Deposit")
 
     assert vault.balanceOf(second_lp) == shares
     assert token.balanceOf(second_lp) == tokens_before - expected_assets
     assert engine.vault_balance() == balance + expected_assets * scale
-    [log] = tx.events.filter(vault.Deposit)
     assert event_args(log) == {
-        "sender": second_lp.address,
-        "owner": second_lp.address,
+        "sender": second_lp,
+        "owner": second_lp,
         "assets": expected_assets,
         "shares": shares,
     }
@@ -306,7 +358,9 @@ def test_withdraw_burns_previewed_shares_rounded_up_and_pays_receiver(
     assert vault.previewWithdraw(assets) == expected_shares
     balance = engine.vault_balance()
 
-    tx = vault.withdraw(assets, stranger, lp, sender=lp)
+    vault.withdraw(assets, stranger, lp, sender=lp)
+    [log] = emitted(vault, "Withdraw")
+    [paid] = engine_hook_events(vault, engine_admin, "VaultWithdrawn")
 
     # the shares come out of the request's escrow; the rest stays requested and claimable
     assert vault.balanceOf(lp) == 0
@@ -315,16 +369,14 @@ def test_withdraw_burns_previewed_shares_rounded_up_and_pays_receiver(
     assert vault.totalSupply() == supply - expected_shares
     assert token.balanceOf(stranger) == assets
     assert engine.vault_balance() == balance - assets * scale
-    [log] = tx.events.filter(vault.Withdraw)
     assert event_args(log) == {
-        "sender": lp.address,
-        "receiver": stranger.address,
-        "owner": lp.address,
+        "sender": lp,
+        "receiver": stranger,
+        "owner": lp,
         "assets": assets,
         "shares": expected_shares,
     }
-    [paid] = tx.events.filter(engine.VaultWithdrawn)
-    assert paid.receiver == stranger.address and paid.amount == assets
+    assert paid.receiver == stranger and paid.amount == assets
 
 
 def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, lp, scale, claimable):
@@ -337,18 +389,18 @@ def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, 
     assert vault.convertToAssets(shares) == expected_assets
     shares_before, balance = vault.balanceOf(lp), engine.vault_balance()
 
-    tx = vault.redeem(shares, lp, lp, sender=lp)
+    vault.redeem(shares, lp, lp, sender=lp)
+    [log] = emitted(vault, "Withdraw")
 
     assert vault.balanceOf(lp) == shares_before
     assert vault.redeem_request(lp) == (0, 0)
     assert vault.balanceOf(vault) == 0
     assert token.balanceOf(lp) == expected_assets
     assert engine.vault_balance() == balance - expected_assets * scale
-    [log] = tx.events.filter(vault.Withdraw)
     assert event_args(log) == {
-        "sender": lp.address,
-        "receiver": lp.address,
-        "owner": lp.address,
+        "sender": lp,
+        "receiver": lp,
+        "owner": lp,
         "assets": expected_assets,
         "shares": shares,
     }
@@ -359,7 +411,9 @@ def test_redeem_pays_previewed_assets_rounded_down(priced_vault, engine, token, 
 # ---------------------------------------------------------------------------
 
 
-def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_vault, token, lp, stranger, claimable):
+def test_approved_third_party_redeems_owner_shares_and_spends_allowance(
+    priced_vault, token, lp, stranger, claimable
+):
     vault = priced_vault
     shares = 5 * 10**15 + 3
     requested = claimable(vault, lp, shares + 5)
@@ -367,7 +421,8 @@ def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_v
     expected_assets = vault.previewRedeem(shares)
     shares_before = vault.balanceOf(lp)
 
-    tx = vault.redeem(shares, stranger, lp, sender=stranger)
+    vault.redeem(shares, stranger, lp, sender=stranger)
+    [log] = emitted(vault, "Withdraw")
 
     assert vault.allowance(lp, stranger) == 11
     assert vault.balanceOf(lp) == shares_before
@@ -375,17 +430,18 @@ def test_approved_third_party_redeems_owner_shares_and_spends_allowance(priced_v
     assert vault.balanceOf(stranger) == 0
     assert token.balanceOf(stranger) == expected_assets
     assert token.balanceOf(lp) == 0
-    [log] = tx.events.filter(vault.Withdraw)
     assert event_args(log) == {
-        "sender": stranger.address,
-        "receiver": stranger.address,
-        "owner": lp.address,
+        "sender": stranger,
+        "receiver": stranger,
+        "owner": lp,
         "assets": expected_assets,
         "shares": shares,
     }
 
 
-def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(priced_vault, token, lp, stranger, claimable):
+def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(
+    priced_vault, token, lp, stranger, claimable
+):
     vault = priced_vault
     claimable(vault, lp)
     assets = 777_777_777
@@ -401,9 +457,9 @@ def test_approved_third_party_withdraw_spends_previewed_shares_of_allowance(pric
 def test_third_party_without_approval_cannot_redeem_or_withdraw(priced_vault, lp, stranger, claimable):
     vault = priced_vault
     claimable(vault, lp)
-    with ape.reverts("erc20: insufficient allowance"):
+    with reverts("erc20: insufficient allowance"):
         vault.redeem(10**12, stranger, lp, sender=stranger)
-    with ape.reverts("erc20: insufficient allowance"):
+    with reverts("erc20: insufficient allowance"):
         vault.withdraw(1_000_000, stranger, lp, sender=stranger)
 
 
@@ -412,7 +468,7 @@ def test_third_party_with_allowance_one_share_short_cannot_withdraw(priced_vault
     claimable(vault, lp)
     assets = 1_000_000
     vault.approve(stranger, vault.previewWithdraw(assets) - 1, sender=lp)
-    with ape.reverts("erc20: insufficient allowance"):
+    with reverts("erc20: insufficient allowance"):
         vault.withdraw(assets, stranger, lp, sender=stranger)
 
 
@@ -423,16 +479,16 @@ def test_third_party_with_allowance_one_share_short_cannot_withdraw(priced_vault
 
 def test_zero_deposit_and_zero_mint_revert(seeded_vault, fund, second_lp):
     fund(second_lp, 10, seeded_vault)
-    with ape.reverts("vault: zero deposit"):
+    with reverts("vault: zero deposit"):
         seeded_vault.deposit(0, second_lp, sender=second_lp)
-    with ape.reverts("vault: zero deposit"):
+    with reverts("vault: zero deposit"):
         seeded_vault.mint(0, second_lp, sender=second_lp)
 
 
 def test_zero_withdraw_and_zero_redeem_revert(seeded_vault, lp):
-    with ape.reverts("vault: zero withdrawal"):
+    with reverts("vault: zero withdrawal"):
         seeded_vault.withdraw(0, lp, lp, sender=lp)
-    with ape.reverts("vault: zero withdrawal"):
+    with reverts("vault: zero withdrawal"):
         seeded_vault.redeem(0, lp, lp, sender=lp)
 
 
@@ -440,19 +496,19 @@ def test_redeeming_dust_shares_worth_zero_assets_reverts(priced_vault, lp):
     dust = priced_vault.previewWithdraw(1) - 1
     assert dust > 0
     assert priced_vault.previewRedeem(dust) == 0
-    with ape.reverts("vault: zero withdrawal"):
+    with reverts("vault: zero withdrawal"):
         priced_vault.redeem(dust, lp, lp, sender=lp)
 
 
 def test_zero_receiver_reverts_on_every_entry_point(seeded_vault, fund, second_lp, lp):
     fund(second_lp, 10, seeded_vault)
-    with ape.reverts("vault: receiver is zero"):
+    with reverts("vault: receiver is zero"):
         seeded_vault.deposit(1_000_000, ZERO, sender=second_lp)
-    with ape.reverts("vault: receiver is zero"):
+    with reverts("vault: receiver is zero"):
         seeded_vault.mint(10**12, ZERO, sender=second_lp)
-    with ape.reverts("vault: receiver is zero"):
+    with reverts("vault: receiver is zero"):
         seeded_vault.withdraw(1_000_000, ZERO, lp, sender=lp)
-    with ape.reverts("vault: receiver is zero"):
+    with reverts("vault: receiver is zero"):
         seeded_vault.redeem(10**12, ZERO, lp, sender=lp)
 
 
@@ -461,35 +517,35 @@ def test_zero_receiver_reverts_on_every_entry_point(seeded_vault, fund, second_l
 # ---------------------------------------------------------------------------
 
 
-def request_event(tx, vault):
-    [log] = tx.events.filter(vault.RedeemRequested)
+def request_event(vault):
+    [log] = emitted(vault, "RedeemRequested")
     return event_args(log)
 
 
-def test_request_redeem_escrows_shares_until_the_delay_has_passed(priced_vault, lp, chain, oracle, set_price, token):
+def test_request_redeem_escrows_shares_until_the_delay_has_passed(priced_vault, lp, oracle, set_price, token):
     vault = priced_vault
     shares, supply = vault.balanceOf(lp), vault.totalSupply()
     part = shares // 3
 
-    tx = vault.request_redeem(part, sender=lp)
+    claimable_at = now() + 3600
 
-    claimable_at = chain.blocks.head.timestamp + 3600
-    assert request_event(tx, vault) == {"owner": lp.address, "shares": part, "claimable_at": claimable_at}
-    [moved] = tx.events.filter(vault.Transfer)
-    assert (moved.sender, moved.receiver, moved.value) == (lp.address, vault.address, part)
-    assert tx.return_value == claimable_at
+    assert vault.request_redeem(part, sender=lp) == claimable_at
+
+    assert request_event(vault) == {"owner": lp, "shares": part, "claimable_at": claimable_at}
+    [moved] = emitted(vault, "Transfer")
+    assert (moved.sender, moved.receiver, moved.value) == (lp, vault.address, part)
     assert vault.redeem_request(lp) == (part, claimable_at)
     assert vault.balanceOf(lp) == shares - part
     assert vault.balanceOf(vault) == part
     # escrowed shares are still shares: they keep their claim on the vault's assets
     assert vault.totalSupply() == supply
     assert vault.maxRedeem(lp) == vault.maxWithdraw(lp) == 0
-    with ape.reverts("vault: redemption not claimable"):
+    with reverts("vault: redemption not claimable"):
         vault.redeem(part, lp, lp, sender=lp)
-    with ape.reverts("vault: redemption not claimable"):
+    with reverts("vault: redemption not claimable"):
         vault.withdraw(10**6, lp, lp, sender=lp)
 
-    chain.mine(timestamp=claimable_at)
+    boa.env.time_travel(seconds=claimable_at - now())
     set_price(oracle, BTC)
 
     assert vault.maxRedeem(lp) == part
@@ -501,21 +557,21 @@ def test_request_redeem_escrows_shares_until_the_delay_has_passed(priced_vault, 
     assert vault.balanceOf(lp) == shares - part
 
 
-def test_a_second_request_adds_its_shares_and_restarts_the_clock(priced_vault, lp, chain, oracle, set_price):
+def test_a_second_request_adds_its_shares_and_restarts_the_clock(priced_vault, lp, oracle, set_price):
     vault = priced_vault
     vault.request_redeem(10**15, sender=lp)
-    chain.mine(deltatime=3000)
+    boa.env.time_travel(seconds=3000)
 
-    tx = vault.request_redeem(2 * 10**15, sender=lp)
+    vault.request_redeem(2 * 10**15, sender=lp)
 
-    claimable_at = chain.blocks.head.timestamp + 3600
-    assert request_event(tx, vault) == {"owner": lp.address, "shares": 2 * 10**15, "claimable_at": claimable_at}
+    claimable_at = now() + 3600
+    assert request_event(vault) == {"owner": lp, "shares": 2 * 10**15, "claimable_at": claimable_at}
     assert vault.redeem_request(lp) == (3 * 10**15, claimable_at)
     # the first request's hour is over, but the whole request now waits for the new one
-    chain.mine(deltatime=1000)
+    boa.env.time_travel(seconds=1000)
     set_price(oracle, BTC)
     assert vault.maxRedeem(lp) == 0
-    with ape.reverts("vault: redemption not claimable"):
+    with reverts("vault: redemption not claimable"):
         vault.redeem(10**15, lp, lp, sender=lp)
 
 
@@ -524,17 +580,17 @@ def test_claims_spend_the_request_in_parts_and_the_last_one_clears_it(priced_vau
     requested = claimable(vault, lp, 10**16)
     claimable_at = vault.redeem_request(lp)[1]
 
-    first = vault.redeem(4 * 10**15, lp, lp, sender=lp).return_value
+    first = vault.redeem(4 * 10**15, lp, lp, sender=lp)
     assert vault.redeem_request(lp) == (requested - 4 * 10**15, claimable_at)
     assert vault.maxRedeem(lp) == requested - 4 * 10**15
-    with ape.reverts("vault: shares above request"):
+    with reverts("vault: shares above request"):
         vault.redeem(requested - 4 * 10**15 + 1, lp, lp, sender=lp)
-    second = vault.redeem(requested - 4 * 10**15, lp, lp, sender=lp).return_value
+    second = vault.redeem(requested - 4 * 10**15, lp, lp, sender=lp)
 
     assert vault.redeem_request(lp) == (0, 0)
     assert vault.balanceOf(vault) == 0
     assert token.balanceOf(lp) == first + second
-    with ape.reverts("vault: redemption not claimable"):
+    with reverts("vault: redemption not claimable"):
         vault.redeem(10**15, lp, lp, sender=lp)
 
 
@@ -543,50 +599,50 @@ def test_withdraw_cannot_burn_more_shares_than_requested(priced_vault, lp, claim
     requested = claimable(vault, lp, 10**15)
     worth = vault.previewRedeem(requested)
     assert vault.previewWithdraw(worth + 1) > requested
-    with ape.reverts("vault: shares above request"):
+    with reverts("vault: shares above request"):
         vault.withdraw(worth + 1, lp, lp, sender=lp)
     vault.withdraw(worth, lp, lp, sender=lp)
 
 
-def test_cancel_redeem_returns_every_escrowed_share(priced_vault, lp, chain):
+def test_cancel_redeem_returns_every_escrowed_share(priced_vault, lp):
     vault = priced_vault
     shares = vault.balanceOf(lp)
     vault.request_redeem(shares // 2, sender=lp)
     vault.request_redeem(7, sender=lp)
 
-    tx = vault.cancel_redeem(sender=lp)
+    returned = vault.cancel_redeem(sender=lp)
 
-    [log] = tx.events.filter(vault.RedeemCancelled)
-    assert event_args(log) == {"owner": lp.address, "shares": shares // 2 + 7}
-    assert tx.return_value == shares // 2 + 7
+    [log] = emitted(vault, "RedeemCancelled")
+    assert event_args(log) == {"owner": lp, "shares": shares // 2 + 7}
+    assert returned == shares // 2 + 7
     assert vault.balanceOf(lp) == shares
     assert vault.balanceOf(vault) == 0
     assert vault.redeem_request(lp) == (0, 0)
-    with ape.reverts("vault: no pending request"):
+    with reverts("vault: no pending request"):
         vault.cancel_redeem(sender=lp)
-    chain.mine(deltatime=2 * 3600)
-    with ape.reverts("vault: redemption not claimable"):
+    boa.env.time_travel(seconds=2 * 3600)
+    with reverts("vault: redemption not claimable"):
         vault.redeem(10**15, lp, lp, sender=lp)
 
 
 def test_request_revert_reasons(priced_vault, lp, stranger):
     vault = priced_vault
-    with ape.reverts("vault: zero request"):
+    with reverts("vault: zero request"):
         vault.request_redeem(0, sender=lp)
-    with ape.reverts("erc20: transfer amount exceeds balance"):
+    with reverts("erc20: transfer amount exceeds balance"):
         vault.request_redeem(vault.balanceOf(lp) + 1, sender=lp)
-    with ape.reverts("vault: no pending request"):
+    with reverts("vault: no pending request"):
         vault.cancel_redeem(sender=stranger)
     # a claim needs a request of the owner's, whoever calls
-    with ape.reverts("vault: redemption not claimable"):
+    with reverts("vault: redemption not claimable"):
         vault.redeem(10**12, lp, lp, sender=lp)
     vault.approve(stranger, 10**12, sender=lp)
-    with ape.reverts("vault: redemption not claimable"):
+    with reverts("vault: redemption not claimable"):
         vault.redeem(10**12, stranger, lp, sender=stranger)
 
 
 def test_escrowed_shares_keep_bearing_the_vaults_gains_and_losses(
-    priced_vault, engine, market, deposit, trader, lp, oracle, set_price, chain, token
+    priced_vault, engine, market, deposit, trader, lp, oracle, set_price, token
 ):
     vault = priced_vault
     escrowed = vault.balanceOf(lp)
@@ -596,7 +652,7 @@ def test_escrowed_shares_keep_bearing_the_vaults_gains_and_losses(
     value_requested = vault.previewRedeem(escrowed)
 
     # the long wins 10 %: the vault, and so the escrowed shares, lose it
-    chain.mine(deltatime=vault.withdrawal_delay())
+    boa.env.time_travel(seconds=vault.withdrawal_delay())
     set_price(oracle, BTC * 11 // 10)
 
     paid = vault.previewRedeem(escrowed)
@@ -606,40 +662,40 @@ def test_escrowed_shares_keep_bearing_the_vaults_gains_and_losses(
     assert token.balanceOf(lp) <= paid
 
 
-def test_owner_sets_the_withdrawal_delay_within_bounds(priced_vault, admin, stranger, lp, chain, oracle, set_price):
+def test_owner_sets_the_withdrawal_delay_within_bounds(priced_vault, admin, stranger, lp, oracle, set_price):
     vault = priced_vault
-    before = vault.request_redeem(10**15, sender=lp).return_value
-    with ape.reverts("ownable: caller is not the owner"):
+    before = vault.request_redeem(10**15, sender=lp)
+    with reverts("ownable: caller is not the owner"):
         vault.set_withdrawal_delay(600, sender=stranger)
-    with ape.reverts("vault: delay out of bounds"):
+    with reverts("vault: delay out of bounds"):
         vault.set_withdrawal_delay(59, sender=admin)
-    with ape.reverts("vault: delay out of bounds"):
+    with reverts("vault: delay out of bounds"):
         vault.set_withdrawal_delay(7 * 86400 + 1, sender=admin)
-    tx = vault.set_withdrawal_delay(7 * 86400, sender=admin)
+    vault.set_withdrawal_delay(7 * 86400, sender=admin)
     assert vault.withdrawal_delay() == 7 * 86400
 
-    tx = vault.set_withdrawal_delay(60, sender=admin)
+    vault.set_withdrawal_delay(60, sender=admin)
+    [log] = emitted(vault, "WithdrawalDelaySet")
 
-    [log] = tx.events.filter(vault.WithdrawalDelaySet)
     assert log.withdrawal_delay == 60
     assert vault.withdrawal_delay() == 60
     # a pending request keeps the time it was given
     assert vault.redeem_request(lp)[1] == before
     # a new one (which restarts the whole request) takes the new delay
-    tx = vault.request_redeem(10**15, sender=lp)
-    assert vault.redeem_request(lp) == (2 * 10**15, chain.blocks.head.timestamp + 60)
-    chain.mine(deltatime=60)
+    vault.request_redeem(10**15, sender=lp)
+    assert vault.redeem_request(lp) == (2 * 10**15, now() + 60)
+    boa.env.time_travel(seconds=60)
     set_price(oracle, BTC)
     vault.redeem(2 * 10**15, lp, lp, sender=lp)
 
 
 def test_vault_ownership_can_be_transferred(priced_vault, admin, stranger):
     vault = priced_vault
-    tx = vault.transfer_ownership(stranger, sender=admin)
-    assert vault.owner() == stranger.address
-    [log] = tx.events.filter(vault.OwnershipTransferred)
-    assert (log.previous_owner, log.new_owner) == (admin.address, stranger.address)
-    with ape.reverts("ownable: caller is not the owner"):
+    vault.transfer_ownership(stranger, sender=admin)
+    [log] = emitted(vault, "OwnershipTransferred")
+    assert vault.owner() == stranger
+    assert (log.previous_owner, log.new_owner) == (admin, stranger)
+    with reverts("ownable: caller is not the owner"):
         vault.set_withdrawal_delay(600, sender=admin)
     vault.set_withdrawal_delay(600, sender=stranger)
     assert vault.withdrawal_delay() == 600
@@ -651,18 +707,20 @@ def test_vault_ownership_can_be_transferred(priced_vault, admin, stranger):
 
 
 @pytest.mark.parametrize("caller_role", ["stranger", "admin", "lp"])
-def test_only_the_vault_may_credit_or_withdraw_vault_assets(seeded_vault, engine_admin, stranger, admin, lp, caller_role):
+def test_only_the_vault_may_credit_or_withdraw_vault_assets(
+    seeded_vault, engine_admin, stranger, admin, lp, caller_role
+):
     caller = {"stranger": stranger, "admin": admin, "lp": lp}[caller_role]
-    with ape.reverts("treasury: caller is not the vault"):
+    with reverts("treasury: caller is not the vault"):
         engine_admin.credit_vault(1_000_000, sender=caller)
-    with ape.reverts("treasury: caller is not the vault"):
+    with reverts("treasury: caller is not the vault"):
         engine_admin.withdraw_for_vault(caller, 1_000_000, sender=caller)
 
 
 def test_vault_can_be_set_only_once(engine, vault, admin, stranger, engine_admin):
-    with ape.reverts("treasury: vault already set"):
+    with reverts("treasury: vault already set"):
         engine_admin.set_vault(stranger, sender=admin)
-    with ape.reverts("treasury: vault already set"):
+    with reverts("treasury: vault already set"):
         engine_admin.set_vault(vault, sender=admin)
     assert engine.vault() == vault.address
 
@@ -713,9 +771,9 @@ def test_max_withdraw_is_equity_above_reserve(utilized_vault, fresh, flat_market
 def test_withdrawing_one_unit_above_max_withdraw_breaks_utilization_limit(utilized_vault, lp):
     vault = utilized_vault
     over = vault.maxWithdraw(lp) + 1
-    with ape.reverts("vault: utilization limit"):
+    with reverts("vault: utilization limit"):
         vault.withdraw(over, lp, lp, sender=lp)
-    with ape.reverts("vault: utilization limit"):
+    with reverts("vault: utilization limit"):
         vault.redeem(vault.previewWithdraw(over), lp, lp, sender=lp)
 
 
@@ -730,7 +788,7 @@ def test_withdrawing_exactly_max_withdraw_leaves_no_headroom(utilized_vault, fre
     assert 0 <= headroom < scale
     assert vault.maxWithdraw(lp) == 0
     assert vault.maxRedeem(lp) == 0
-    with ape.reverts("vault: utilization limit"):
+    with reverts("vault: utilization limit"):
         vault.withdraw(1, lp, lp, sender=lp)
 
 
@@ -746,7 +804,7 @@ def test_redeem_limit_is_the_share_count_worth_max_withdraw(utilized_vault, fres
     limit = exact_max_redeem(vault, available)
     assert vault.previewRedeem(limit) == available
     assert vault.previewRedeem(limit + 1) == available + 1
-    with ape.reverts("vault: utilization limit"):
+    with reverts("vault: utilization limit"):
         vault.redeem(limit + 1, lp, lp, sender=lp)
 
     vault.redeem(limit, lp, lp, sender=lp)
@@ -771,10 +829,10 @@ def test_max_redeem_passes_and_undershoots_the_limit_by_less_than_one_unit(utili
 
 
 def test_vault_balance_too_low_when_equity_counts_funding_traders_still_owe(
-    fresh, admin, market_config, give, lp, trader, other_trader, oracle, set_price, chain, scale
+    fresh, admin, market_config, give, lp, trader, other_trader, oracle, set_price, scale
 ):
     vault, engine, token = fresh.vault, fresh.engine, fresh.token
-    market_id = add_market(fresh, admin, market_config, atomic_trading=True)
+    market_id = fresh.add_market(market_config, atomic_trading=True)
     vault.deposit(give(token, lp, 1_000_000 * 10**6, vault), lp, sender=lp)
     vault.request_redeem(vault.balanceOf(lp), sender=lp)
     for account in (trader, other_trader):
@@ -783,7 +841,7 @@ def test_vault_balance_too_low_when_equity_counts_funding_traders_still_owe(
     # A day of funding on the long, then a short that nets the skew to zero: no reserve is kept,
     # the long still owes the day's funding, and it is counted in equity before it settles, so
     # equity is no longer the limit: the vault's settled balance in the engine is.
-    chain.mine(deltatime=86_400)
+    boa.env.time_travel(seconds=86_400)
     set_price(oracle, BTC)
     engine.modify_position(market_id, -to_wad(10), SELL_LIMIT, sender=other_trader)
     assert engine.skew(market_id) == 0 and vault_of(engine).reserve() == 0
@@ -795,7 +853,7 @@ def test_vault_balance_too_low_when_equity_counts_funding_traders_still_owe(
     assert vault.maxWithdraw(lp) == available
     assert vault.convertToAssets(vault.redeem_request(lp)[0]) > available
 
-    with ape.reverts("engine: vault balance too low"):
+    with reverts("engine: vault balance too low"):
         vault.withdraw(available + 1, lp, lp, sender=lp)
 
     vault.withdraw(available, lp, lp, sender=lp)
@@ -842,7 +900,11 @@ def test_price_rise_lowers_total_assets_by_long_pnl_at_the_exit_price_rounded_ag
     # deposits price at the lower of the two PnLs, rounded the other way
     entry = vault_of(engine).entry_equity()
     assert entry == expected_vault_equity(engine, all_markets(engine), entry=True)
-    assert entry == engine.vault_balance() + traders_funding_owed_to_vault(engine, market, up=True) - traders_pnl_at_mark(engine, market, up=False)
+    assert entry == (
+        engine.vault_balance()
+        + traders_funding_owed_to_vault(engine, market, up=True)
+        - traders_pnl_at_mark(engine, market, up=False)
+    )
     assert entry > equity
 
 
@@ -907,20 +969,20 @@ def test_short_side_pnl_moves_the_valuations_the_other_way(
 
 @pytest.mark.parametrize("vault_fee_share", [None, 0, WAD // 2, WAD], ids=["default", "none", "half", "all"])
 def test_trading_fees_credit_vault_its_share_and_raise_total_assets(
-    seeded_vault, engine, market, deposit, trader, admin, scale, vault_fee_share
-, engine_admin):
+    seeded_vault, engine, engine_admin, market, deposit, trader, admin, scale, vault_fee_share
+):
     vault = seeded_vault
     if vault_fee_share is None:
-        vault_fee_share = engine.vault_fee_share()
+        vault_fee_share = engine_admin.vault_fee_share()
         assert vault_fee_share == 8 * WAD // 10
     else:
         engine_admin.set_fee_split(vault_fee_share, sender=admin)
     deposit(trader, 300_000)
     balance, insurance, total = engine.vault_balance(), engine.insurance_balance(), vault.totalAssets()
 
-    tx = engine.modify_position(market, to_wad("9.87654321"), BUY_LIMIT, sender=trader)
+    engine.modify_position(market, to_wad("9.87654321"), BUY_LIMIT, sender=trader)
 
-    [trade] = position_events(tx, engine)
+    [trade] = emitted(engine, "PositionModified")
     assert trade.fee > 0 and trade.realized_pnl == 0
     to_vault = trade.fee * vault_fee_share // WAD
     assert engine.vault_balance() == balance + to_vault
@@ -942,18 +1004,18 @@ def test_trading_fees_credit_vault_its_share_and_raise_total_assets(
 
 
 def test_closed_round_trip_leaves_fees_and_realized_pnl_in_total_assets(
-    seeded_vault, engine, market, deposit, trader, scale
+    seeded_vault, engine, engine_admin, market, deposit, trader, scale
 ):
     vault = seeded_vault
     deposit(trader, 300_000)
     balance, total = engine.vault_balance(), vault.totalAssets()
 
-    open_tx = engine.modify_position(market, to_wad("4.5"), BUY_LIMIT, sender=trader)
-    close_tx = engine.close_position(market, SELL_LIMIT, sender=trader)
+    engine.modify_position(market, to_wad("4.5"), BUY_LIMIT, sender=trader)
+    [opened] = emitted(engine, "PositionModified")
+    engine.close_position(market, SELL_LIMIT, sender=trader)
+    [closed] = emitted(engine, "PositionModified")
 
-    [opened] = position_events(open_tx, engine)
-    [closed] = position_events(close_tx, engine)
-    share = engine.vault_fee_share()
+    share = engine_admin.vault_fee_share()
     expected_balance = (
         balance
         + opened.fee * share // WAD
@@ -988,7 +1050,7 @@ def check_deposit_then_redeem(vault, token, admin, depositor, other_lp, amount, 
     # no open interest: nothing moved the price while the request waited
     assert vault.previewRedeem(shares) == payout
     if payout == 0:
-        with ape.reverts("vault: zero withdrawal"):
+        with reverts("vault: zero withdrawal"):
             vault.redeem(shares, depositor, depositor, sender=depositor)
     else:
         vault.redeem(shares, depositor, depositor, sender=depositor)
@@ -1022,7 +1084,9 @@ def check_mint_then_withdraw(vault, token, admin, depositor, other_lp, shares, c
 
 
 @pytest.mark.parametrize("amount", ROUND_TRIP_ASSETS)
-def test_deposit_then_redeem_alone_never_returns_more_than_deposited(fresh, admin, second_lp, lp, amount, claimable):
+def test_deposit_then_redeem_alone_never_returns_more_than_deposited(
+    fresh, admin, second_lp, lp, amount, claimable
+):
     check_deposit_then_redeem(fresh.vault, fresh.token, admin, second_lp, lp, amount, claimable)
 
 
@@ -1034,7 +1098,9 @@ def test_deposit_then_redeem_beside_other_lp_never_returns_more_than_deposited(
 
 
 @pytest.mark.parametrize("shares", ROUND_TRIP_SHARES)
-def test_mint_then_withdraw_alone_never_returns_more_than_paid(fresh, admin, second_lp, lp, shares, claimable):
+def test_mint_then_withdraw_alone_never_returns_more_than_paid(
+    fresh, admin, second_lp, lp, shares, claimable
+):
     check_mint_then_withdraw(fresh.vault, fresh.token, admin, second_lp, lp, shares, claimable)
 
 
@@ -1050,7 +1116,9 @@ def test_mint_then_withdraw_beside_other_lp_never_returns_more_than_paid(
 # ---------------------------------------------------------------------------
 
 
-def test_donations_do_not_inflate_share_price_against_next_depositor(fresh, admin, stranger, second_lp, units, claimable):
+def test_donations_do_not_inflate_share_price_against_next_depositor(
+    fresh, admin, stranger, second_lp, units, claimable
+):
     vault, engine, token = fresh.vault, fresh.engine, fresh.token
     attacker, victim = stranger, second_lp
     donation = units(10_000_000)
@@ -1094,7 +1162,7 @@ def test_vault_works_over_collateral_with_decimals(
     deploy, admin, market_config, lp, trader, token_decimals, claimable
 ):
     protocol = deploy(token_decimals=token_decimals)
-    market_id = add_market(protocol, admin, market_config, atomic_trading=True)
+    market_id = protocol.add_market(market_config, atomic_trading=True)
     token, engine, vault = protocol.token, protocol.engine, protocol.vault
     one = 10**token_decimals
     scale = 10 ** (18 - token_decimals)
@@ -1116,11 +1184,11 @@ def test_vault_works_over_collateral_with_decimals(
     token.approve(engine, collateral, sender=trader)
     engine.deposit(collateral, 0, sender=trader)
     assert engine.collateral(trader, 0) == collateral * scale
-    open_tx = engine.modify_position(market_id, to_wad("2.5"), BUY_LIMIT, sender=trader)
-    close_tx = engine.close_position(market_id, SELL_LIMIT, sender=trader)
-    [opened] = position_events(open_tx, engine)
-    [closed] = position_events(close_tx, engine)
-    share = engine.vault_fee_share()
+    engine.modify_position(market_id, to_wad("2.5"), BUY_LIMIT, sender=trader)
+    [opened] = emitted(engine, "PositionModified")
+    engine.close_position(market_id, SELL_LIMIT, sender=trader)
+    [closed] = emitted(engine, "PositionModified")
+    share = protocol.engine_admin.vault_fee_share()
     expected_equity = (
         lp_assets * scale
         + opened.fee * share // WAD
