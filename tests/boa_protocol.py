@@ -109,9 +109,9 @@ def reverts(reason: str | None = None):
 
 
 def events(contract, name):
-    """Decoded events named `name` that `contract` emitted in its last call. A log that the
-    address's registered ABI (the Engine's, for a facet's events) cannot decode is decoded
-    with `contract`'s own ABI."""
+    """Decoded events named `name` in `contract`'s last call: read them right after the
+    transaction, since a view is a call too. A log that the address's registered ABI (the
+    Engine's, for a facet's events) cannot decode is decoded with `contract`'s own ABI."""
     decoded = []
     for log in contract.get_logs(strict=False):
         if isinstance(log, RawLogEntry):
@@ -124,23 +124,32 @@ def events(contract, name):
     return decoded
 
 
+def single(contract, name):
+    """The one `name` event of `contract`'s last call (a facet's events: pass the facet's ABI
+    at the engine, `engine_admin` or `engine_risk`)."""
+    logs = events(contract, name)
+    assert len(logs) == 1, logs
+    return logs[0]
+
+
 @dataclass
 class BoaProtocol:
-    """A deployed protocol with one BTC market and funded actors (all titanoboa)."""
+    """A deployed protocol (all titanoboa): the engine stack, and when built by
+    `deploy_boa_protocol` its BTC market 0, that market's oracle and funded actors."""
 
     token: object
-    oracle: object
     engine: object
     engine_admin: object
     engine_risk: object
     vault: object
     lens: object
-    config: MarketConfig
     admin: str
     guardian: str
-    reporter: object  # an eth_account account: it signs observations and sends them
-    lp: str
-    other_lp: str
+    oracle: object = None
+    config: MarketConfig | None = None
+    reporter: object = None  # an eth_account account: it signs observations and sends them
+    lp: str | None = None
+    other_lp: str | None = None
     traders: list = field(default_factory=list)
 
     revert_reason = staticmethod(revert_reason)
@@ -198,57 +207,47 @@ def deploy_oracle(admin, reporters, *, description="BTC / USD", decimals=ORACLE_
                                               max_deviation_bps, max_report_age)
 
 
-def deploy_boa_protocol(*, token_decimals=TOKEN_DECIMALS, trader_count=4, reporter=None, fund_actors=True,
-                        oracle_max_age=86_400, **market_changes) -> BoaProtocol:
-    """Token, oracle (at START_PRICE, `reporter` transmits), engine and facets, vault, lens and
-    market 0 with atomic trading, with `market_changes` over MarketConfig's defaults
-    (mark_window=0 and max_price_age=3600 unless given, so a test prices at the index it
-    pushes). With `fund_actors` every actor holds ACTOR_TOKENS approved to the engine and the
-    vault. Call inside an anchor."""
-    admin = boa.env.generate_address("admin")
-    guardian = boa.env.generate_address("guardian")
-    reporter = reporter or reporter_account("reporter")
-    lp = boa.env.generate_address("lp")
-    other_lp = boa.env.generate_address("other_lp")
-    traders = [boa.env.generate_address(f"trader{i}") for i in range(trader_count)]
-
+def deploy_engine_stack(admin, guardian, *, token=None, token_decimals=TOKEN_DECIMALS) -> BoaProtocol:
+    """Engine with both facets, LP vault and lens over `token` (a new DevnetUSD with
+    `token_decimals` unless given), deployed by `admin`; no market yet."""
     with boa.env.prank(admin):
-        token = contract("DevnetUSD").deploy("Devnet USD", "dUSD", token_decimals)
+        if token is None:
+            token = contract("DevnetUSD").deploy("Devnet USD", "dUSD", token_decimals)
         admin_facet = contract("EngineAdmin").deploy()
         risk_facet = contract("EngineRisk").deploy()
-        engine = contract("Engine").deploy(token, admin_facet, risk_facet, admin, guardian)
-        engine_admin = contract("EngineAdmin").at(engine.address)
-        engine_risk = contract("EngineRisk").at(engine.address)
+        address = contract("Engine").deploy(token, admin_facet, risk_facet, admin, guardian).address
+        engine_admin = contract("EngineAdmin").at(address)
+        engine_risk = contract("EngineRisk").at(address)
         # boa decodes an address's logs with the ABI registered last: the Engine's
-        engine = contract("Engine").at(engine.address)
+        engine = contract("Engine").at(address)
         vault = contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP")
         lens = contract("EngineLens").deploy(engine)
         engine_admin.set_vault(vault)
-    oracle = deploy_oracle(admin, [reporter], max_report_age=oracle_max_age)
-    publish_round(oracle, oracle_answer(START_PRICE), [reporter])
+    return BoaProtocol(token=token, engine=engine, engine_admin=engine_admin, engine_risk=engine_risk,
+                       vault=vault, lens=lens, admin=admin, guardian=guardian)
 
-    config = MarketConfig(oracle=oracle.address, **{"mark_window": 0, "max_price_age": 3600, **market_changes})
-    engine_admin.add_market(config.as_tuple(), sender=admin)
-    engine_admin.set_atomic_trading(0, True, sender=admin)
 
-    for actor in [lp, other_lp, *traders] if fund_actors else []:
-        token.mint(actor, ACTOR_TOKENS, sender=admin)
-        token.approve(engine, MAX_UINT256, sender=actor)
-        token.approve(vault, MAX_UINT256, sender=actor)
+def deploy_boa_protocol(*, token_decimals=TOKEN_DECIMALS, trader_count=4, reporter=None, fund_actors=True,
+                        oracle_max_age=86_400, **market_changes) -> BoaProtocol:
+    """The engine stack, an oracle (at START_PRICE, `reporter` transmits) and market 0 with atomic
+    trading, with `market_changes` over MarketConfig's defaults (mark_window=0 and
+    max_price_age=3600 unless given, so a test prices at the index it pushes). With `fund_actors`
+    every actor holds ACTOR_TOKENS approved to the engine and the vault. Call inside an anchor."""
+    protocol = deploy_engine_stack(boa.env.generate_address("admin"), boa.env.generate_address("guardian"),
+                                   token_decimals=token_decimals)
+    protocol.reporter = reporter or reporter_account("reporter")
+    protocol.lp = boa.env.generate_address("lp")
+    protocol.other_lp = boa.env.generate_address("other_lp")
+    protocol.traders = [boa.env.generate_address(f"trader{i}") for i in range(trader_count)]
+    protocol.oracle = deploy_oracle(protocol.admin, [protocol.reporter], max_report_age=oracle_max_age)
+    protocol.push_price(oracle_answer(START_PRICE))
 
-    return BoaProtocol(
-        token=token,
-        oracle=oracle,
-        engine=engine,
-        engine_admin=engine_admin,
-        engine_risk=engine_risk,
-        vault=vault,
-        lens=lens,
-        config=config,
-        admin=admin,
-        guardian=guardian,
-        reporter=reporter,
-        lp=lp,
-        other_lp=other_lp,
-        traders=traders,
-    )
+    protocol.config = MarketConfig(oracle=protocol.oracle.address,
+                                   **{"mark_window": 0, "max_price_age": 3600, **market_changes})
+    protocol.add_market(protocol.config, atomic_trading=True)
+
+    for actor in [protocol.lp, protocol.other_lp, *protocol.traders] if fund_actors else []:
+        protocol.token.mint(actor, ACTOR_TOKENS, sender=protocol.admin)
+        protocol.token.approve(protocol.engine, MAX_UINT256, sender=actor)
+        protocol.token.approve(protocol.vault, MAX_UINT256, sender=actor)
+    return protocol

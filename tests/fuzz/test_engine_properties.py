@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-from boa_protocol import examples
     initialize,
     invariant,
     rule,
     run_state_machine_as_test,
 )
 
+from boa_protocol import examples
 from protocol_machine import ProtocolMachine
 from vyperp.units import WAD
 

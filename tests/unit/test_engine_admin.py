@@ -10,7 +10,7 @@ import pytest
 from eth.exceptions import Revert
 from vyper.compiler.output import build_layout_output
 
-from boa_protocol import contract, deploy_oracle, events, now, reverts
+from boa_protocol import contract, deploy_oracle, events, now, reverts, single
 from vyperp.params import FRACTION_STEP, STEPPED_FIELDS
 from vyperp.units import WAD, to_wad
 
@@ -73,13 +73,6 @@ def travel_to(timestamp):
     """Moves the clock forward to `timestamp`: the next call runs at it."""
     assert timestamp >= now(), f"{timestamp} is before now ({now()})"
     boa.env.time_travel(seconds=timestamp - now())
-
-
-def single(source, name):
-    """The one `name` event of `source`'s last call (a facet's events: pass `engine_admin`)."""
-    logs = events(source, name)
-    assert len(logs) == 1, logs
-    return logs[0]
 
 
 def same_params(actual, expected):

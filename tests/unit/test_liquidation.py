@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import boa
 import pytest
-from boa_protocol import BoaProtocol, contract, events, reverts
+from boa_protocol import contract, deploy_engine_stack, events, reverts, single
 
 from vyperp.units import WAD, from_wad, to_wad
 
@@ -44,13 +44,6 @@ def btc_long(engine, plain_market, deposit, trader):
     return plain_market
 
 
-def one(contract, event_name):
-    """The single `event_name` event of `contract`'s last call."""
-    logs = events(contract, event_name)
-    assert len(logs) == 1, logs
-    return logs[0]
-
-
 def books(engine, accounts):
     """Collateral of the given accounts plus the vault's and insurance balances (18 decimals)."""
     collateral = sum(engine.collateral(a, 0) for a in accounts)
@@ -74,14 +67,14 @@ def test_v2_liquidation_at_the_bankruptcy_price_closes_everything_and_leaves_not
     assert engine.account_health(trader, 0).equity == 0
     vault_before = engine.vault_balance()
     engine_risk.liquidate(trader, 0, sender=keeper)
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert (log.owner, log.liquidator, log.full) == (trader, keeper, True)
     assert log.closed_notional == to_wad(1_200_000)
     assert log.fee == to_wad(6_000)
     # equity 0 pays nothing: no reward, no insurance fee, no bad debt
     assert (log.reward, log.insurance_fee) == (0, 0)
     assert not events(engine_risk, "BadDebt")
-    closed = one(engine_risk, "PositionLiquidated")
+    closed = single(engine_risk, "PositionLiquidated")
     assert (closed.size_delta, closed.new_size, closed.price) == (-to_wad(10), 0, to_wad(120_000))
     assert closed.realized_pnl == -to_wad(300_000)
     assert engine.open_positions(trader, 0, btc_long).size == 0
@@ -100,7 +93,7 @@ def test_v3_liquidation_starts_exactly_below_the_liquidation_price_and_is_partia
     set_price(oracle, "126315.78")
     before = engine.account_health(trader, 0)
     engine_risk.liquidate(trader, 0, sender=keeper)
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert not log.full
     # f = (1.25 MM + min_reward - E) / (1.25 MM - 0.5 % N): about 21.7 % of the position
     target = Decimal(before.maintenance_margin) * Decimal("1.25")
@@ -128,7 +121,7 @@ def test_v5_short_is_liquidated_just_above_its_exact_liquidation_price(
         engine_risk.liquidate(trader, 0, sender=keeper)
     set_price(oracle, "171428.58")
     engine_risk.liquidate(trader, 0, sender=keeper)
-    closed = one(engine_risk, "PositionLiquidated")
+    closed = single(engine_risk, "PositionLiquidated")
     assert closed.size_delta > 0 and closed.price == to_wad("171428.58")
     assert not lens.is_liquidatable(trader, 0)
 
@@ -163,7 +156,7 @@ def test_small_account_is_closed_in_full_and_pays_the_minimum_reward(
     engine.modify_position(plain_market, to_wad("0.05"), BUY_LIMIT, sender=trader)  # 7,500 notional
     set_price(oracle, 131_000)  # equity 50, MM 327.5
     engine_risk.liquidate(trader, 0, sender=keeper)
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert log.full and log.closed_notional == to_wad(6_550)
     assert log.fee == to_wad("32.75")
     assert (log.reward, log.insurance_fee) == (to_wad("32.75"), 0)
@@ -178,7 +171,7 @@ def test_fee_below_the_minimum_reward_pays_the_minimum(
     engine.modify_position(plain_market, to_wad("0.005"), BUY_LIMIT, sender=trader)  # 750 notional
     set_price(oracle, 136_000)  # equity 30 < MM 34; fee 3.4 < the 5 minimum
     engine_risk.liquidate(trader, 0, sender=keeper)
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert log.fee == to_wad("3.4")
     assert (log.reward, log.insurance_fee) == (to_wad(5), 0)
     assert engine.collateral(trader, 0) == to_wad(25)
@@ -191,7 +184,7 @@ def test_reward_is_capped_at_what_the_account_has(
     engine.modify_position(plain_market, to_wad("0.005"), BUY_LIMIT, sender=trader)  # 750 notional
     set_price(oracle, 130_000)  # equity 0 exactly; fee 3.25 < min 5, but nothing to pay it with
     engine_risk.liquidate(trader, 0, sender=keeper)
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert (log.reward, log.insurance_fee) == (0, 0)
     assert engine.collateral(keeper, 0) == 0
     assert_solvent(engine, token, [trader, keeper])
@@ -205,7 +198,7 @@ def test_large_fee_pays_max_reward_and_insurance_up_to_what_is_left(
     set_price(oracle, 120_600)  # equity 6,000: no partial close can reach the target
     insurance_before = engine.insurance_balance()
     engine_risk.liquidate(trader, 0, sender=keeper)
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert log.full and log.fee == to_wad(6_030)
     # the reward (capped at 1,000) first, then insurance with what remains of the 6,000
     assert (log.reward, log.insurance_fee) == (to_wad(1_000), to_wad(5_000))
@@ -225,12 +218,12 @@ def test_ninety_percent_gap_with_empty_insurance_reaches_the_vault(
     assert engine.insurance_balance() == 0
     set_price(oracle, 15_000)  # loss 1,350,000 on 300,000 of collateral
     engine_risk.liquidate(trader, 0, sender=keeper)
-    assert one(engine_risk, "BadDebt").shortfall == to_wad(1_050_000)
+    assert single(engine_risk, "BadDebt").shortfall == to_wad(1_050_000)
     covered = events(engine_risk, "ShortfallCovered")
     assert [(c.source, c.amount) for c in covered] == [(VAULT, to_wad(1_050_000))]
     assert engine.vault_bad_debt() == to_wad(1_050_000)
     assert engine.collateral(trader, 0) == 0
-    log = one(engine_risk, "Liquidation")
+    log = single(engine_risk, "Liquidation")
     assert log.full and (log.reward, log.insurance_fee) == (0, 0)
     assert_solvent(engine, token, [trader, keeper])
 
@@ -271,7 +264,7 @@ def test_owed_funding_beyond_collateral_still_liquidates(
     health = engine.account_health(trader, 0)
     assert health.funding_owed > to_wad(30_000) and health.equity < 0
     engine_risk.liquidate(trader, 0, sender=keeper)
-    assert one(engine_risk, "BadDebt").shortfall > 0
+    assert single(engine_risk, "BadDebt").shortfall > 0
     assert engine.open_positions(trader, 0, market_id).size == 0
     assert engine.collateral(trader, 0) == 0
     assert_solvent(engine, token, [trader, keeper])
@@ -357,29 +350,12 @@ def test_right_after_an_open_or_a_withdrawal_the_account_is_not_liquidatable(
 
 
 @pytest.fixture
-def deploy(admin, guardian, oracle, market_config, reporters, lp, other_lp):
+def deploy(admin, guardian):
     """Factory: a fresh engine (no market), vault and lens over `token`, by default a new
-    6-decimal DevnetUSD that admin mints; its markets are priced by the module's oracle."""
+    6-decimal DevnetUSD that admin mints."""
 
     def build(token=None):
-        with boa.env.prank(admin):
-            if token is None:
-                token = contract("DevnetUSD").deploy("Devnet USD", "dUSD", 6)
-            admin_facet = contract("EngineAdmin").deploy()
-            risk_facet = contract("EngineRisk").deploy()
-            address = contract("Engine").deploy(token, admin_facet, risk_facet, admin, guardian).address
-            engine_admin = contract("EngineAdmin").at(address)
-            engine_risk = contract("EngineRisk").at(address)
-            # boa decodes an address's logs with the ABI registered last: the Engine's
-            engine = contract("Engine").at(address)
-            vault = contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP")
-            lens = contract("EngineLens").deploy(engine)
-            engine_admin.set_vault(vault)
-        return BoaProtocol(
-            token=token, oracle=oracle, engine=engine, engine_admin=engine_admin, engine_risk=engine_risk,
-            vault=vault, lens=lens, config=market_config, admin=admin, guardian=guardian,
-            reporter=reporters[0], lp=lp, other_lp=other_lp,
-        )
+        return deploy_engine_stack(admin, guardian, token=token)
 
     return build
 
@@ -418,11 +394,11 @@ def test_deleveraging_opens_when_traders_profit_outgrows_the_vault(
     with reverts("liquidation: size out of range"):
         engine_risk.deleverage(market_id, trader, 0, 0, sender=keeper)
     engine_risk.deleverage(market_id, trader, 0, to_wad(1), sender=keeper)
-    log = one(engine_risk, "Deleveraged")
+    log = single(engine_risk, "Deleveraged")
     assert (log.size_delta, log.new_size, log.price) == (-to_wad(1), to_wad(1), to_wad(180_000))
     # S2: the market's profit (60,000) is above the cap (50,000): paid 30,000 * 50,000 / 60,000
     assert log.realized_pnl == to_wad(25_000) and log.caller == keeper
-    capped = one(engine_risk, "ProfitCapped")
+    capped = single(engine_risk, "ProfitCapped")
     assert (capped.market_id, capped.realized_pnl, capped.paid) == (market_id, to_wad(30_000), to_wad(25_000))
     assert engine.collateral(trader, 0) == to_wad(125_000)
     assert not engine_risk.adl_eligible()  # profit 30,000 of a vault now at 75,000: 40 % < 45 %
@@ -467,9 +443,9 @@ def test_fee_dust_in_an_insurance_fund_that_owes_the_vault_does_not_hold_delever
     set_price(oracle, 145_000)
     assert engine_risk.adl_eligible()
     engine_risk.deleverage(market_id, stranger, 0, to_wad(1), sender=keeper)
-    capped = one(engine_risk, "ProfitCapped")
+    capped = single(engine_risk, "ProfitCapped")
     assert capped.realized_pnl == to_wad(20_000)
-    assert one(engine_risk, "Deleveraged").realized_pnl == capped.paid < to_wad(20_000)
+    assert single(engine_risk, "Deleveraged").realized_pnl == capped.paid < to_wad(20_000)
     assert engine.insurance_balance() == 0
     assert engine.vault_bad_debt() == to_wad(5_000) - dust
 
@@ -556,14 +532,14 @@ def test_a_profitable_close_above_the_cap_is_paid_pro_rata(
     engine.modify_position(market_id, to_wad(2), BUY_LIMIT, sender=trader)
     set_price(oracle, 165_000)
     engine.modify_position(market_id, -to_wad(1), 0, sender=trader)
-    assert one(engine, "PositionModified").realized_pnl == to_wad(15_000)
+    assert single(engine, "PositionModified").realized_pnl == to_wad(15_000)
     assert not events(engine, "ProfitCapped")
     set_price(oracle, 195_000)  # the last unit: profit 45,000 > 50 % of 85,000
     engine.close_position(market_id, 0, sender=trader)
     paid = 45_000 * Decimal(42_500) / 45_000
-    assert one(engine, "PositionModified").realized_pnl == to_wad(paid)
+    assert single(engine, "PositionModified").realized_pnl == to_wad(paid)
     # the Engine's ABI decodes ProfitCapped: its absence above is not a decoding gap
-    assert one(engine, "ProfitCapped").paid == to_wad(paid)
+    assert single(engine, "ProfitCapped").paid == to_wad(paid)
     assert engine.vault_balance() == to_wad(85_000 - paid)
     assert engine.collateral(trader, 0) == to_wad(115_000 + paid)
 
@@ -583,7 +559,7 @@ def test_a_close_is_paid_at_most_the_vault_balance(
     engine.modify_position(market_id, -to_wad(5), 0, sender=other_trader)
     set_price(oracle, 180_000)  # long +150,000, short -150,000: traders' net profit 0
     engine.close_position(market_id, 0, sender=trader)
-    assert one(engine, "PositionModified").realized_pnl == to_wad(100_000)
+    assert single(engine, "PositionModified").realized_pnl == to_wad(100_000)
     assert engine.vault_balance() == 0
     engine.withdraw(idle, sender=stranger)
     assert token.balanceOf(stranger) == idle
@@ -616,7 +592,7 @@ def test_a_realized_loss_is_paid_from_collateral_not_from_unrealized_profit(
 def test_pnl_caps_default_set_and_bounds(engine_admin, admin, stranger):
     assert (engine_admin.max_pnl_factor(), engine_admin.adl_target()) == (WAD // 2, 45 * WAD // 100)
     engine_admin.set_pnl_caps(WAD, WAD // 100, sender=admin)
-    log = one(engine_admin, "PnlCapsSet")  # events of engine_admin's last call: before its views
+    log = single(engine_admin, "PnlCapsSet")  # events of engine_admin's last call: before its views
     assert (engine_admin.max_pnl_factor(), engine_admin.adl_target()) == (WAD, WAD // 100)
     assert (log.max_pnl_factor, log.adl_target) == (WAD, WAD // 100)
     for factor, target, reason in (
@@ -650,7 +626,7 @@ def test_admin_withdraws_insurance_above_the_floor_only(
     scale = engine.collateral_scale()
     floor = insurance // 2 // scale * scale
     engine_admin.set_insurance_floor(floor, sender=admin)
-    assert one(engine_admin, "InsuranceFloorSet").insurance_floor == floor
+    assert single(engine_admin, "InsuranceFloorSet").insurance_floor == floor
     assert engine_admin.insurance_floor() == floor
     room = (insurance - floor) // scale
     with reverts("treasury: insurance below floor"):
@@ -662,7 +638,7 @@ def test_admin_withdraws_insurance_above_the_floor_only(
     engine_admin.withdraw_insurance(room, stranger, sender=admin)
     assert token.balanceOf(stranger) == room
     assert engine.insurance_balance() == insurance - room * scale
-    assert one(engine_admin, "InsuranceWithdrawn").amount == room
+    assert single(engine_admin, "InsuranceWithdrawn").amount == room
 
 
 def test_no_insurance_withdrawal_while_the_vault_carries_bad_debt_until_repaid(
@@ -682,7 +658,7 @@ def test_no_insurance_withdrawal_while_the_vault_carries_bad_debt_until_repaid(
     engine_admin.repay_vault_bad_debt(sender=stranger)
     # the vault already counted what insurance could repay: no jump for a depositor to catch
     assert vault.totalAssets() == assets_before
-    assert one(engine_admin, "VaultBadDebtRepaid").amount == insurance
+    assert single(engine_admin, "VaultBadDebtRepaid").amount == insurance
     assert engine.vault_bad_debt() == debt - insurance
     assert engine.vault_balance() - vault_before == insurance
     assert engine.insurance_balance() == 0
@@ -740,7 +716,7 @@ def test_liquidation_params_default_and_can_be_set(engine_admin, admin):
     assert tuple(engine_admin.liquidation_params()) == params()
     new = params(fee=WAD // 100, min_reward=0, max_reward=10**6 * WAD, buffer=WAD, partial_notional=0)
     engine_admin.set_liquidation_params(new, sender=admin)
-    logged = tuple(one(engine_admin, "LiquidationParamsSet").params)
+    logged = tuple(single(engine_admin, "LiquidationParamsSet").params)
     assert tuple(engine_admin.liquidation_params()) == new
     # every field at its upper bound survives the packing
     widest = params(
@@ -775,5 +751,5 @@ def test_partial_liquidation_can_be_turned_off(
     engine_admin.set_liquidation_params(params(partial_notional=2**128 - 1), sender=admin)
     set_price(oracle, "126315.78")
     engine_risk.liquidate(trader, 0, sender=keeper)
-    assert one(engine_risk, "Liquidation").full
+    assert single(engine_risk, "Liquidation").full
     assert engine.open_markets(trader, 0) == 0

@@ -9,15 +9,13 @@ claimed after `withdrawal_delay`. The attacks these rules close are replayed in
 tests/fuzz/test_vault_flows_boa.py.
 """
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 import boa
 import pytest
 from boa.contracts.event_decoder import RawLogEntry
-from boa_protocol import contract, events, now, reverts
+from boa_protocol import contract, deploy_engine_stack, events, now, reverts
 
-from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad
 
 OFFSET = 6
@@ -144,41 +142,12 @@ def event_args(log):
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class Deployment:
-    """A protocol of a test's own: a new token, engine and vault, and no market yet."""
-
-    token: object
-    engine: object
-    engine_admin: object
-    vault: object
-    admin: str
-
-    def add_market(self, config: MarketConfig, *, atomic_trading=False) -> int:
-        """Lists a market; returns its id. Without `atomic_trading` only orders trade in it."""
-        market_id = self.engine.market_count()
-        self.engine_admin.add_market(config.as_tuple(), sender=self.admin)
-        if atomic_trading:
-            self.engine_admin.set_atomic_trading(market_id, True, sender=self.admin)
-        return market_id
-
-
 @pytest.fixture
 def deploy(admin, guardian):
-    """Factory: a fresh protocol over a new DevnetUSD with the given decimals."""
+    """Factory: a fresh protocol over a new DevnetUSD with the given decimals, no market yet."""
 
     def factory(token_decimals=6):
-        with boa.env.prank(admin):
-            token = contract("DevnetUSD").deploy("Devnet USD", "dUSD", token_decimals)
-            engine = contract("Engine").deploy(
-                token, contract("EngineAdmin").deploy(), contract("EngineRisk").deploy(), admin, guardian
-            )
-            engine_admin = contract("EngineAdmin").at(engine.address)
-            # boa decodes an address's logs with the ABI registered last: the Engine's
-            engine = contract("Engine").at(engine.address)
-            vault = contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP")
-            engine_admin.set_vault(vault)
-        return Deployment(token=token, engine=engine, engine_admin=engine_admin, vault=vault, admin=admin)
+        return deploy_engine_stack(admin, guardian, token_decimals=token_decimals)
 
     return factory
 
