@@ -66,6 +66,13 @@ def now() -> int:
     return boa.env.evm.patch.timestamp
 
 
+def advance_to(timestamp: int):
+    """Moves the clock forward to `timestamp`: the next call runs at it. Like a chain's clock it
+    never goes back."""
+    assert timestamp >= now(), f"{timestamp} is before now ({now()})"
+    boa.env.time_travel(seconds=timestamp - now())
+
+
 def publish_round(oracle, answer: int, reporters):
     """Publishes one oracle round with `answer` (8 decimals): the one place the boa suites make
     an oracle publish, so a change of how rounds reach the oracle changes only this helper.

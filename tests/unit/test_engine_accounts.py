@@ -3,11 +3,9 @@
 The contracts run in-process on titanoboa (tests/unit/conftest.py); every test rolls back.
 """
 
-from typing import NamedTuple
-
 import boa
 import pytest
-from boa_protocol import contract, events, reverts
+from boa_protocol import contract, deploy_engine_stack, events, reverts
 
 from vyperp.units import to_wad
 
@@ -123,27 +121,12 @@ def arm(token, account, spender, fee_bps=0, return_false=False, reenter=ZERO_ADD
     token.configure(fee_bps, return_false, reenter, sender=account)
 
 
-class HostileProtocol(NamedTuple):
-    token: object
-    engine: object
-    vault: object
-
-
 @pytest.fixture
 def hostile_protocol(admin, guardian):
-    """An engine and vault over a HostileToken with 6 decimals, deployed as the protocol is
-    (without the lens: no test here reads it)."""
+    """An engine and vault over a HostileToken with 6 decimals, deployed as the protocol is."""
     with boa.env.prank(admin):
         token = contract("test/HostileToken").deploy(6)
-        deployed = contract("Engine").deploy(
-            token, contract("EngineAdmin").deploy(), contract("EngineRisk").deploy(), admin, guardian
-        )
-        engine_admin = contract("EngineAdmin").at(deployed.address)
-        # boa decodes an address's logs with the ABI registered last: the Engine's
-        engine = contract("Engine").at(deployed.address)
-        vault = contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP")
-        engine_admin.set_vault(vault)
-    return HostileProtocol(token=token, engine=engine, vault=vault)
+    return deploy_engine_stack(admin, guardian, token=token)
 
 
 def test_fee_on_transfer_token_deposit_credits_what_arrived_hostile_token(hostile_protocol, trader):

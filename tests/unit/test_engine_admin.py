@@ -10,7 +10,7 @@ import pytest
 from eth.exceptions import Revert
 from vyper.compiler.output import build_layout_output
 
-from boa_protocol import contract, deploy_oracle, events, now, reverts, single
+from boa_protocol import advance_to, contract, deploy_oracle, events, now, reverts, single
 from vyperp.params import FRACTION_STEP, STEPPED_FIELDS
 from vyperp.units import WAD, to_wad
 
@@ -67,12 +67,6 @@ def long_position(engine, market, seeded_vault, deposit, trader):
     opened_at = now()
     engine.modify_position(market, to_wad(10), BUY_LIMIT, sender=trader)
     return opened_at
-
-
-def travel_to(timestamp):
-    """Moves the clock forward to `timestamp`: the next call runs at it."""
-    assert timestamp >= now(), f"{timestamp} is before now ({now()})"
-    boa.env.time_travel(seconds=timestamp - now())
 
 
 def same_params(actual, expected):
@@ -543,16 +537,16 @@ def test_set_market_params_accrues_funding_under_old_params_first(
     skew = engine.skew(market)
     assert skew == to_wad(10)
 
-    travel_to(opened_at + 600)
+    advance_to(opened_at + 600)
     new_config = market_config.with_(interest_rate=WAD // 1_000)
     queued_at = now()
     engine_admin.set_market_params(market, new_config.as_tuple(), sender=admin)
     log = single(engine_admin, "MarketParamsQueued")
     assert log.effective_at == queued_at + engine_admin.param_delay() == opened_at + 600 + 86_400
     assert engine.last_funding_time(market) == opened_at  # queueing accrues nothing
-    travel_to(opened_at + 89_000)
+    advance_to(opened_at + 89_000)
     set_price(oracle, BTC)
-    travel_to(opened_at + 90_000)
+    advance_to(opened_at + 90_000)
     applied_at = now()
     engine_admin.apply_change(market, sender=stranger)
     assert single(engine_admin, "FundingCheckpoint").market_id == market
@@ -567,7 +561,7 @@ def test_set_market_params_accrues_funding_under_old_params_first(
     assert engine.last_funding_time(market) == applied_at
     assert same_params(engine_admin.params(market), new_config.as_tuple())
 
-    travel_to(applied_at + 600)
+    advance_to(applied_at + 600)
     checkpoint_at = now()
     engine.checkpoint_funding([market], sender=admin)
     new_rate = skew * WAD // market_config.skew_scale + new_config.interest_rate
@@ -880,9 +874,9 @@ def test_reduce_only_view_ends_after_breaker_window(
     engine, engine_admin, market, market_config, long_position, oracle, set_price, trader
 ):
     tripped_at = trip(engine, market, oracle, set_price, trader)
-    travel_to(tripped_at + market_config.breaker_window - 1)
+    advance_to(tripped_at + market_config.breaker_window - 1)
     assert engine_admin.is_reduce_only(market)
-    travel_to(tripped_at + market_config.breaker_window)
+    advance_to(tripped_at + market_config.breaker_window)
     assert not engine_admin.is_reduce_only(market)
 
 
@@ -890,7 +884,7 @@ def test_breaker_clears_by_itself_after_window_once_price_is_back_in_band(
     engine, engine_admin, market, market_config, long_position, oracle, set_price, trader
 ):
     tripped_at = trip(engine, market, oracle, set_price, trader)
-    travel_to(tripped_at + market_config.breaker_window)
+    advance_to(tripped_at + market_config.breaker_window)
     set_price(oracle, 160_000)
     engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
     assert not events(engine, "BreakerTripped")
@@ -905,7 +899,7 @@ def test_trip_restarts_the_window_so_a_sustained_move_holds_reduce_only_one_wind
     tripped_at = trip(engine, market, oracle, set_price, trader)
     assert engine_admin.breaker(market)[0] == engine_admin.breaker(market)[1] == to_wad(174_000)
     assert engine_admin.breaker(market)[2] == tripped_at
-    travel_to(tripped_at + window)
+    advance_to(tripped_at + window)
     set_price(oracle, 174_000)
     engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
     assert not events(engine, "BreakerTripped")
@@ -934,7 +928,7 @@ def test_idle_market_compares_move_against_reference_older_than_window(
     for price in (140_000, 150_000):
         set_price(oracle, price)
         engine.checkpoint_funding([market], sender=trader)
-    travel_to(now() + 2 * market_config.breaker_window)
+    advance_to(now() + 2 * market_config.breaker_window)
     set_price(oracle, 162_000)
     engine.checkpoint_funding([market], sender=trader)
     log = single(engine, "BreakerTripped")
@@ -947,7 +941,7 @@ def test_idle_market_halts_on_a_move_beyond_the_bound_in_one_step(
 ):
     """S4: a jump beyond the breaker move from the last accepted index halts the market,
     however long it was idle; the guardian's resume accepts it and the breaker trips on it."""
-    travel_to(long_position + 2 * market_config.breaker_window)
+    advance_to(long_position + 2 * market_config.breaker_window)
     set_price(oracle, 174_000)
     assert engine_admin.is_halted(market)
     with reverts("pricing: market halted"):

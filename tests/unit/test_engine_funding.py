@@ -3,11 +3,10 @@
 The contracts run in-process on titanoboa (tests/unit/conftest.py); every test rolls back.
 """
 
-from decimal import Decimal
 
 import boa
 import pytest
-from boa_protocol import events, now, reverts
+from boa_protocol import advance_to, events, reverts
 
 from vyperp.units import WAD, from_wad, to_wad
 
@@ -29,9 +28,9 @@ def checkpoint_after(engine, keeper, oracle, set_price):
         at = engine.last_funding_time(market_id) + seconds
         # read before the clock moves: by `at` the last round may be older than max_price_age
         index = from_wad(engine.index_price(market_id))
-        boa.env.time_travel(seconds=at - 1 - now())
+        advance_to(at - 1)
         set_price(oracle, index)
-        boa.env.time_travel(seconds=at - now())
+        advance_to(at)
         engine.checkpoint_funding([market_id], sender=keeper)
         return events(engine, "FundingCheckpoint")
 
@@ -90,7 +89,7 @@ def test_trade_settles_owed_funding_into_collateral(
     engine.modify_position(market, to_wad(1), BUY_LIMIT, sender=trader)
     collateral_before = engine.collateral(trader, 0)
     vault_before = engine.vault_balance()
-    boa.env.time_travel(seconds=engine.last_funding_time(market) + EIGHT_HOURS - 1 - now())
+    advance_to(engine.last_funding_time(market) + EIGHT_HOURS - 1)
     set_price(oracle, 150_000)
     owed = engine.position_value(trader, 0, market).funding_owed
     engine.modify_position(market, to_wad("0.5"), BUY_LIMIT, sender=trader)

@@ -14,7 +14,7 @@ from decimal import Decimal
 import boa
 import pytest
 from boa.contracts.event_decoder import RawLogEntry
-from boa_protocol import contract, deploy_engine_stack, events, now, reverts
+from boa_protocol import advance_to, contract, deploy_engine_stack, events, now, reverts
 
 from vyperp.units import WAD, to_wad
 
@@ -514,7 +514,7 @@ def test_request_redeem_escrows_shares_until_the_delay_has_passed(priced_vault, 
     with reverts("vault: redemption not claimable"):
         vault.withdraw(10**6, lp, lp, sender=lp)
 
-    boa.env.time_travel(seconds=claimable_at - now())
+    advance_to(claimable_at)
     set_price(oracle, BTC)
 
     assert vault.maxRedeem(lp) == part

@@ -9,7 +9,7 @@ tests/fuzz/test_order_fills_boa.py.
 
 import boa
 import pytest
-from boa_protocol import ERROR_SELECTOR, contract, events, now, reverts
+from boa_protocol import ERROR_SELECTOR, contract, deploy_engine_stack, events, now, reverts
 from eth_abi import decode as abi_decode
 
 from vyperp.orders import OrderKind, Outcome
@@ -221,14 +221,11 @@ def test_fee_on_transfer_and_false_returning_tokens_are_refused(admin, trader, m
     feed = new_oracle(150_000)
     with boa.env.prank(admin):
         token = contract("test/HostileToken").deploy(6)
-        facets = contract("EngineAdmin").deploy(), contract("EngineRisk").deploy()
-        engine = contract("Engine").deploy(token, *facets, admin, admin)
-        engine_admin = contract("EngineAdmin").at(engine.address)
-        engine_admin.set_vault(contract("LiquidityVault").deploy(engine, "vyperp LP", "vpLP"))
-        market_id = engine.market_count()
-        engine_admin.add_market(market_config.with_(oracle=feed.address).as_tuple())
-        book = contract("OrderBook").deploy(engine)
-        engine_admin.set_order_book(book)
+    hostile = deploy_engine_stack(admin, admin, token=token)
+    market_id = hostile.add_market(market_config.with_(oracle=feed.address))
+    with boa.env.prank(admin):
+        book = contract("OrderBook").deploy(hostile.engine)
+        hostile.engine_admin.set_order_book(book)
         book.set_market_settings(market_id, MAX_AGE, FEE)
     token.mint(trader, 10**9, sender=admin)
     token.approve(book, 10**9, sender=trader)

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import boa
 import pytest
-from boa_protocol import events, now, reverts
+from boa_protocol import advance_to, events, reverts
 
 from vyperp.units import WAD, from_wad, to_wad
 
@@ -93,9 +93,9 @@ def accrue_for(engine, market_id, oracle, set_price, seconds, price, keeper):
     """Moves exactly `seconds` from the last accrual and checkpoints at a price published a
     second before."""
     start = engine.last_funding_time(market_id)
-    boa.env.time_travel(seconds=start + seconds - 1 - now())
+    advance_to(start + seconds - 1)
     set_price(oracle, price)
-    boa.env.time_travel(seconds=start + seconds - now())
+    advance_to(start + seconds)
     engine.checkpoint_funding([market_id], sender=keeper)
 
 
