@@ -62,7 +62,7 @@ class DashboardReader:
     def __init__(self, project, deployment, *, status_dir: Path | None = None, chain=None):
         from ape_ethereum.multicall import Call
 
-        from vyperp.keepers.funding import ensure_multicall
+        from vyperp.chain import ensure_multicall
 
         if chain is None:
             from ape import chain

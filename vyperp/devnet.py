@@ -669,8 +669,8 @@ def refresh_stale_prices(project, accounts, deployment) -> list[str]:
     latest answer and the first of them transmits the round (rule S9)."""
     from ape_ethereum.multicall import Call
 
+    from vyperp.chain import ensure_multicall
     from vyperp.deploy import engine_contract
-    from vyperp.keepers.funding import ensure_multicall
     from vyperp.keepers.oracle_feeder import signers_among_test_accounts
     from vyperp.oracle_signing import transmit_round
 

@@ -38,10 +38,11 @@ from decimal import Decimal
 
 from eth_utils import to_checksum_address
 
+from vyperp.chain import node_url
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
 from vyperp.keepers.engine_reads import EngineReads
 from vyperp.keepers.liquidator import ACCOUNT_GAS, BASE_GAS, POSITION_GAS, Liquidator
-from vyperp.keepers.rpc import AbiMethod, RpcClient, node_url
+from vyperp.keepers.rpc import AbiMethod, RpcClient
 from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad

@@ -214,7 +214,3 @@ class AbiEvents:
             transaction_hash=raw["transactionHash"],
         )
 
-
-def node_url(provider) -> str:
-    """The HTTP URL of an Ape provider's node."""
-    return getattr(provider, "http_uri", None) or provider.uri

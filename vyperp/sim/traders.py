@@ -18,7 +18,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from ape_ethereum.multicall import Call
 
-from vyperp.keepers.funding import ensure_multicall
+from vyperp.chain import ensure_multicall
 from vyperp.sdk import MarketState, Side, Vyperp
 from vyperp.units import WAD
 
