@@ -19,13 +19,11 @@ import click
 from ape.exceptions import ApeException, ContractLogicError
 from pydantic import ValidationError
 
-from vyperp.deployment import ManifestError
-from vyperp.orders import OrderError
-from vyperp.sdk import VyperpError
+from vyperp.errors import VyperpError
 
-# Refusals the commands turn into one line: the SDK's and the order client's, a manifest that
-# does not fit, and anything Ape raises (a revert in a preflight, a bad address, an account).
-REFUSALS = (VyperpError, OrderError, ManifestError, ApeException, ValidationError)
+# Refusals the commands turn into one line: every vyperp error (the SDK's, the order client's, a
+# manifest that does not fit), and anything Ape raises (a revert in a preflight, a bad address).
+REFUSALS = (VyperpError, ApeException, ValidationError)
 
 
 class OneLineError(click.ClickException):

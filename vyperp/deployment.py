@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from vyperp.deploy import Protocol, engine_admin, engine_contract
+from vyperp.errors import VyperpError
 
 DEFAULT_ROOT = Path("deployments")
 
 
-class ManifestError(Exception):
+class ManifestError(VyperpError):
     """A manifest is missing, malformed, or does not describe the connected chain."""
 
 

@@ -35,6 +35,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vyperp.errors import VyperpError
+
 DEFAULT_PORT = 8545
 DEFAULT_STATE_DIR = Path(".devnet")
 NETWORK = "ethereum:local"
@@ -194,7 +196,7 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass  # already gone
 
 
-class DevnetError(Exception):
+class DevnetError(VyperpError):
     """The devnet cannot start as asked."""
 
 
@@ -341,7 +343,7 @@ def build_trader_simulation(context: LoopContext) -> Callable[[], str | None]:
     return step
 
 
-class StepError(Exception):
+class StepError(VyperpError):
     """A step that partly failed; its message says what did and did not happen."""
 
 

@@ -18,10 +18,11 @@ from typing import Any
 from ape import chain
 from ape.exceptions import ContractLogicError
 from ape_ethereum import multicall
-from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
 
+from vyperp.chain import ensure_multicall
 from vyperp.deployer import MarketSpec, list_market
-from vyperp.deployment import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts, network_key
+from vyperp.deployment import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts
+from vyperp.errors import VyperpError
 from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad
 
@@ -34,10 +35,6 @@ INFINITY = Decimal("Infinity")
 DEFAULT_SLIPPAGE = Decimal("0.005")
 # EngineLens.MAX_BATCH: accounts per account_statuses call.
 STATUS_BATCH = 500
-
-
-class VyperpError(Exception):
-    """A request the SDK refuses before it reaches the chain, or a read the chain cannot answer."""
 
 
 class Side(str, Enum):
@@ -581,13 +578,7 @@ class Vyperp:
 
     def _batch(self) -> multicall.Call:
         """A Multicall3 batch; a local chain without Multicall3 (a fresh anvil) gets it injected."""
-        if not chain.provider.get_code(MULTICALL3_ADDRESS):
-            if not chain.provider.network.is_local:
-                raise VyperpError(
-                    f"no Multicall3 at {MULTICALL3_ADDRESS} on "
-                    f"{network_key(chain.provider.network_choice)}"
-                )
-            multicall.BaseMulticall.inject()
+        ensure_multicall(chain.provider)
         return multicall.Call()
 
     @staticmethod

@@ -13,8 +13,9 @@ import pytest
 
 from vyperp.deploy import deploy_oracle
 from vyperp.deployment import Deployment
+from vyperp.errors import VyperpError
 from vyperp.oracle_signing import transmit_round
-from vyperp.sdk import INFINITY, Vyperp, VyperpError
+from vyperp.sdk import INFINITY, Vyperp
 from vyperp.units import WAD
 
 EXACT = Context(prec=100)
