@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from vyperp.devnet import ProcessStatus, read_statuses
-from vyperp.sdk import from_wad
+from vyperp.units import from_wad
 
 LIQUIDATION_EVENT = "Liquidation"
 
