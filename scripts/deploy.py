@@ -17,10 +17,9 @@ import click
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
+from vyperp import roles
 from vyperp.deployer import DEFAULT_CONFIG, NetworkPlan, deploy_network
 from vyperp.deployment import ManifestError
-
-LOCAL_REPORTERS = (6, 7, 8)
 
 
 @click.command(cls=ConnectedProviderCommand, help=__doc__)
@@ -49,14 +48,14 @@ def cli(provider, account, config_path, root, force):
     if account is None:
         if not local:
             raise click.UsageError("--account is required on a non-local network")
-        account = accounts.test_accounts[0]
+        account = accounts.test_accounts[roles.ADMIN]
     test_accounts = accounts.test_accounts if local else ()
     try:
         report = deploy_network(
             project,
             plan,
             account,
-            reporters=[test_accounts[i] for i in LOCAL_REPORTERS] if local else (),
+            reporters=roles.reporters_of(test_accounts) if local else (),
             local_accounts=test_accounts,
             root=root,
             log=click.echo,

@@ -27,6 +27,7 @@ import click
 from ape.cli import ConnectedProviderCommand, network_option
 from eth_utils import keccak
 
+from vyperp import roles
 from vyperp.benchmark_report import write_block
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
 from vyperp.oracle_signing import sign_round, transmission, transmit_round
@@ -533,7 +534,9 @@ def order_book_benchmarks(_net: Devnet, _sections: list[Section]) -> Section:
     """
     from ape import accounts, chain, project
 
-    admin, trader, other, lp, keeper, reporter = (accounts.test_accounts[i] for i in (0, 2, 3, 4, 5, 6))
+    admin, trader, other, lp, keeper, reporter = (
+        accounts.test_accounts[i]
+        for i in (roles.ADMIN, *roles.TRADERS, roles.LP, roles.KEEPER, roles.REPORTERS[0]))
     protocol = deploy_protocol(project, admin)
     feed = deploy_oracle(project, admin, [reporter])
     transmit_round(feed, 150_000 * 10**8, [reporter], reporter)

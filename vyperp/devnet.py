@@ -35,19 +35,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vyperp import roles
 from vyperp.errors import VyperpError
 
 DEFAULT_PORT = 8545
 DEFAULT_STATE_DIR = Path(".devnet")
 NETWORK = "ethereum:local"
 NETWORK_CHOICE = "ethereum:local:foundry"
-# Test accounts by role, as in tests/conftest.py and `ape run deploy`.
-DEPLOYER = 0
-FUNDING_KEEPER = 5
-ORDER_KEEPER = 9
-# the devnet's guardian is the deployer, so test account 1 is free for the liquidation keepers
-LIQUIDATION_KEEPER = 1
-LOCAL_REPORTERS = (6, 7, 8)
 # A loop that keeps exiting (a build error) is left down after this many restarts.
 MAX_RESTARTS = 3
 # Anvil's own default: deploys and tests expect cancun-or-later opcodes (transient storage).
@@ -275,7 +269,7 @@ def build_funding_keeper(context: LoopContext) -> Callable[[], str | None]:
 
     keeper = FundingKeeper(
         engine_contract(context.project, context.deployment.engine),
-        context.accounts.test_accounts[FUNDING_KEEPER],
+        context.accounts.test_accounts[roles.FUNDING_KEEPER],
     )
 
     def step() -> str | None:
@@ -293,7 +287,7 @@ def build_order_keeper(context: LoopContext) -> Callable[[], str | None]:
 
     keeper = OrderKeeper(
         context.project.OrderBook.at(context.deployment.order_book),
-        context.accounts.test_accounts[ORDER_KEEPER],
+        context.accounts.test_accounts[roles.ORDER_KEEPER],
     )
 
     def step() -> str | None:
@@ -311,7 +305,7 @@ def build_liquidation_keepers(context: LoopContext) -> Callable[[], str | None]:
     from vyperp.keepers.adl import AdlKeeper
     from vyperp.keepers.liquidator import Liquidator
 
-    signer = context.accounts.test_accounts[LIQUIDATION_KEEPER]
+    signer = context.accounts.test_accounts[roles.LIQUIDATION_KEEPER]
     liquidator = Liquidator.from_deployment(
         context.project,
         context.deployment,
@@ -334,7 +328,7 @@ def build_trader_simulation(context: LoopContext) -> Callable[[], str | None]:
 
     sdk = Vyperp.connect(context.project, NETWORK, root=context.settings.deployments)
     simulation = TraderSimulation.with_test_accounts(sdk, context.accounts.test_accounts)
-    simulation.fund(context.accounts.test_accounts[DEPLOYER])
+    simulation.fund(context.accounts.test_accounts[roles.ADMIN])
 
     def step() -> str | None:
         actions = simulation.step()
@@ -561,8 +555,8 @@ class Devnet:
         report = deploy_network(
             project,
             NetworkPlan.load(NETWORK, self.settings.config),
-            test_accounts[DEPLOYER],
-            reporters=[test_accounts[index] for index in LOCAL_REPORTERS],
+            test_accounts[roles.ADMIN],
+            reporters=roles.reporters_of(test_accounts),
             local_accounts=test_accounts,
             root=self.settings.deployments,
             log=self.log,

@@ -38,6 +38,7 @@ from decimal import Decimal
 
 from eth_utils import to_checksum_address
 
+from vyperp import roles
 from vyperp.chain import node_url
 from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
 from vyperp.keepers.engine_reads import EngineReads
@@ -127,9 +128,10 @@ class Devnet:
 
     def __init__(self, project, accounts, provider):
         self.project = project
+        test_accounts = accounts.test_accounts
         self.admin, self.lp, self.reporter, self.keeper = (
-            accounts.test_accounts[0], accounts.test_accounts[4], accounts.test_accounts[6],
-            accounts.test_accounts[5])
+            test_accounts[roles.ADMIN], test_accounts[roles.LP], test_accounts[roles.REPORTERS[0]],
+            test_accounts[roles.KEEPER])
         self.provider = provider
         self.rpc = RpcClient(node_url(provider), timeout=300)
         self.protocol = deploy_protocol(project, self.admin)
