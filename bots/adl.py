@@ -10,8 +10,8 @@ Contracts and the first block to read events from come from `deployments/<networ
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment, network_key
 from vyperp.keepers.adl import AdlKeeper
+from vyperp.manifest import Deployment, network_key
 
 bot = SilverbackBot(signer_required=True)
 

@@ -12,9 +12,9 @@ import os
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
-from vyperp.deploy import engine_contract
-from vyperp.deployment import Deployment
+from vyperp.contracts import engine_contract
 from vyperp.keepers.funding import DEFAULT_INTERVAL, FundingKeeper
+from vyperp.manifest import Deployment
 
 bot = SilverbackBot(signer_required=True)
 

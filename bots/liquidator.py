@@ -16,8 +16,8 @@ from pathlib import Path
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment, network_key
 from vyperp.keepers.liquidator import Liquidator
+from vyperp.manifest import Deployment, network_key
 
 bot = SilverbackBot(signer_required=True)
 

@@ -15,13 +15,13 @@ from contextlib import suppress
 from ape import accounts, chain, networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment
 from vyperp.keepers.oracle_feeder import (
     FeedMode,
     OracleFeeder,
     SimulatedSource,
     signers_among_test_accounts,
 )
+from vyperp.manifest import Deployment
 from vyperp.sim.paths import JumpDiffusion
 
 bot = SilverbackBot()

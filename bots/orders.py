@@ -12,8 +12,8 @@ import os
 from ape import chain, networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment
 from vyperp.keepers.orders import OrderKeeper
+from vyperp.manifest import Deployment
 
 bot = SilverbackBot(signer_required=True)
 

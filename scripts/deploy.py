@@ -18,8 +18,8 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
 from vyperp import roles
-from vyperp.deployer import DEFAULT_CONFIG, NetworkPlan, deploy_network
-from vyperp.deployment import ManifestError
+from vyperp.manifest import ManifestError
+from vyperp.network_deploy import DEFAULT_CONFIG, NetworkPlan, deploy_network
 
 
 @click.command(cls=ConnectedProviderCommand, help=__doc__)

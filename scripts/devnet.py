@@ -32,7 +32,7 @@ from vyperp.devnet import (
     status_lines,
     wait,
 )
-from vyperp.deployment import Deployment
+from vyperp.manifest import Deployment
 
 
 def state_dir_option(command):

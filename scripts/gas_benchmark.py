@@ -29,7 +29,7 @@ from eth_utils import keccak
 
 from vyperp import roles
 from vyperp.benchmark_report import write_block
-from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.contracts import add_market, deploy_oracle, deploy_protocol
 from vyperp.oracle_signing import sign_round, transmission, transmit_round
 from vyperp.orders import OrderKind, OrderSettings, deploy_order_book
 from vyperp.params import MarketConfig

@@ -22,8 +22,8 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from vyperp.deployment import Deployment, ManifestError, MarketEntry
 from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource, signers_among_test_accounts
+from vyperp.manifest import Deployment, ManifestError, MarketEntry
 from vyperp.sim.paths import JumpDiffusion, PricePath, generate_path
 
 

@@ -30,7 +30,7 @@ from vyperp.cli_common import (
     json_option,
     plain,
 )
-from vyperp.deployment import DEFAULT_ROOT
+from vyperp.manifest import DEFAULT_ROOT
 from vyperp.sdk import (
     DEFAULT_SLIPPAGE,
     AccountState,

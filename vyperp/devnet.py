@@ -264,7 +264,7 @@ def build_oracle_feeders(context: LoopContext) -> Callable[[], str | None]:
 
 def build_funding_keeper(context: LoopContext) -> Callable[[], str | None]:
     """One `checkpoint_funding` for every usable market per funding interval."""
-    from vyperp.deploy import engine_contract
+    from vyperp.contracts import engine_contract
     from vyperp.keepers.funding import FundingKeeper
 
     keeper = FundingKeeper(
@@ -549,7 +549,7 @@ class Devnet:
         )
 
     def _deploy(self, project, accounts):
-        from vyperp.deployer import NetworkPlan, deploy_network
+        from vyperp.network_deploy import NetworkPlan, deploy_network
 
         test_accounts = accounts.test_accounts
         report = deploy_network(
@@ -666,7 +666,7 @@ def refresh_stale_prices(project, accounts, deployment) -> list[str]:
     from ape_ethereum.multicall import Call
 
     from vyperp.chain import ensure_multicall
-    from vyperp.deploy import engine_contract
+    from vyperp.contracts import engine_contract
     from vyperp.keepers.oracle_feeder import signers_among_test_accounts
     from vyperp.oracle_signing import transmit_round
 

@@ -40,7 +40,7 @@ from eth_utils import to_checksum_address
 
 from vyperp import roles
 from vyperp.chain import node_url
-from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp.contracts import add_market, deploy_oracle, deploy_protocol
 from vyperp.keepers.engine_reads import EngineReads
 from vyperp.keepers.liquidator import ACCOUNT_GAS, BASE_GAS, POSITION_GAS, Liquidator
 from vyperp.keepers.rpc import AbiMethod, RpcClient

@@ -311,7 +311,7 @@ class OrderBookClient:
 def connect_client(project, network_choice: str, root, *, order_book: str | None = None) -> OrderBookClient:
     """A client over the manifest of a network: the order book is ``order_book`` or the
     manifest's (the deploy records it)."""
-    from vyperp.deployment import Deployment, ManifestError
+    from vyperp.manifest import Deployment, ManifestError
 
     deployment = Deployment.load(network_choice, root)
     order_book = order_book or deployment.order_book

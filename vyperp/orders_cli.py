@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vyperp.cli_common import ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, echo_json, json_option
-from vyperp.deployment import DEFAULT_ROOT
+from vyperp.manifest import DEFAULT_ROOT
 from vyperp.orders import DEFAULT_SLIPPAGE, OrderKind, connect_client
 
 KINDS = [kind.name.lower().replace("_", "-") for kind in OrderKind]

@@ -20,9 +20,9 @@ from ape.exceptions import ContractLogicError
 from ape_ethereum import multicall
 
 from vyperp.chain import ensure_multicall
-from vyperp.deployer import MarketSpec, list_market
-from vyperp.deployment import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts
 from vyperp.errors import VyperpError
+from vyperp.manifest import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts
+from vyperp.network_deploy import MarketSpec, list_market
 from vyperp.params import MarketConfig
 from vyperp.units import EXACT, WAD, from_units, from_wad, to_wad
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from vyperp import roles
-from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
-from vyperp.deployer import NetworkPlan, deploy_network
+from vyperp.contracts import add_market, deploy_oracle, deploy_protocol
+from vyperp.network_deploy import NetworkPlan, deploy_network
 from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 from vyperp.sdk import Vyperp

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 from vyperp.chain import node_url
-from vyperp.deploy import add_market
+from vyperp.contracts import add_market
 from vyperp.keepers.adl import AdlKeeper
 from vyperp.keepers.rpc import RpcClient
 from vyperp.units import WAD, to_wad

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from vyperp.cli import trade
-from vyperp.deployment import Deployment
+from vyperp.manifest import Deployment
 
 TRADER = "TEST::2"
 

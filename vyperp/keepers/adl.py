@@ -123,7 +123,7 @@ class AdlKeeper:
 
     @classmethod
     def from_deployment(cls, project, deployment, sender, *, provider=None, **options) -> AdlKeeper:
-        """An ADL keeper over a manifest (`vyperp.deployment.Deployment`) on Ape's node."""
+        """An ADL keeper over a manifest (`vyperp.manifest.Deployment`) on Ape's node."""
         if provider is None:
             from ape import networks
 

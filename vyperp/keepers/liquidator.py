@@ -129,7 +129,7 @@ class Liquidator:
     @classmethod
     def from_deployment(cls, project, deployment, sender, *, provider=None,
                         checkpoint_path: Path | None = None, **options) -> Liquidator:
-        """A liquidator over a manifest (`vyperp.deployment.Deployment`) on Ape's connected node."""
+        """A liquidator over a manifest (`vyperp.manifest.Deployment`) on Ape's connected node."""
         if provider is None:
             from ape import networks
 
