@@ -19,7 +19,7 @@ from ape.cli import ConnectedProviderCommand, account_option
 from rich.console import Console
 from rich.table import Table
 
-from vyperp.cli_common import ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, echo_json, json_option
+from vyperp.cli.common import ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, echo_json, json_option
 from vyperp.manifest import DEFAULT_ROOT
 from vyperp.orders import DEFAULT_SLIPPAGE, OrderKind, connect_client
 
