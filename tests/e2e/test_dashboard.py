@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from vyperp.dashboard import DashboardReader, render_text
-from vyperp.devnet import ProcessStatus
+from vyperp.devnet.dashboard import DashboardReader, render_text
+from vyperp.devnet.status import ProcessStatus
 from vyperp.oracle_signing import transmit_round
 from vyperp.units import from_wad
 

@@ -17,21 +17,17 @@ import click
 from ape import accounts, config, networks, project
 from ape.cli import ConnectedProviderCommand
 
-from vyperp.devnet import (
+from vyperp.devnet import DevnetError
+from vyperp.devnet.loops import PROCESSES, LoopContext, run_loop
+from vyperp.devnet.settings import (
     DEFAULT_PORT,
     DEFAULT_STATE_DIR,
     NETWORK,
-    PROCESSES,
-    Devnet,
-    DevnetError,
     DevnetPaths,
     DevnetSettings,
-    LoopContext,
-    read_statuses,
-    run_loop,
-    status_lines,
-    wait,
 )
+from vyperp.devnet.status import read_statuses, status_lines
+from vyperp.devnet.supervisor import Devnet, wait
 from vyperp.manifest import Deployment
 
 
@@ -101,7 +97,7 @@ def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes
             f"manifest {run.manifest}; deployed: {', '.join(run.deployed) or 'nothing'}"
         )
         if dashboard:
-            from vyperp.dashboard import DashboardReader, run_live
+            from vyperp.devnet.dashboard import DashboardReader, run_live
 
             reader = DashboardReader(
                 project, Deployment.load(NETWORK, deployments), status_dir=settings.paths.status
@@ -150,7 +146,7 @@ def loop(name, state_dir, deployments, oracle_step, duration):
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 def dashboard(state_dir, deployments, duration):
     """The live dashboard alone, attached to a running devnet."""
-    from vyperp.dashboard import DashboardReader, run_live
+    from vyperp.devnet.dashboard import DashboardReader, run_live
 
     reader = DashboardReader(
         project, Deployment.load(NETWORK, deployments), status_dir=DevnetPaths(state_dir).status

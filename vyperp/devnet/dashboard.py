@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from vyperp.devnet import ProcessStatus, read_statuses
+from vyperp.devnet.status import ProcessStatus, read_statuses
 from vyperp.units import from_wad
 
 LIQUIDATION_EVENT = "Liquidation"
