@@ -6,9 +6,9 @@ every ``state_interval`` seconds, loaded on the next start) on a fixed port, the
 it: ape-foundry connects to an anvil already listening at ``APE_FOUNDRY_HOST`` instead of
 starting its own, which leaves ``host: auto`` in ape-config.yaml (a free port per test run)
 untouched. It deploys (``deploy_network`` is idempotent: a resumed chain keeps its manifest),
-then starts every entry of ``PROCESSES`` as a child ``ape run devnet loop <name>`` with the same
+then starts every entry of ``loops.PROCESSES`` as a child ``ape run devnet loop <name>`` with the same
 ``APE_FOUNDRY_HOST``, each logging to ``<state dir>/logs/<name>.log``. A liquidator or an order
-keeper is one more ``LoopSpec`` in ``KEEPERS``.
+keeper is one more ``LoopSpec`` in ``loops.KEEPERS``.
 
 Why plain loops rather than ``silverback run``: a devnet's automining anvil makes blocks only
 when a transaction arrives, so block handlers stall on an idle chain and the fastest cron is a
