@@ -1,22 +1,15 @@
 """`ape run deploy` with a bad config/markets.yaml: one line naming the file, the market and the
 key, and no transaction sent (the deployer's nonce does not move)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from vyperp.cli.deploy import cli as deploy_cli
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "markets.yaml"
-
-
-@pytest.fixture(scope="module")
-def deploy_cli():
-    spec = importlib.util.spec_from_file_location("deploy_script", REPO / "scripts" / "deploy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.cli
 
 
 @pytest.mark.parametrize(
