@@ -23,7 +23,7 @@ CONFIG = REPO / "config" / "markets.yaml"
     ],
     ids=["bad-type", "misspelt-key", "yaml-syntax"],
 )
-def test_a_bad_config_is_refused_before_any_transaction(deploy_cli, chain, admin, tmp_path, old, new, expected):
+def test_a_bad_config_is_refused_before_any_transaction(chain, admin, tmp_path, old, new, expected):
     path = tmp_path / "markets.yaml"
     text = CONFIG.read_text()
     assert old in text
