@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vyperp.devnet import supervisor
+from vyperp.devnet import supervisor as supervisor_module
 from vyperp.devnet.anvil import free_port, rpc_answers
 from vyperp.devnet.loops import run_loop
 from vyperp.devnet.settings import DevnetPaths, DevnetSettings
@@ -127,7 +127,7 @@ def test_a_loop_counts_failed_steps_records_its_last_action_and_marks_itself_sto
 
 def test_supervisor_restarts_a_mock_crashing_loop_then_gives_up(tmp_path, monkeypatch):
     crash = [sys.executable, "-c", "raise SystemExit(3)"]
-    monkeypatch.setattr(supervisor, "loop_command", lambda name, settings: crash)
+    monkeypatch.setattr(supervisor_module, "loop_command", lambda name, settings: crash)
     supervisor = Devnet(DevnetSettings(paths=DevnetPaths(tmp_path)), log=lambda line: None)
     supervisor.start_loop("oracle")
     for restart in range(1, MAX_RESTARTS + 1):
