@@ -17,6 +17,7 @@ import click
 from ape import accounts, config, networks, project
 from ape.cli import ConnectedProviderCommand
 
+from vyperp.cli.common import deployments_option
 from vyperp.devnet import DevnetError
 from vyperp.devnet.loops import PROCESSES, LoopContext, run_loop
 from vyperp.devnet.settings import (
@@ -38,16 +39,6 @@ def state_dir_option(command):
         default=DEFAULT_STATE_DIR,
         show_default=True,
         help="Chain state, logs and process status.",
-    )(command)
-
-
-def deployments_option(command):
-    return click.option(
-        "--deployments",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("deployments"),
-        show_default=True,
-        help="Directory of the deployment manifests.",
     )(command)
 
 
@@ -77,12 +68,12 @@ def cli():
 @click.option("--process", "processes", multiple=True, type=click.Choice(list(PROCESSES)),
               help="Start only these processes (repeatable; default: all).")
 @click.option("--no-processes", is_flag=True, help="Start no keeper or simulation.")
-def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes, no_processes):
+def up(port, state_dir, deployments_root, oracle_step, duration, dashboard, processes, no_processes):
     """Start (or resume) the devnet; Ctrl-C stops it and saves the chain."""
     settings = DevnetSettings(
         paths=DevnetPaths(state_dir),
         port=port,
-        deployments=deployments,
+        deployments=deployments_root,
         config=project.path / "config" / "markets.yaml",
         oracle_step_seconds=oracle_step,
         processes=() if no_processes else (tuple(processes) or None),
@@ -100,7 +91,7 @@ def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes
             from vyperp.devnet.dashboard import DashboardReader, run_live
 
             reader = DashboardReader(
-                project, Deployment.load(NETWORK, deployments), status_dir=settings.paths.status
+                project, Deployment.load(NETWORK, deployments_root), status_dir=settings.paths.status
             )
             run_live(reader, duration=duration, on_refresh=devnet.supervise)
         else:
@@ -122,13 +113,13 @@ def up(port, state_dir, deployments, oracle_step, duration, dashboard, processes
 @deployments_option
 @oracle_step_option
 @click.option("--duration", type=float, help="Stop after this many seconds.")
-def loop(name, state_dir, deployments, oracle_step, duration):
+def loop(name, state_dir, deployments_root, oracle_step, duration):
     """One devnet process (a keeper or the simulation), stepping until SIGINT/SIGTERM."""
     settings = DevnetSettings(
-        paths=DevnetPaths(state_dir), deployments=deployments, oracle_step_seconds=oracle_step
+        paths=DevnetPaths(state_dir), deployments=deployments_root, oracle_step_seconds=oracle_step
     )
     spec = PROCESSES[name]
-    context = LoopContext(project, accounts, Deployment.load(NETWORK, deployments), settings)
+    context = LoopContext(project, accounts, Deployment.load(NETWORK, deployments_root), settings)
     step = spec.build(context)
     run_loop(
         name,
@@ -144,12 +135,12 @@ def loop(name, state_dir, deployments, oracle_step, duration):
 @state_dir_option
 @deployments_option
 @click.option("--duration", type=float, help="Stop after this many seconds.")
-def dashboard(state_dir, deployments, duration):
+def dashboard(state_dir, deployments_root, duration):
     """The live dashboard alone, attached to a running devnet."""
     from vyperp.devnet.dashboard import DashboardReader, run_live
 
     reader = DashboardReader(
-        project, Deployment.load(NETWORK, deployments), status_dir=DevnetPaths(state_dir).status
+        project, Deployment.load(NETWORK, deployments_root), status_dir=DevnetPaths(state_dir).status
     )
     try:
         run_live(reader, duration=duration)

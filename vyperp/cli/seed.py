@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
+from vyperp.cli.common import deployments_option
 from vyperp.errors import VyperpError
 from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource, signers_among_test_accounts
 from vyperp.manifest import Deployment, MarketEntry
@@ -49,16 +50,15 @@ def read_market(network_choice: str, market: str, root: Path) -> MarketEntry:
 @click.option("--step-seconds", default=12, show_default=True, help="Seconds between generated points.")
 @click.option("--steps", type=int, help="Rounds to publish (default: the whole CSV; 100 generated).")
 @click.option("--start-price", type=str, help="First price of a relative or generated path.")
-@click.option("--deployments", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("deployments"), show_default=True, help="Manifest directory.")
+@deployments_option
 def cli(provider, market, csv_file, relative, generate, seed, vol, drift, jumps, jump_mean, jump_stdev, step_seconds, steps,
-        start_price, deployments):
+        start_price, deployments_root):
     """Publishes a price path through a market's oracle, one round per point."""
     from ape import accounts, project
 
     if bool(csv_file) == generate:
         raise click.UsageError("give exactly one of --csv and --generate")
-    entry = read_market(provider.network.choice, market, deployments)
+    entry = read_market(provider.network.choice, market, deployments_root)
     oracle = project.PriceOracle.at(entry.oracle)
     first_price = Decimal(start_price) if start_price else None
     if first_price is None and (relative or generate):

@@ -26,11 +26,11 @@ from vyperp.cli.common import (
     Amount,
     Fraction,
     OneLineErrors,
+    deployments_option,
     echo_json,
     json_option,
     plain,
 )
-from vyperp.manifest import DEFAULT_ROOT
 from vyperp.sdk import (
     DEFAULT_SLIPPAGE,
     AccountState,
@@ -45,17 +45,6 @@ MONEY_PLACES = 6
 SIZE_PLACES = 6
 RATE_PLACES = 6
 MIN_WIDTH = 130
-
-
-def deployments_option(command):
-    return click.option(
-        "--deployments",
-        "deployments_root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: project.path / DEFAULT_ROOT,
-        show_default="deployments/",
-        help="Directory of the deployment manifests.",
-    )(command)
 
 
 def subaccount_option(command):
