@@ -7,25 +7,16 @@ Contracts and the first block to read events from come from `deployments/<networ
 `--account` signs. Steps on every new block and from a one-minute cron.
 """
 
-from ape import chain, networks, project
+from ape import networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment, network_key
 from vyperp.keepers.adl import AdlKeeper
+from vyperp.keepers.bots import run_keeper
+from vyperp.manifest import Deployment, network_key
 
 bot = SilverbackBot(signer_required=True)
 
 keeper = AdlKeeper.from_deployment(
     project, Deployment.load(network_key(networks.provider.network_choice)), bot.signer)
 
-
-@bot.on_(chain.blocks)
-def on_block(block):
-    keeper.step()
-    return keeper.metrics.as_dict()
-
-
-@bot.cron("* * * * *")
-def every_minute(time):
-    keeper.step()
-    return keeper.metrics.as_dict()
+run_keeper(bot, keeper)

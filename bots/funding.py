@@ -9,12 +9,13 @@ sets the interval in seconds of chain time (default 60).
 
 import os
 
-from ape import chain, networks, project
+from ape import networks, project
 from silverback import SilverbackBot
 
-from vyperp.deploy import engine_contract
-from vyperp.deployment import Deployment
+from vyperp.contracts import engine_contract
+from vyperp.keepers.bots import run_keeper
 from vyperp.keepers.funding import DEFAULT_INTERVAL, FundingKeeper
+from vyperp.manifest import Deployment
 
 bot = SilverbackBot(signer_required=True)
 
@@ -25,14 +26,4 @@ keeper = FundingKeeper(
     interval=int(os.environ.get("VYPERP_FUNDING_INTERVAL", DEFAULT_INTERVAL)),
 )
 
-
-@bot.on_(chain.blocks)
-def on_block(block):
-    keeper.step()
-    return keeper.metrics.as_dict()
-
-
-@bot.cron("* * * * *")
-def every_minute(time):
-    keeper.step()
-    return keeper.metrics.as_dict()
+run_keeper(bot, keeper)

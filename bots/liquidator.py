@@ -13,11 +13,12 @@ devnet makes no blocks).
 import os
 from pathlib import Path
 
-from ape import chain, networks, project
+from ape import networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment, network_key
+from vyperp.keepers.bots import run_keeper
 from vyperp.keepers.liquidator import Liquidator
+from vyperp.manifest import Deployment, network_key
 
 bot = SilverbackBot(signer_required=True)
 
@@ -28,14 +29,4 @@ checkpoint.parent.mkdir(parents=True, exist_ok=True)
 keeper = Liquidator.from_deployment(project, Deployment.load(network), bot.signer,
                                     checkpoint_path=checkpoint)
 
-
-@bot.on_(chain.blocks)
-def on_block(block):
-    keeper.step()
-    return keeper.metrics.as_dict()
-
-
-@bot.cron("* * * * *")
-def every_minute(time):
-    keeper.step()
-    return keeper.metrics.as_dict()
+run_keeper(bot, keeper)

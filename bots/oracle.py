@@ -12,16 +12,17 @@ volatility `VYPERP_ORACLE_VOL` (default 0.6) and seed `VYPERP_ORACLE_SEED` (defa
 import os
 from contextlib import suppress
 
-from ape import accounts, chain, networks, project
+from ape import accounts, networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment
+from vyperp.keepers.bots import step_on_blocks_and_every_minute
 from vyperp.keepers.oracle_feeder import (
     FeedMode,
     OracleFeeder,
     SimulatedSource,
     signers_among_test_accounts,
 )
+from vyperp.manifest import Deployment
 from vyperp.sim.paths import JumpDiffusion
 
 bot = SilverbackBot()
@@ -51,11 +52,4 @@ def feed_all() -> dict:
             for key, value in feeder.metrics.as_dict().items()}
 
 
-@bot.on_(chain.blocks)
-def on_block(block):
-    return feed_all()
-
-
-@bot.cron("* * * * *")
-def every_minute(time):
-    return feed_all()
+step_on_blocks_and_every_minute(bot, feed_all)

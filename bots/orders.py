@@ -9,11 +9,12 @@ from a one-minute cron (an idle automining devnet makes no blocks).
 
 import os
 
-from ape import chain, networks, project
+from ape import networks, project
 from silverback import SilverbackBot
 
-from vyperp.deployment import Deployment
+from vyperp.keepers.bots import run_keeper
 from vyperp.keepers.orders import OrderKeeper
+from vyperp.manifest import Deployment
 
 bot = SilverbackBot(signer_required=True)
 
@@ -22,14 +23,4 @@ keeper = OrderKeeper(
     project.OrderBook.at(os.environ.get("VYPERP_ORDER_BOOK") or deployment.order_book), bot.signer
 )
 
-
-@bot.on_(chain.blocks)
-def on_block(block):
-    keeper.step()
-    return keeper.metrics.as_dict()
-
-
-@bot.cron("* * * * *")
-def every_minute(time):
-    keeper.step()
-    return keeper.metrics.as_dict()
+run_keeper(bot, keeper)

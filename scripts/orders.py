@@ -1,6 +1,5 @@
-"""`ape run orders place|list|cancel`: the trader's orders on the order book. The commands live
-in vyperp.orders_cli."""
+"""`ape run orders place|list|cancel`: the trader's orders on the order book."""
 
-from vyperp.orders_cli import cli
+from vyperp.cli.orders import cli
 
 __all__ = ["cli"]

@@ -1,6 +1,6 @@
 """`ape run trade <command>`: the trader command line (deposit, withdraw, open, close, account,
-markets) over the manifest `ape run deploy` wrote. The commands live in vyperp.cli."""
+markets) over the manifest `ape run deploy` wrote."""
 
-from vyperp.cli import trade as cli
+from vyperp.cli.trade import cli
 
 __all__ = ["cli"]

@@ -1,6 +1,6 @@
 """vyperp: Python side of the vyperp perpetual-futures exchange (SDK, keepers, simulation)."""
 
-from vyperp.deployment import Deployment, MarketEntry
+from vyperp.manifest import Deployment, MarketEntry
 from vyperp.params import MarketConfig
 from vyperp.units import WAD, from_wad, to_wad
 

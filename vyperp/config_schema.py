@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from vyperp.errors import VyperpError
 from vyperp.params import MarketConfig
 
 # Seconds (MarketConfig's unsigned integers) and amounts, fractions and rates (uint256 in
@@ -27,8 +28,9 @@ _SECONDS = {"max_price_age", "mark_window", "breaker_window"}
 _BOOLS = {"dynamic_funding"}
 
 
-class ConfigError(ValueError):
-    """config/markets.yaml cannot be read or does not fit the schema; one line."""
+class ConfigError(VyperpError, ValueError):
+    """config/markets.yaml cannot be read or does not fit the schema; one line. Also a ValueError:
+    the deploy command refuses it with the other invalid-value errors of a plan."""
 
 
 class _Strict(BaseModel):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum
 
+from vyperp.errors import VyperpError
 from vyperp.units import WAD, from_wad, to_token_units, to_wad
 
 # OrderBook.MAX_SCAN: ids one view call scans.
@@ -26,7 +27,7 @@ DEFAULT_MARKET_ORDER_LIFETIME = 600  # seconds; the contract allows up to 3600
 DEFAULT_RESTING_LIFETIME = 7 * 86400  # limit, stop-loss, take-profit
 
 
-class OrderError(Exception):
+class OrderError(VyperpError):
     """An order the client refuses before it reaches the chain."""
 
 
@@ -310,7 +311,7 @@ class OrderBookClient:
 def connect_client(project, network_choice: str, root, *, order_book: str | None = None) -> OrderBookClient:
     """A client over the manifest of a network: the order book is ``order_book`` or the
     manifest's (the deploy records it)."""
-    from vyperp.deployment import Deployment, ManifestError
+    from vyperp.manifest import Deployment, ManifestError
 
     deployment = Deployment.load(network_choice, root)
     order_book = order_book or deployment.order_book

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -18,26 +18,21 @@ from typing import Any
 from ape import chain
 from ape.exceptions import ContractLogicError
 from ape_ethereum import multicall
-from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
 
-from vyperp.deployer import MarketSpec, list_market
-from vyperp.deployment import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts, network_key
+from vyperp.chain import ensure_multicall
+from vyperp.errors import VyperpError
+from vyperp.manifest import DEFAULT_ROOT, Deployment, MarketEntry, ProtocolContracts
+from vyperp.network_deploy import MarketSpec, list_market
 from vyperp.params import MarketConfig
-from vyperp.units import WAD, to_wad
+from vyperp.units import EXACT, WAD, from_units, from_wad, to_wad
 
 MAX_UINT256 = 2**256 - 1
 ZERO_ADDRESS = "0x" + "00" * 20
-# Wide enough that no uint256 or int256 rounds when scaled (Decimal's default keeps 28 digits).
-_EXACT = Context(prec=100)
 INFINITY = Decimal("Infinity")
 # A buy accepts fills up to 0.5 % above the quote, a sell down to 0.5 % below it.
 DEFAULT_SLIPPAGE = Decimal("0.005")
 # EngineLens.MAX_BATCH: accounts per account_statuses call.
 STATUS_BATCH = 500
-
-
-class VyperpError(Exception):
-    """A request the SDK refuses before it reaches the chain, or a read the chain cannot answer."""
 
 
 class Side(str, Enum):
@@ -192,13 +187,13 @@ class Vyperp:
 
     def to_token_units(self, amount: Decimal | int | str) -> int:
         """Collateral in token units; refuses amounts finer than the token's decimals."""
-        units = Decimal(str(amount)).scaleb(self.token_decimals, _EXACT)
+        units = Decimal(str(amount)).scaleb(self.token_decimals, EXACT)
         if units != units.to_integral_value():
             raise VyperpError(f"{amount} has more than {self.token_decimals} decimals")
         return int(units)
 
     def from_token_units(self, units: int) -> Decimal:
-        return _scaled(units, self.token_decimals)
+        return from_units(units, self.token_decimals)
 
     # ---- markets ----
 
@@ -484,10 +479,10 @@ class Vyperp:
         held = shares + requested
         return LpPosition(
             owner=owner,
-            shares=_scaled(shares, self.share_decimals),
+            shares=from_units(shares, self.share_decimals),
             value=self.from_token_units(vault.convertToAssets(held)) if held else Decimal(0),
             max_withdraw=self.from_token_units(max_withdraw),
-            requested=_scaled(requested, self.share_decimals),
+            requested=from_units(requested, self.share_decimals),
             claimable_at=int(claimable_at),
         )
 
@@ -497,7 +492,7 @@ class Vyperp:
         self._approve(self.contracts.vault, units, sender)
         receipt = self.contracts.vault.deposit(units, _address(receiver or sender), sender=sender)
         minted = receipt.events.filter(self.contracts.vault.Deposit)[0].shares
-        return _scaled(minted, self.share_decimals)
+        return from_units(minted, self.share_decimals)
 
     def lp_request_redeem(self, shares: Decimal | int | str, sender) -> int:
         """Moves vault shares into the sender's redemption request (escrow in the vault); returns
@@ -514,7 +509,7 @@ class Vyperp:
             raise VyperpError(f"{owner} has no redemption request")
         receipt = self.contracts.vault.cancel_redeem(sender=sender)
         returned = receipt.events.filter(self.contracts.vault.RedeemCancelled)[0].shares
-        return _scaled(returned, self.share_decimals)
+        return from_units(returned, self.share_decimals)
 
     def lp_redeem(self, shares: Decimal | int | str, sender, *, receiver=None) -> Decimal:
         """Claims shares of the sender's redemption request (see `lp_request_redeem`) once it is
@@ -523,7 +518,7 @@ class Vyperp:
         requested, claimable_at = self.contracts.vault.redeem_request(owner)
         if units > requested:
             raise VyperpError(
-                f"{owner} has requested {_scaled(requested, self.share_decimals)} shares; "
+                f"{owner} has requested {from_units(requested, self.share_decimals)} shares; "
                 "request a redemption first (lp_request_redeem)"
             )
         # the claim is mined in a later block than the head: compare with the pending timestamp
@@ -534,7 +529,7 @@ class Vyperp:
         return self.from_token_units(paid)
 
     def _share_units(self, shares: Decimal | int | str) -> int:
-        units = Decimal(str(shares)).scaleb(self.share_decimals, _EXACT)
+        units = Decimal(str(shares)).scaleb(self.share_decimals, EXACT)
         if units <= 0 or units != units.to_integral_value():
             raise VyperpError(
                 f"shares must be positive with at most {self.share_decimals} decimals"
@@ -581,13 +576,7 @@ class Vyperp:
 
     def _batch(self) -> multicall.Call:
         """A Multicall3 batch; a local chain without Multicall3 (a fresh anvil) gets it injected."""
-        if not chain.provider.get_code(MULTICALL3_ADDRESS):
-            if not chain.provider.network.is_local:
-                raise VyperpError(
-                    f"no Multicall3 at {MULTICALL3_ADDRESS} on "
-                    f"{network_key(chain.provider.network_choice)}"
-                )
-            multicall.BaseMulticall.inject()
+        ensure_multicall(chain.provider)
         return multicall.Call()
 
     @staticmethod
@@ -667,15 +656,6 @@ class Vyperp:
 
 def _address(account) -> str:
     return str(getattr(account, "address", account))
-
-
-def from_wad(value: int) -> Decimal:
-    """An 18-decimal integer as an exact Decimal, however many digits it has."""
-    return _scaled(value, 18)
-
-
-def _scaled(value: int, decimals: int) -> Decimal:
-    return Decimal(value).scaleb(-decimals, _EXACT)
 
 
 def _plain(value: Decimal) -> str:

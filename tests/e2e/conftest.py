@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
-from vyperp.deployer import NetworkPlan, deploy_network
+from vyperp import roles
+from vyperp.contracts import add_market, deploy_oracle, deploy_protocol
+from vyperp.network_deploy import NetworkPlan, deploy_network
 from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 from vyperp.sdk import Vyperp
@@ -24,42 +25,42 @@ NETWORK = "ethereum:local"
 
 @pytest.fixture(scope="session")
 def admin(accounts):
-    return accounts[0]
+    return accounts[roles.ADMIN]
 
 
 @pytest.fixture(scope="session")
 def guardian(accounts):
-    return accounts[1]
+    return accounts[roles.GUARDIAN]
 
 
 @pytest.fixture(scope="session")
 def trader(accounts):
-    return accounts[2]
+    return accounts[roles.TRADERS[0]]
 
 
 @pytest.fixture(scope="session")
 def other_trader(accounts):
-    return accounts[3]
+    return accounts[roles.TRADERS[1]]
 
 
 @pytest.fixture(scope="session")
 def lp(accounts):
-    return accounts[4]
+    return accounts[roles.LP]
 
 
 @pytest.fixture(scope="session")
 def keeper(accounts):
-    return accounts[5]
+    return accounts[roles.KEEPER]
 
 
 @pytest.fixture(scope="session")
 def reporters(accounts):
-    return [accounts[6], accounts[7], accounts[8]]
+    return roles.reporters_of(accounts)
 
 
 @pytest.fixture(scope="session")
 def stranger(accounts):
-    return accounts[9]
+    return accounts[roles.STRANGER]
 
 
 # ---------------------------------------------------------------------------

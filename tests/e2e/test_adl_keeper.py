@@ -15,9 +15,10 @@ from decimal import Decimal
 
 import pytest
 
-from vyperp.deploy import add_market
+from vyperp.chain import node_url
+from vyperp.contracts import add_market
 from vyperp.keepers.adl import AdlKeeper
-from vyperp.keepers.rpc import RpcClient, node_url
+from vyperp.keepers.rpc import RpcClient
 from vyperp.units import WAD, to_wad
 
 ENTRY, RALLY = 150_000, 240_000

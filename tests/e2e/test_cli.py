@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from vyperp.cli import trade
-from vyperp.deployment import Deployment
+from vyperp.cli.trade import cli as trade
+from vyperp.manifest import Deployment
 
 TRADER = "TEST::2"
 
@@ -169,7 +169,7 @@ def test_read_commands_print_json(run, sdk, trading):
 
 
 def test_orders_list_prints_json(chain, manifest_root, trading):
-    from vyperp.orders_cli import cli
+    from vyperp.cli.orders import cli
 
     common = ["--deployments", str(manifest_root), "--account", TRADER]
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from vyperp.dashboard import DashboardReader, render_text
-from vyperp.devnet import ProcessStatus
+from vyperp.devnet.dashboard import DashboardReader, render_text
+from vyperp.devnet.status import ProcessStatus
 from vyperp.oracle_signing import transmit_round
-from vyperp.sdk import from_wad
+from vyperp.units import from_wad
 
 NETWORK = "ethereum:local"
 LP_DEPOSIT = Decimal(5_000_000)  # config/markets.yaml: what the devnet's LP deposits

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from vyperp.deployer import MarketSpec, deploy_network
-from vyperp.deployment import Deployment
+from vyperp.manifest import Deployment
+from vyperp.network_deploy import MarketSpec, deploy_network
 from vyperp.units import WAD
 
 NETWORK = "ethereum:local"

@@ -1,22 +1,15 @@
 """`ape run deploy` with a bad config/markets.yaml: one line naming the file, the market and the
 key, and no transaction sent (the deployer's nonce does not move)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from vyperp.cli.deploy import cli as deploy_cli
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "markets.yaml"
-
-
-@pytest.fixture(scope="module")
-def deploy_cli():
-    spec = importlib.util.spec_from_file_location("deploy_script", REPO / "scripts" / "deploy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.cli
 
 
 @pytest.mark.parametrize(
@@ -30,7 +23,7 @@ def deploy_cli():
     ],
     ids=["bad-type", "misspelt-key", "yaml-syntax"],
 )
-def test_a_bad_config_is_refused_before_any_transaction(deploy_cli, chain, admin, tmp_path, old, new, expected):
+def test_a_bad_config_is_refused_before_any_transaction(chain, admin, tmp_path, old, new, expected):
     path = tmp_path / "markets.yaml"
     text = CONFIG.read_text()
     assert old in text

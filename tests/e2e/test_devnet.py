@@ -9,35 +9,26 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from vyperp import devnet as devnet_module
-from vyperp.devnet import (
+from vyperp.devnet import supervisor as supervisor_module
+from vyperp.devnet.anvil import free_port, rpc_answers
+from vyperp.devnet.loops import run_loop
+from vyperp.devnet.settings import DevnetPaths, DevnetSettings
+from vyperp.devnet.status import process_exists, read_statuses
+from vyperp.devnet.supervisor import (
     MAX_RESTARTS,
     Devnet,
-    DevnetPaths,
-    DevnetSettings,
     outdated_contracts,
-    process_exists,
-    read_statuses,
     refresh_stale_prices,
-    rpc_answers,
-    run_loop,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).with_name("ape"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +127,7 @@ def test_a_loop_counts_failed_steps_records_its_last_action_and_marks_itself_sto
 
 def test_supervisor_restarts_a_mock_crashing_loop_then_gives_up(tmp_path, monkeypatch):
     crash = [sys.executable, "-c", "raise SystemExit(3)"]
-    monkeypatch.setattr(devnet_module, "loop_command", lambda name, settings: crash)
+    monkeypatch.setattr(supervisor_module, "loop_command", lambda name, settings: crash)
     supervisor = Devnet(DevnetSettings(paths=DevnetPaths(tmp_path)), log=lambda line: None)
     supervisor.start_loop("oracle")
     for restart in range(1, MAX_RESTARTS + 1):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vyperp.deploy import add_market, deploy_oracle
+from vyperp.contracts import add_market, deploy_oracle
 from vyperp.keepers.funding import FundingKeeper
 from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig

@@ -12,8 +12,9 @@ from decimal import Decimal
 
 import pytest
 
+from vyperp.chain import node_url
 from vyperp.keepers.liquidator import Liquidator
-from vyperp.keepers.rpc import RpcClient, node_url
+from vyperp.keepers.rpc import RpcClient
 from vyperp.units import to_wad
 
 ENTRY = 150_000

@@ -5,7 +5,7 @@ from decimal import Decimal
 import ape
 import pytest
 
-from vyperp.deploy import deploy_oracle
+from vyperp.contracts import deploy_oracle
 from vyperp.keepers.oracle_feeder import FeedMode, OracleFeeder, PathSource, SimulatedSource
 from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import JumpDiffusion, PricePath

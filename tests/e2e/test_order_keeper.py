@@ -161,7 +161,7 @@ def test_client_places_each_kind_with_its_acceptable_price_and_cancels(client, b
 def test_cli_places_lists_and_cancels_orders_on_the_devnet(project, sdk, admin, trader, chain, manifest_root, token):
     from click.testing import CliRunner
 
-    from vyperp.orders_cli import cli
+    from vyperp.cli.orders import cli
 
     contracts = sdk.contracts
     # the deploy lists every devnet market in its order book and records it in the manifest

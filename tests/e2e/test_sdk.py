@@ -11,10 +11,11 @@ from decimal import ROUND_DOWN, Context, Decimal
 import ape
 import pytest
 
-from vyperp.deploy import deploy_oracle
-from vyperp.deployment import Deployment
+from vyperp.contracts import deploy_oracle
+from vyperp.errors import VyperpError
+from vyperp.manifest import Deployment
 from vyperp.oracle_signing import transmit_round
-from vyperp.sdk import INFINITY, Vyperp, VyperpError
+from vyperp.sdk import INFINITY, Vyperp
 from vyperp.units import WAD
 
 EXACT = Context(prec=100)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from ape_ethereum.multicall import Call
 
-from vyperp.deploy import deploy_oracle
-from vyperp.keepers.funding import ensure_multicall
+from vyperp.chain import ensure_multicall
+from vyperp.contracts import deploy_oracle
 from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource
 from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import PricePath

@@ -26,10 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from vyperp.chain import node_url
 from vyperp.keepers.account_book import AccountBook, AccountKey, EventSource, _mul_floor
 from vyperp.keepers.engine_reads import EngineReads, Head, TransactionSigner
 from vyperp.keepers.metrics import KeeperMetrics
-from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient, node_url
+from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient
 
 WAD = 10**18
 # Gas limit of one deleverage (one funding settlement, one position closed) with room to spare.
@@ -122,7 +123,7 @@ class AdlKeeper:
 
     @classmethod
     def from_deployment(cls, project, deployment, sender, *, provider=None, **options) -> AdlKeeper:
-        """An ADL keeper over a manifest (`vyperp.deployment.Deployment`) on Ape's node."""
+        """An ADL keeper over a manifest (`vyperp.manifest.Deployment`) on Ape's node."""
         if provider is None:
             from ape import networks
 

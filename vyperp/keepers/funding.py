@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vyperp.chain import ensure_multicall
 from vyperp.keepers.metrics import KeeperMetrics
 
 DEFAULT_INTERVAL = 60  # PROTOCOL.md: every market at least once a minute
@@ -50,17 +51,6 @@ class Checkpoint:
     market_ids: tuple[int, ...]
     skipped: tuple[int, ...]  # unusable index: left out
     receipt: object
-
-
-def ensure_multicall(provider=None):
-    """Multicall3 at its canonical address; installed with `anvil_setCode` on a devnet without it."""
-    from ape import networks
-    from ape_ethereum.multicall import BaseMulticall
-    from ape_ethereum.multicall.constants import MULTICALL3_ADDRESS
-
-    provider = provider or networks.provider
-    if not provider.get_code(MULTICALL3_ADDRESS):
-        BaseMulticall.inject()
 
 
 class FundingKeeper:

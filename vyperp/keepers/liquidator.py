@@ -37,10 +37,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vyperp.chain import node_url
 from vyperp.keepers.account_book import AccountBook, AccountKey, EventSource, Valuation
 from vyperp.keepers.engine_reads import EngineReads, Head, TransactionSigner
 from vyperp.keepers.metrics import KeeperMetrics
-from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient, node_url
+from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient
 
 # Engine.MAX_LIQUIDATION_BATCH
 MAX_BATCH_ACCOUNTS = 64
@@ -128,7 +129,7 @@ class Liquidator:
     @classmethod
     def from_deployment(cls, project, deployment, sender, *, provider=None,
                         checkpoint_path: Path | None = None, **options) -> Liquidator:
-        """A liquidator over a manifest (`vyperp.deployment.Deployment`) on Ape's connected node."""
+        """A liquidator over a manifest (`vyperp.manifest.Deployment`) on Ape's connected node."""
         if provider is None:
             from ape import networks
 

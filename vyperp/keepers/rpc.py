@@ -24,6 +24,8 @@ import requests
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from vyperp.errors import VyperpError
+
 # Messages of JSON-RPC errors that a later attempt can get past (geth, anvil, erigon wording).
 RETRYABLE_MESSAGES = (
     "nonce too low",
@@ -38,7 +40,7 @@ RETRYABLE_MESSAGES = (
 )
 
 
-class RpcError(Exception):
+class RpcError(VyperpError):
     """A request the node did not answer as asked."""
 
 
@@ -214,7 +216,3 @@ class AbiEvents:
             transaction_hash=raw["transactionHash"],
         )
 
-
-def node_url(provider) -> str:
-    """The HTTP URL of an Ape provider's node."""
-    return getattr(provider, "http_uri", None) or provider.uri

@@ -18,7 +18,8 @@ from decimal import ROUND_DOWN, Decimal
 
 from ape_ethereum.multicall import Call
 
-from vyperp.keepers.funding import ensure_multicall
+from vyperp import roles
+from vyperp.chain import ensure_multicall
 from vyperp.sdk import MarketState, Side, Vyperp
 from vyperp.units import WAD
 
@@ -27,8 +28,6 @@ LEVERAGE_HEADROOM = Decimal("0.8")
 SIZE_QUANTUM = Decimal("0.0001")
 # Gas for generated accounts that anvil did not prefund.
 GAS_BALANCE_WEI = 10**21
-# First HD index of the simulated participants: after the ten role accounts of tests/conftest.py.
-FIRST_SIM_ACCOUNT = 10
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class TraderSimulation:
         profiles: Sequence[TraderProfile] = DEFAULT_TRADERS,
         lp_profile: LpProfile | None = DEFAULT_LP,
         *,
-        first_index: int = FIRST_SIM_ACCOUNT,
+        first_index: int = roles.FIRST_SIMULATED,
         seed: int = 1,
     ) -> TraderSimulation:
         """Participants on test accounts derived after the role accounts (HD index 10 on), so

@@ -11,16 +11,21 @@ Sizes are positive base units, the side gives the direction; prices and fees are
 vyperp.orders; docs/orders.md describes the order types and when they execute.
 """
 
-from pathlib import Path
-
 import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 from rich.console import Console
 from rich.table import Table
 
-from vyperp.cli_common import ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, echo_json, json_option
-from vyperp.deployment import DEFAULT_ROOT
+from vyperp.cli.common import (
+    ACCEPTS_NEGATIVE,
+    Amount,
+    Fraction,
+    OneLineErrors,
+    deployments_option,
+    echo_json,
+    json_option,
+)
 from vyperp.orders import DEFAULT_SLIPPAGE, OrderKind, connect_client
 
 KINDS = [kind.name.lower().replace("_", "-") for kind in OrderKind]
@@ -31,8 +36,7 @@ def _client(deployments_root, order_book):
 
 
 def common(command):
-    command = click.option("--deployments", "deployments_root", type=click.Path(file_okay=False, path_type=Path),
-                           default=lambda: project.path / DEFAULT_ROOT, show_default="deployments/")(command)
+    command = deployments_option(command)
     command = click.option("--order-book", default=None, help="OrderBook address (default: the manifest's).")(command)
     return account_option()(command)
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vyperp.deploy import Protocol, engine_admin, engine_contract
+from vyperp.contracts import Protocol, engine_admin, engine_contract
+from vyperp.errors import VyperpError
 
 DEFAULT_ROOT = Path("deployments")
 
 
-class ManifestError(Exception):
+class ManifestError(VyperpError):
     """A manifest is missing, malformed, or does not describe the connected chain."""
 
 
@@ -63,7 +64,7 @@ class ProtocolContracts:
     oracles: dict[str, Any] = field(default_factory=dict)
 
     def as_protocol(self) -> Protocol:
-        """The same contracts as the `vyperp.deploy.Protocol` the deploy helpers take."""
+        """The same contracts as the `vyperp.contracts.Protocol` the deploy helpers take."""
         return Protocol(
             token=self.token,
             engine=self.engine,

@@ -20,8 +20,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from vyperp.devnet import ProcessStatus, read_statuses
-from vyperp.sdk import from_wad
+from vyperp.devnet.status import ProcessStatus, read_statuses
+from vyperp.units import from_wad
 
 LIQUIDATION_EVENT = "Liquidation"
 
@@ -62,7 +62,7 @@ class DashboardReader:
     def __init__(self, project, deployment, *, status_dir: Path | None = None, chain=None):
         from ape_ethereum.multicall import Call
 
-        from vyperp.keepers.funding import ensure_multicall
+        from vyperp.chain import ensure_multicall
 
         if chain is None:
             from ape import chain

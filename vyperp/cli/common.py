@@ -13,19 +13,32 @@ import dataclasses
 import enum
 import json
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import click
+from ape import project
 from ape.exceptions import ApeException, ContractLogicError
 from pydantic import ValidationError
 
-from vyperp.deployment import ManifestError
-from vyperp.orders import OrderError
-from vyperp.sdk import VyperpError
+from vyperp.errors import VyperpError
+from vyperp.manifest import DEFAULT_ROOT
 
-# Refusals the commands turn into one line: the SDK's and the order client's, a manifest that
-# does not fit, and anything Ape raises (a revert in a preflight, a bad address, an account).
-REFUSALS = (VyperpError, OrderError, ManifestError, ApeException, ValidationError)
+# Refusals the commands turn into one line: every vyperp error (the SDK's, the order client's, a
+# manifest that does not fit), and anything Ape raises (a revert in a preflight, a bad address).
+REFUSALS = (VyperpError, ApeException, ValidationError)
+
+
+def deployments_option(command):
+    """``--deployments``: the directory of the manifests, passed as ``deployments_root``."""
+    return click.option(
+        "--deployments",
+        "deployments_root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: project.path / DEFAULT_ROOT,
+        show_default="deployments/",
+        help="Directory of the deployment manifests.",
+    )(command)
 
 
 class OneLineError(click.ClickException):

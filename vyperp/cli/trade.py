@@ -1,4 +1,4 @@
-"""The trader command line: `ape run trade <command>` (scripts/trade.py is this group).
+"""The trader command line: `ape run trade <command>` (scripts/trade.py runs this group).
 
 Every command connects with Ape's ``--network`` (default: the project's default network), reads
 the manifest that ``ape run deploy`` wrote, and prints rich tables (``--json`` on the read
@@ -21,16 +21,16 @@ from ape.cli import ConnectedProviderCommand, account_option
 from rich.console import Console
 from rich.table import Table
 
-from vyperp.cli_common import (
+from vyperp.cli.common import (
     ACCEPTS_NEGATIVE,
     Amount,
     Fraction,
     OneLineErrors,
+    deployments_option,
     echo_json,
     json_option,
     plain,
 )
-from vyperp.deployment import DEFAULT_ROOT
 from vyperp.sdk import (
     DEFAULT_SLIPPAGE,
     AccountState,
@@ -45,17 +45,6 @@ MONEY_PLACES = 6
 SIZE_PLACES = 6
 RATE_PLACES = 6
 MIN_WIDTH = 130
-
-
-def deployments_option(command):
-    return click.option(
-        "--deployments",
-        "deployments_root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: project.path / DEFAULT_ROOT,
-        show_default="deployments/",
-        help="Directory of the deployment manifests.",
-    )(command)
 
 
 def subaccount_option(command):
@@ -87,12 +76,12 @@ def _market(sdk: Vyperp, name: str) -> str:
     return name
 
 
-@click.group(cls=OneLineErrors, help=__doc__)
-def trade():
+@click.group(name="trade", cls=OneLineErrors, help=__doc__)
+def cli():
     pass
 
 
-@trade.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
+@cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @account_option()
 @deployments_option
 @subaccount_option
@@ -104,7 +93,7 @@ def deposit(account, deployments_root, subaccount, amount):
     _print_account(sdk.account(account, subaccount), f"deposited {amount}")
 
 
-@trade.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
+@cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @account_option()
 @deployments_option
 @subaccount_option
@@ -116,7 +105,7 @@ def withdraw(account, deployments_root, subaccount, amount):
     _print_account(sdk.account(account, subaccount), f"withdrew {amount}")
 
 
-@trade.command(name="open", cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
+@cli.command(name="open", cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
 @account_option()
 @deployments_option
 @subaccount_option
@@ -133,7 +122,7 @@ def open_(account, deployments_root, subaccount, slippage, market, size, side):
     _console().print(trade_table(result))
 
 
-@trade.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedProviderCommand)
 @account_option()
 @deployments_option
 @subaccount_option
@@ -148,7 +137,7 @@ def close(account, deployments_root, subaccount, slippage, market):
     _console().print(trade_table(result))
 
 
-@trade.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
 @deployments_option
 @subaccount_option
@@ -166,7 +155,7 @@ def account(account, deployments_root, subaccount, as_json, owner):
         _print_account(state)
 
 
-@trade.command(cls=ConnectedProviderCommand)
+@cli.command(cls=ConnectedProviderCommand)
 @deployments_option
 @json_option
 def markets(deployments_root, as_json):

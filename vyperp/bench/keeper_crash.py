@@ -9,8 +9,8 @@ then each owner trades. Transactions go out as `eth_sendTransaction` in JSON-RPC
 set-up and restored to 30,000,000 before the crash. 70 % of the owners are long and 30 % short,
 with leverage spread evenly over 2x-9x; every account has 1,000 dUSD.
 
-Node. Each size runs on its own fresh anvil, started here on a free port and attached to with
-Ape (ape-foundry attaches to an anvil already listening at its host). Ape's own anvil runs with
+Node. Each size runs on its own fresh anvil (`vyperp.devnet.anvil.fresh_anvil`, on a free port),
+attached to with Ape (ape-foundry attaches to an anvil already listening at its host). Ape's own anvil runs with
 `--steps-tracing`, which made execution about five times slower here (200 accounts: set-up 1.2 s
 against 0.2 s, one liquidate_many mined after 1.2 s against 0.3 s); a production node does not
 trace.
@@ -27,21 +27,18 @@ lens found liquidatable at the crash block, and none is liquidatable afterwards.
 from __future__ import annotations
 
 import random
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 from eth_utils import to_checksum_address
 
-from vyperp.deploy import add_market, deploy_oracle, deploy_protocol
+from vyperp import roles
+from vyperp.chain import node_url
+from vyperp.contracts import add_market, deploy_oracle, deploy_protocol
 from vyperp.keepers.engine_reads import EngineReads
 from vyperp.keepers.liquidator import ACCOUNT_GAS, BASE_GAS, POSITION_GAS, Liquidator
-from vyperp.keepers.rpc import AbiMethod, RpcClient, node_url
+from vyperp.keepers.rpc import AbiMethod, RpcClient
 from vyperp.oracle_signing import transmit_round
 from vyperp.params import MarketConfig
 from vyperp.units import WAD, to_wad
@@ -90,45 +87,15 @@ class CrashResult:
     harness_blocks: int  # blocks the observer mined for transactions left in anvil's pool
 
 
-@contextmanager
-def fresh_anvil(networks) -> Iterator[object]:
-    """A new anvil (cancun, 30M gas blocks, Ape's test mnemonic) with Ape connected to it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    anvil = shutil.which("anvil")
-    if anvil is None:
-        raise RuntimeError("anvil not on PATH (export PATH=$PWD/node_modules/.bin:$PATH)")
-    process = subprocess.Popen([anvil, "--port", str(port), "--hardfork", "cancun", "--silent"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_listening(port)
-        with networks.ethereum.local.use_provider(
-                "foundry", provider_settings={"host": f"http://127.0.0.1:{port}"}) as provider:
-            yield provider
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_listening(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as client:
-            if client.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"anvil did not listen on port {port}")
-
-
-class Devnet:
+class CrashMarket:
     """The protocol and one BTC market deployed for the benchmark on a fresh anvil."""
 
     def __init__(self, project, accounts, provider):
         self.project = project
+        test_accounts = accounts.test_accounts
         self.admin, self.lp, self.reporter, self.keeper = (
-            accounts.test_accounts[0], accounts.test_accounts[4], accounts.test_accounts[6],
-            accounts.test_accounts[5])
+            test_accounts[roles.ADMIN], test_accounts[roles.LP], test_accounts[roles.REPORTERS[0]],
+            test_accounts[roles.KEEPER])
         self.provider = provider
         self.rpc = RpcClient(node_url(provider), timeout=300)
         self.protocol = deploy_protocol(project, self.admin)
@@ -207,16 +174,16 @@ class Devnet:
 
 def run_crash(project, accounts, provider, count: int, *, seed: int = 1) -> CrashResult:
     """Deploys, opens `count` accounts, crashes the price and measures the liquidator."""
-    devnet = Devnet(project, accounts, provider)
-    population = devnet.open_accounts(count, seed)
-    protocol = devnet.protocol
+    market = CrashMarket(project, accounts, provider)
+    population = market.open_accounts(count, seed)
+    protocol = market.protocol
     # the clock moved while the set-up ran: a fresh report keeps the entry price usable
-    devnet.report(ENTRY_PRICE)
+    market.report(ENTRY_PRICE)
 
     keeper_rpc = RpcClient(node_url(provider))
     cold = time.perf_counter()
-    liquidator = Liquidator(protocol.engine, protocol.lens, devnet.keeper, rpc=keeper_rpc,
-                            deploy_block=devnet.deploy_block, chain_id=provider.chain_id)
+    liquidator = Liquidator(protocol.engine, protocol.lens, market.keeper, rpc=keeper_rpc,
+                            deploy_block=market.deploy_block, chain_id=provider.chain_id)
     first = liquidator.step()
     cold_seconds = time.perf_counter() - cold
     cold_requests = keeper_rpc.requests_sent
@@ -225,7 +192,7 @@ def run_crash(project, accounts, provider, count: int, *, seed: int = 1) -> Cras
     observer = RpcClient(node_url(provider))
     requests_before, posts_before = keeper_rpc.requests_sent, keeper_rpc.posts
     crash_sent = time.perf_counter()
-    crash_block = devnet.report(CRASH_PRICE).block_number
+    crash_block = market.report(CRASH_PRICE).block_number
     report_returned = time.perf_counter() - crash_sent
     steps, set_known, candidates, crash_step = [], None, 0, {}
     mined_at: dict[str, float] = {}
@@ -325,7 +292,7 @@ def render_markdown(results: list[CrashResult], environment: str) -> str:
     lines = [
         "## Keeper benchmark: liquidations after a crash",
         "",
-        "Generated by `ape run keeper_benchmark` (vyperp/keeper_benchmark.py describes the "
+        "Generated by `ape run keeper_benchmark` (vyperp/bench/keeper_crash.py describes the "
         "set-up).",
         f"{environment}",
         "",
