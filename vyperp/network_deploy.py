@@ -18,7 +18,7 @@ from typing import Any
 
 from ape import chain
 
-from vyperp.config_schema import ConfigError, load_config  # noqa: F401 (ConfigError: what load raises)
+from vyperp.config_schema import load_config
 from vyperp.contracts import add_market, deploy_oracle, deploy_protocol, engine_contract
 from vyperp.manifest import DEFAULT_ROOT, Deployment, ManifestError, MarketEntry, network_key
 from vyperp.orders import OrderSettings, configure_market, deploy_order_book

@@ -1,11 +1,11 @@
-"""Market entries of config/markets.yaml turned into engine parameters (vyperp.deployer.MarketSpec).
+"""Market entries of config/markets.yaml turned into engine parameters (vyperp.network_deploy.MarketSpec).
 
 Pure Python: a bad entry fails here, before any transaction is sent.
 """
 
 import pytest
 
-from vyperp.deployer import MarketSpec, loss_bounding_ratio
+from vyperp.network_deploy import MarketSpec, loss_bounding_ratio
 from vyperp.params import MarketConfig
 from vyperp.units import WAD
 

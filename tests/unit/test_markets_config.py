@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vyperp.config_schema import ConfigError
-from vyperp.deployer import NetworkPlan
+from vyperp.network_deploy import NetworkPlan
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "markets.yaml"
 NETWORK = "ethereum:local"
