@@ -41,6 +41,24 @@ def table_row(text: str, first_cell: str) -> str:
     return next("│".join(row) for row in cells if len(row) > 2 and row[1].strip() == first_cell)
 
 
+def column_headers(text: str, title: str) -> list[str]:
+    """The headers of the rendered table titled ``title``, each joined across the lines it
+    wrapped onto."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == title) + 2  # past ┏━━┓
+    header_lines = []
+    for line in lines[start:]:
+        if line.startswith("┡"):
+            break
+        header_lines.append(line.split("┃")[1:-1])
+    return [" ".join(p.strip() for p in parts if p.strip()) for parts in zip(*header_lines)]
+
+
+MARKET_COLUMNS = "market", "status", "index", "mark", "skew", "funding / 8h", "OI long", "OI short"
+# the same in priority order: the last ones give way first when the width is short
+MARKET_PRIORITY = "market", "mark", "status", "funding / 8h", "OI long", "OI short", "index", "skew"
+
+
 def test_snapshot_of_a_fresh_devnet(reader):
     snapshot = reader.snapshot()
     assert [m.name for m in snapshot.markets] == ["BTC-USD", "ETH-USD", "SOL-USD"]
@@ -129,3 +147,44 @@ def test_each_market_shows_its_status(reader, sdk, keeper, reporters, chain):
     snapshot = reader.snapshot()
     assert [m.status for m in snapshot.markets] == ["open", "halted", "open"]
     assert "halted" in table_row(render_text(snapshot, width=200), "ETH-USD")
+
+
+@pytest.mark.parametrize(
+    ("width", "columns"),
+    [(60, range(4, 6)), (80, range(6, 8)), (120, [8])],
+    ids=["width-60", "width-80", "width-120"],
+)
+def test_the_dashboard_fits_the_width_and_cuts_no_number(reader, sdk, trader, width, columns):
+    """At any width every line fits and no figure ends in an ellipsis; the Markets table shows
+    the most important columns that fit, dropping the least important first and naming them:
+    at 80 at least market, mark, status, funding and both OI (not all eight: the prices alone
+    need more), at 120 all of them."""
+    sdk.deposit(100_000, trader)
+    sdk.open_position("SOL-USD", Decimal(1_250), "short", trader)  # OI and skew of 10-11 digits
+    snapshot = reader.snapshot()
+
+    text = render_text(snapshot, width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    shown = column_headers(text, "Markets")
+    kept = MARKET_PRIORITY[: len(shown)]  # no column shown while a more important one is not
+    assert len(shown) in columns and shown == [c for c in MARKET_COLUMNS if c in kept]
+    hidden = [c for c in MARKET_COLUMNS if c not in kept]
+    assert (f"not shown at this width: {', '.join(hidden)}" in text) == bool(hidden)
+    sol = snapshot.markets[2]
+    sol_line = table_row(text, "SOL-USD")
+    assert f"{sol.mark_price:,.4f}" in sol_line and "open" in sol_line
+    if "OI short" in shown:
+        assert f"{sol.short_open_interest:,.4f}" in sol_line  # the whole figure, on one line
+    assert "alive" in table_row(text, "oracle") and "down" in table_row(text, "funding")
+
+
+def test_a_process_message_is_shown_as_written(project, sdk, tmp_path):
+    """A loop's error message is its exception's text; brackets in it are not rich markup (a
+    closing tag that opens nothing made rendering raise, every refresh)."""
+    now = time.time()
+    ProcessStatus(name="orders", pid=os.getpid(), interval=1.0, started_at=now - 60,
+                  updated_at=now, steps=1, errors=1,
+                  last_error="ValueError: closing [/x] and [bold]").save(tmp_path)  # fmt: skip
+    snapshot = DashboardReader(project, sdk.deployment, status_dir=tmp_path).snapshot()
+    assert "error: ValueError: closing [/x] and [bold]" in render_text(snapshot, width=120)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from rich.console import Console, Group
+from rich.columns import Columns
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from vyperp.devnet.status import ProcessStatus, read_statuses
 from vyperp.units import from_wad
@@ -151,54 +154,146 @@ class DashboardReader:
 # ---- rendering ----
 
 
-def render(snapshot: DashboardSnapshot, *, now: float | None = None) -> Group:
-    """The snapshot as rich renderables: markets, protocol, keepers."""
-    markets = Table(title="Markets", expand=True)
-    for column in ("market", "status", "index", "mark", "skew", "funding / 8h", "OI long", "OI short"):
-        markets.add_column(column, justify="left" if column in ("market", "status") else "right")
-    for row in snapshot.markets:
-        markets.add_row(
-            row.name,
-            row.status,
-            _price(row.index_price),
-            _price(row.mark_price),
-            _number(row.skew, 4),
-            "stale" if row.funding_rate is None else f"{row.funding_rate * 100:.6f} %",
-            _number(row.long_open_interest, 4),
-            _number(row.short_open_interest, 4),
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A table column, in display order; ``rank`` orders the columns by importance: when the
+    width is short the highest ranks give way first. Cells of a column that ``wraps`` break
+    between words (and take the width left over); all others (numbers) stay whole on one line."""
+
+    header: str
+    rank: int
+    justify: str = "right"
+    wraps: bool = False
+
+
+MARKET_COLUMNS = (
+    ColumnSpec("market", 0, "left"),
+    ColumnSpec("status", 2, "left"),
+    ColumnSpec("index", 6),
+    ColumnSpec("mark", 1),  # the price positions are valued and liquidated at
+    ColumnSpec("skew", 7),  # OI long minus OI short, so it gives way first
+    ColumnSpec("funding / 8h", 3),
+    ColumnSpec("OI long", 4),
+    ColumnSpec("OI short", 5),
+)
+
+PROCESS_COLUMNS = (
+    ColumnSpec("process", 0, "left"),
+    ColumnSpec("status", 1, "left"),
+    ColumnSpec("steps", 5),
+    ColumnSpec("errors", 3),
+    ColumnSpec("last action", 2, "left", wraps=True),  # also says the last error
+    ColumnSpec("age", 4),
+)
+
+
+def render(snapshot: DashboardSnapshot, *, now: float | None = None) -> DashboardView:
+    """The snapshot as a rich renderable that lays itself out for the width it is given."""
+    return DashboardView(snapshot, time.time() if now is None else now)
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    """Protocol figures, markets and processes, fitted to the console's width at each render
+    (a live view follows the terminal as it is resized)."""
+
+    snapshot: DashboardSnapshot
+    now: float
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        snapshot = self.snapshot
+        header = f"vyperp devnet  block {snapshot.block}  chain time {snapshot.timestamp}"
+        figures = [
+            f"vault value [bold]{_number(snapshot.vault_assets, 2)}[/]",
+            f"shares {_number(snapshot.vault_shares, 2)}",
+            f"share price [bold]{_number(snapshot.share_price, 6)}[/]",
+            f"insurance fund [bold]{_number(snapshot.insurance_balance, 2)}[/]",
+            "liquidations "
+            + ("n/a" if snapshot.liquidations is None else f"[bold]{snapshot.liquidations}[/]"),
+        ]
+        # each figure stays whole (label and number); narrow terminals get more rows of them
+        protocol = Columns([_unbroken(figure) for figure in figures], padding=(0, 3))
+        # the title holds numbers too, so a narrow panel wraps it into the body instead
+        fits_title = len(header) + 6 <= width
+        yield Panel(
+            protocol if fits_title else Group(header, protocol),
+            title=header if fits_title else None,
+            title_align="left",
+        )
+        yield _fitted_table(
+            "Markets", MARKET_COLUMNS, [_market_cells(row) for row in snapshot.markets], width
+        )
+        yield _fitted_table(
+            "Processes",
+            PROCESS_COLUMNS,
+            [_process_cells(status, self.now) for status in snapshot.keepers],
+            width,
         )
 
-    protocol = Table.grid(padding=(0, 3))
-    protocol.add_row(
-        f"vault value [bold]{_number(snapshot.vault_assets, 2)}[/]",
-        f"shares {_number(snapshot.vault_shares, 2)}",
-        f"share price [bold]{_number(snapshot.share_price, 6)}[/]",
-        f"insurance fund [bold]{_number(snapshot.insurance_balance, 2)}[/]",
-        "liquidations "
-        + ("n/a" if snapshot.liquidations is None else f"[bold]{snapshot.liquidations}[/]"),
-    )
 
-    keepers = Table(title="Processes", expand=True)
-    for column in ("process", "status", "steps", "errors", "last action", "age"):
-        keepers.add_column(column)
-    now = time.time() if now is None else now
-    for status in snapshot.keepers:
-        age = "-" if status.last_action_at is None else f"{now - status.last_action_at:.0f} s"
-        keepers.add_row(
-            status.name,
-            _process_state(status, now),
-            str(status.steps),
-            str(status.errors),
-            status.last_action or (status.last_error and f"error: {status.last_error}") or "-",
-            age,
+def _market_cells(row: MarketRow) -> list[str]:
+    return [
+        row.name,
+        row.status,
+        _price(row.index_price),
+        _price(row.mark_price),
+        _number(row.skew, 4),
+        "stale" if row.funding_rate is None else f"{row.funding_rate * 100:.6f} %",
+        _number(row.long_open_interest, 4),
+        _number(row.short_open_interest, 4),
+    ]
+
+
+def _process_cells(status: ProcessStatus, now: float) -> list[str]:
+    return [
+        status.name,
+        _process_state(status, now),
+        str(status.steps),
+        str(status.errors),
+        # the loops' own words (an exception's message), shown as written, never as markup
+        escape(status.last_action or (status.last_error and f"error: {status.last_error}") or "-"),
+        "-" if status.last_action_at is None else f"{now - status.last_action_at:.0f} s",
+    ]
+
+
+def _fitted_table(
+    title: str, specs: tuple[ColumnSpec, ...], rows: list[list[str]], width: int
+) -> Table:
+    """A table of the most important columns that fit in ``width`` whole, spread over it.
+
+    A column needs its widest cell on one line (a wrapping column: its longest word) and its
+    header's longest word (a header may wrap), plus two of padding and one of border; the first
+    column is kept whatever the width."""
+    columns = zip(*rows) if rows else [()] * len(specs)
+    needed = [
+        max(_longest_word(spec.header), *(_cell_width(cell, spec.wraps) for cell in cells))
+        for spec, cells in zip(specs, columns)
+    ]
+    kept: set[int] = set()
+    used = 1  # the table's left border
+    for index in sorted(range(len(specs)), key=lambda i: specs[i].rank):
+        if kept and used + needed[index] + 3 > width:
+            break  # no narrower, less important column in the place of one that does not fit
+        kept.add(index)
+        used += needed[index] + 3
+
+    hidden = [spec.header for index, spec in enumerate(specs) if index not in kept]
+    caption = f"not shown at this width: {', '.join(hidden)}" if hidden else None
+    table = Table(title=title, caption=caption, expand=True)
+    for index in sorted(kept):
+        spec = specs[index]
+        table.add_column(
+            spec.header,
+            justify=spec.justify,
+            min_width=needed[index],
+            overflow="fold",
+            ratio=1 if spec.wraps else None,
         )
-
-    header = f"vyperp devnet  block {snapshot.block}  chain time {snapshot.timestamp}"
-    return Group(
-        Panel(protocol, title=header, title_align="left"),
-        markets,
-        keepers,
-    )
+    for row in rows:
+        # a header may wrap; a number cell never does (and the column is wide enough for it)
+        table.add_row(*(row[i] if specs[i].wraps else _unbroken(row[i]) for i in sorted(kept)))
+    return table
 
 
 def render_text(snapshot: DashboardSnapshot, *, width: int = 160, now: float | None = None) -> str:
@@ -244,6 +339,21 @@ def _market_status(index, halted, reduce_only, paused) -> str:
     if paused:
         return "paused"
     return "reduce-only" if reduce_only else "open"
+
+
+def _cell_width(markup: str, wraps: bool) -> int:
+    plain = Text.from_markup(markup).plain
+    return _longest_word(plain) if wraps else len(plain)
+
+
+def _longest_word(text: str) -> int:
+    return max(map(len, text.split()), default=0)
+
+
+def _unbroken(markup: str) -> Text:
+    text = Text.from_markup(markup)
+    text.no_wrap = True
+    return text
 
 
 def _process_state(status: ProcessStatus, now: float) -> str:
