@@ -33,6 +33,13 @@ INFINITY = Decimal("Infinity")
 DEFAULT_SLIPPAGE = Decimal("0.005")
 # EngineLens.MAX_BATCH: accounts per account_statuses call.
 STATUS_BATCH = 500
+# The 18-decimal fields AccountState takes from Engine.account_health, and TradeResult from the
+# PositionModified event, under the same names.
+ACCOUNT_HEALTH_FIELDS = (
+    "collateral", "unrealized_pnl", "funding_owed", "equity", "initial_margin",
+    "maintenance_margin", "notional",
+)
+TRADE_EVENT_FIELDS = ("size_delta", "new_size", "fill_price", "fee", "realized_pnl", "funding_paid")
 
 
 class Side(str, Enum):
@@ -74,6 +81,42 @@ class MarketState:
     @property
     def max_leverage(self) -> Decimal:
         return WAD / Decimal(self.config.imr)
+
+
+# The engine views a MarketState is read from, one call each per market, in this order.
+MARKET_VIEWS = (
+    "params", "index_price", "mark_price", "long_open_interest", "short_open_interest",
+    "current_funding", "is_reduce_only", "pending_market_params",
+)
+
+
+def add_market_reads(batch: multicall.Call, engine, market_id: int) -> None:
+    """Adds one market's `MARKET_VIEWS` to a Multicall3 batch, which may carry other calls (the
+    dashboard reads the vault in the same one, at one block)."""
+    for view in MARKET_VIEWS:
+        batch.add(getattr(engine, view), market_id)
+
+
+def market_state(name: str, market_id: int, answers: Sequence) -> MarketState:
+    """A market from the answers to its `MARKET_VIEWS`; a view that reverted (a stale or invalid
+    price) answers None."""
+    params, index, mark, long_oi, short_oi, funding, reduce_only, pending = answers
+    queued = pending is not None and int(pending[1]) != 0
+    return MarketState(
+        name=name,
+        id=market_id,
+        config=MarketConfig.from_tuple(params),
+        index_price=_wad_or_none(index),
+        mark_price=_wad_or_none(mark),
+        skew=from_wad(long_oi - short_oi),
+        long_open_interest=from_wad(long_oi),
+        short_open_interest=from_wad(short_oi),
+        funding_index=None if funding is None else from_wad(funding[0]),
+        funding_rate=None if funding is None else from_wad(funding[1]),
+        reduce_only=bool(reduce_only),
+        pending_config=MarketConfig.from_tuple(pending[0]) if queued else None,
+        pending_effective_at=int(pending[1]) if queued else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -207,43 +250,14 @@ class Vyperp:
     def markets(self, names: Sequence[str] | None = None) -> list[MarketState]:
         """Every market (or the named ones) in one batched call."""
         names = list(names or self.market_names)
-        engine = self.contracts.engine
         batch = self._batch()
         for name in names:
-            market_id = self.market_id(name)
-            batch.add(engine.params, market_id)
-            batch.add(engine.index_price, market_id)
-            batch.add(engine.mark_price, market_id)
-            batch.add(engine.long_open_interest, market_id)
-            batch.add(engine.short_open_interest, market_id)
-            batch.add(engine.current_funding, market_id)
-            batch.add(engine.is_reduce_only, market_id)
-            batch.add(engine.pending_market_params, market_id)
-        results = list(batch())
-        states = []
-        for position, name in enumerate(names):
-            params, index, mark, long_oi, short_oi, funding, reduce_only, pending = results[
-                8 * position : 8 * position + 8
-            ]
-            queued = pending is not None and int(pending[1]) != 0
-            states.append(
-                MarketState(
-                    name=name,
-                    id=self.market_id(name),
-                    config=MarketConfig.from_tuple(params),
-                    index_price=_wad_or_none(index),
-                    mark_price=_wad_or_none(mark),
-                    skew=from_wad(long_oi - short_oi),
-                    long_open_interest=from_wad(long_oi),
-                    short_open_interest=from_wad(short_oi),
-                    funding_index=None if funding is None else from_wad(funding[0]),
-                    funding_rate=None if funding is None else from_wad(funding[1]),
-                    reduce_only=bool(reduce_only),
-                    pending_config=MarketConfig.from_tuple(pending[0]) if queued else None,
-                    pending_effective_at=int(pending[1]) if queued else None,
-                )
-            )
-        return states
+            add_market_reads(batch, self.contracts.engine, self.market_id(name))
+        answers, per_market = list(batch()), len(MARKET_VIEWS)
+        return [
+            market_state(name, self.market_id(name), answers[per_market * i : per_market * (i + 1)])
+            for i, name in enumerate(names)
+        ]
 
     def market(self, name: str) -> MarketState:
         return self.markets([name])[0]
@@ -308,13 +322,7 @@ class Vyperp:
         return AccountState(
             owner=owner,
             subaccount=subaccount,
-            collateral=from_wad(health.collateral),
-            unrealized_pnl=from_wad(health.unrealized_pnl),
-            funding_owed=from_wad(health.funding_owed),
-            equity=from_wad(health.equity),
-            initial_margin=from_wad(health.initial_margin),
-            maintenance_margin=from_wad(health.maintenance_margin),
-            notional=from_wad(health.notional),
+            **_from_wad_fields(health, ACCOUNT_HEALTH_FIELDS),
             free_collateral=self.from_token_units(free),
             leverage=INFINITY if leverage == MAX_UINT256 else from_wad(leverage),
             health=INFINITY if health_ratio == MAX_UINT256 else from_wad(health_ratio),
@@ -644,12 +652,7 @@ class Vyperp:
         event = receipt.events.filter(self.contracts.engine.PositionModified)[0]
         return TradeResult(
             market=market,
-            size_delta=from_wad(event.size_delta),
-            new_size=from_wad(event.new_size),
-            fill_price=from_wad(event.fill_price),
-            fee=from_wad(event.fee),
-            realized_pnl=from_wad(event.realized_pnl),
-            funding_paid=from_wad(event.funding_paid),
+            **_from_wad_fields(event, TRADE_EVENT_FIELDS),
             txn_hash=str(receipt.txn_hash),
         )
 
@@ -665,3 +668,8 @@ def _plain(value: Decimal) -> str:
 
 def _wad_or_none(value) -> Decimal | None:
     return None if value is None else from_wad(value)
+
+
+def _from_wad_fields(record, names: Sequence[str]) -> dict[str, Decimal]:
+    """The named 18-decimal fields of a struct or event, as Decimals under the same names."""
+    return {name: from_wad(getattr(record, name)) for name in names}

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from boa_protocol import contract, examples, oracle_answer, publish_round
 
 from vyperp.oracle_signing import transmit_round
+from vyperp.orders import PENDING_REFUSAL_PREFIX, PENDING_REFUSALS
 from vyperp.units import WAD
 
 MAX_AGE = 60
@@ -344,15 +345,12 @@ def test_only_the_engine_reports_revocations(state):
 
 def test_the_pending_refusals_are_the_engine_reasons_that_say_nothing_about_the_order(state):
     _, book = state
+    # the client's mirror (vyperp.orders) is the contract's list: its six reasons, each accepted
+    assert len(set(PENDING_REFUSALS)) == 6  # OrderBook.PENDING_REFUSALS: bytes32[6]
     for reason in [
-        "engine: paused",
-        "engine: market is reduce-only",
-        "engine: open interest cap",
-        "engine: open interest above vault capacity",
-        "engine: fill price above limit",
-        "engine: fill price below limit",
-        "pricing: stale price",
-        "pricing: market halted",
+        *PENDING_REFUSALS,
+        PENDING_REFUSAL_PREFIX + "stale price",
+        PENDING_REFUSAL_PREFIX + "market halted",
     ]:
         assert book.internal._is_pending_refusal(reason), reason
     for reason in ["engine: insufficient margin", "engine: position above size limit", "pricing", ""]:

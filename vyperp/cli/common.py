@@ -1,5 +1,5 @@
-"""What the trader command lines (`ape run trade`, `ape run orders`) share: one-line errors,
-checked amounts and ``--json`` output.
+"""What the command lines (`ape run trade`, `ape run orders`, ...) share: one-line errors, checked
+amounts, ``--json`` output and the options several commands take.
 
 Every refusal -- bad input, an unknown market, a missing manifest, a transaction whose preflight
 (``eth_call``) reverts -- ends the command with one line ``error: <reason>`` on stderr and a
@@ -29,16 +29,15 @@ from vyperp.manifest import DEFAULT_ROOT
 REFUSALS = (VyperpError, ApeException, ValidationError)
 
 
-def deployments_option(command):
-    """``--deployments``: the directory of the manifests, passed as ``deployments_root``."""
-    return click.option(
-        "--deployments",
-        "deployments_root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: project.path / DEFAULT_ROOT,
-        show_default="deployments/",
-        help="Directory of the deployment manifests.",
-    )(command)
+# ``--deployments``: the directory of the manifests, passed as ``deployments_root``.
+deployments_option = click.option(
+    "--deployments", "deployments_root", type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: project.path / DEFAULT_ROOT, show_default="deployments/",
+    help="Directory of the deployment manifests.",
+)
+subaccount_option = click.option(
+    "--subaccount", type=click.IntRange(min=0), default=0, show_default=True, help="Subaccount id."
+)
 
 
 class OneLineError(click.ClickException):
@@ -130,10 +129,9 @@ class Fraction(click.ParamType):
 ACCEPTS_NEGATIVE = {"ignore_unknown_options": True}
 
 
-def json_option(command):
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts)."
-    )(command)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts)."
+)
 
 
 def plain(value: Any) -> Any:

@@ -32,24 +32,14 @@ from vyperp.devnet.supervisor import Devnet, wait
 from vyperp.manifest import Deployment
 
 
-def state_dir_option(command):
-    return click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=DEFAULT_STATE_DIR,
-        show_default=True,
-        help="Chain state, logs and process status.",
-    )(command)
-
-
-def oracle_step_option(command):
-    return click.option(
-        "--oracle-step",
-        type=click.IntRange(min=1),
-        default=5,
-        show_default=True,
-        help="Seconds between two rounds of a market's oracle.",
-    )(command)
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_STATE_DIR,
+    show_default=True, help="Chain state, logs and process status.",
+)
+oracle_step_option = click.option(
+    "--oracle-step", type=click.IntRange(min=1), default=5, show_default=True,
+    help="Seconds between two rounds of a market's oracle.",
+)
 
 
 @click.group(help=__doc__)

@@ -18,13 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vyperp.cli.common import (
-    ACCEPTS_NEGATIVE,
-    Amount,
-    Fraction,
-    OneLineErrors,
-    deployments_option,
-    echo_json,
-    json_option,
+    ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, deployments_option, echo_json, json_option,
+    subaccount_option,
 )
 from vyperp.orders import DEFAULT_SLIPPAGE, OrderKind, connect_client
 
@@ -60,7 +55,7 @@ def cli():
 @click.option("--reduce-only", is_flag=True)
 @click.option("--post-only", is_flag=True)
 @click.option("--on-mark", is_flag=True, help="Trigger on the mark price instead of the index.")
-@click.option("--subaccount", type=click.IntRange(min=0), default=0, show_default=True)
+@subaccount_option
 def place(account, deployments_root, order_book, market, kind, side, size, limit_price, trigger_price, slippage,
           keeper_fee, lifetime, reduce_only, post_only, on_mark, subaccount):
     """Commit a KIND order to SIDE SIZE base units of MARKET."""

@@ -22,49 +22,45 @@ from rich.console import Console
 from rich.table import Table
 
 from vyperp.cli.common import (
-    ACCEPTS_NEGATIVE,
-    Amount,
-    Fraction,
-    OneLineErrors,
-    deployments_option,
-    echo_json,
-    json_option,
-    plain,
+    ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, deployments_option, echo_json, json_option,
+    plain, subaccount_option,
 )
-from vyperp.sdk import (
-    DEFAULT_SLIPPAGE,
-    AccountState,
-    MarketState,
-    Side,
-    TradeResult,
-    Vyperp,
-)
+from vyperp.sdk import DEFAULT_SLIPPAGE, AccountState, MarketState, Side, TradeResult, Vyperp
 
 PRICE_PLACES = 4
 MONEY_PLACES = 6
 SIZE_PLACES = 6
 RATE_PLACES = 6
 MIN_WIDTH = 130
+# The number columns of the positions and trade tables: (header, field, decimal places).
+POSITION_FIGURES = (
+    ("entry", "entry_price", PRICE_PLACES), ("mark", "mark_price", PRICE_PLACES),
+    ("notional", "notional", MONEY_PLACES), ("uPnL", "unrealized_pnl", MONEY_PLACES),
+    ("funding owed", "funding_owed", MONEY_PLACES),
+    ("liq. price", "liquidation_price", PRICE_PLACES),
+)
+TRADE_FIGURES = (
+    ("size delta", "size_delta", SIZE_PLACES), ("new size", "new_size", SIZE_PLACES),
+    ("fill price", "fill_price", PRICE_PLACES), ("fee", "fee", MONEY_PLACES),
+    ("realized PnL", "realized_pnl", MONEY_PLACES), ("funding paid", "funding_paid", MONEY_PLACES),
+)
 
 
-def subaccount_option(command):
-    return click.option(
-        "--subaccount",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Subaccount id.",
-    )(command)
+slippage_option = click.option(
+    "--slippage", type=Fraction(), default=DEFAULT_SLIPPAGE, show_default=True,
+    help="Worst fill accepted, as a fraction of the quoted fill price (0.005 = 0.5 %).",
+)
 
 
-def slippage_option(command):
-    return click.option(
-        "--slippage",
-        type=Fraction(),
-        default=DEFAULT_SLIPPAGE,
-        show_default=True,
-        help="Worst fill accepted, as a fraction of the quoted fill price (0.005 = 0.5 %).",
-    )(command)
+def _sender_options(command):
+    """--account, --deployments and --subaccount: what every command that sends takes."""
+    return account_option()(deployments_option(subaccount_option(command)))
+
+
+def _collateral_command(function):
+    """A command that moves AMOUNT of collateral of --account's subaccount (deposit, withdraw)."""
+    function = _sender_options(click.argument("amount", type=Amount())(function))
+    return cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)(function)
 
 
 def _sdk(deployments_root: Path) -> Vyperp:
@@ -81,34 +77,27 @@ def cli():
     pass
 
 
-@cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
-@account_option()
-@deployments_option
-@subaccount_option
-@click.argument("amount", type=Amount())
+@_collateral_command
 def deposit(account, deployments_root, subaccount, amount):
     """Deposit AMOUNT of collateral (approving the engine first when needed)."""
-    sdk = _sdk(deployments_root)
-    sdk.deposit(amount, account, subaccount=subaccount)
-    _print_account(sdk.account(account, subaccount), f"deposited {amount}")
+    _move_collateral(Vyperp.deposit, "deposited", deployments_root, account, subaccount, amount)
 
 
-@cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
-@account_option()
-@deployments_option
-@subaccount_option
-@click.argument("amount", type=Amount())
+@_collateral_command
 def withdraw(account, deployments_root, subaccount, amount):
     """Withdraw AMOUNT of collateral to the account's owner."""
+    _move_collateral(Vyperp.withdraw, "withdrew", deployments_root, account, subaccount, amount)
+
+
+def _move_collateral(move, done: str, deployments_root, account, subaccount, amount) -> None:
+    """The SDK's `move` (deposit or withdraw), then the account under "<done> <amount>"."""
     sdk = _sdk(deployments_root)
-    sdk.withdraw(amount, account, subaccount=subaccount)
-    _print_account(sdk.account(account, subaccount), f"withdrew {amount}")
+    move(sdk, amount, account, subaccount=subaccount)
+    _print_account(sdk.account(account, subaccount), f"{done} {amount}")
 
 
 @cli.command(name="open", cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
-@account_option()
-@deployments_option
-@subaccount_option
+@_sender_options
 @slippage_option
 @click.argument("market")
 @click.argument("size", type=Amount("size"))
@@ -123,9 +112,7 @@ def open_(account, deployments_root, subaccount, slippage, market, size, side):
 
 
 @cli.command(cls=ConnectedProviderCommand)
-@account_option()
-@deployments_option
-@subaccount_option
+@_sender_options
 @slippage_option
 @click.argument("market")
 def close(account, deployments_root, subaccount, slippage, market):
@@ -264,46 +251,30 @@ def account_tables(state: AccountState) -> tuple[Table, Table]:
         summary.add_row(label, value)
 
     positions = Table(title="positions")
-    for column in (
-        "market",
-        "side",
-        "size",
-        "entry",
-        "mark",
-        "notional",
-        "uPnL",
-        "funding owed",
-        "liq. price",
-    ):
-        positions.add_column(column, justify="left" if column in ("market", "side") else "right")
+    positions.add_column("market")
+    positions.add_column("side")
+    for column in ("size", *(header for header, _, _ in POSITION_FIGURES)):
+        positions.add_column(column, justify="right")
     for position in state.positions:
         positions.add_row(
             position.market,
             position.side.value,
             _fmt(abs(position.size), SIZE_PLACES),
-            _fmt(position.entry_price, PRICE_PLACES),
-            _fmt(position.mark_price, PRICE_PLACES),
-            _fmt(position.notional, MONEY_PLACES),
-            _fmt(position.unrealized_pnl, MONEY_PLACES),
-            _fmt(position.funding_owed, MONEY_PLACES),
-            _fmt(position.liquidation_price, PRICE_PLACES),
+            *_figures(position, POSITION_FIGURES),
         )
     return summary, positions
 
 
 def trade_table(result: TradeResult) -> Table:
     table = Table(title=f"{result.market} trade {result.txn_hash}")
-    for column in ("size delta", "new size", "fill price", "fee", "realized PnL", "funding paid"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        _fmt(result.size_delta, SIZE_PLACES),
-        _fmt(result.new_size, SIZE_PLACES),
-        _fmt(result.fill_price, PRICE_PLACES),
-        _fmt(result.fee, MONEY_PLACES),
-        _fmt(result.realized_pnl, MONEY_PLACES),
-        _fmt(result.funding_paid, MONEY_PLACES),
-    )
+    for header, _, _ in TRADE_FIGURES:
+        table.add_column(header, justify="right")
+    table.add_row(*_figures(result, TRADE_FIGURES))
     return table
+
+
+def _figures(record, figures) -> list[str]:
+    return [_fmt(getattr(record, field), places) for _, field, places in figures]
 
 
 def _print_account(state: AccountState, headline: str | None = None) -> None:

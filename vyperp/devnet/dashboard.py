@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vyperp.devnet.status import ProcessStatus, read_statuses
+from vyperp.sdk import MARKET_VIEWS, add_market_reads, market_state
 from vyperp.units import from_wad
 
 LIQUIDATION_EVENT = "Liquidation"
@@ -90,16 +91,10 @@ class DashboardReader:
         engine, vault = self.contracts.engine, self.contracts.vault
         head = self.chain.blocks.head
         call = self._call_type()
-        names = list(self.deployment.markets)
-        for name in names:
-            market_id = self.deployment.markets[name].id
-            call.add(engine.index_price, market_id)
-            call.add(engine.mark_price, market_id)
-            call.add(engine.long_open_interest, market_id)
-            call.add(engine.short_open_interest, market_id)
-            call.add(engine.current_funding, market_id)
-            call.add(engine.is_reduce_only, market_id)
-            call.add(engine.is_halted, market_id)
+        markets = self.deployment.markets
+        for entry in markets.values():
+            add_market_reads(call, engine, entry.id)
+            call.add(engine.is_halted, entry.id)
         call.add(engine.paused)
         call.add(vault.totalAssets)
         call.add(vault.totalSupply)
@@ -107,30 +102,29 @@ class DashboardReader:
         call.add(engine.insurance_balance)
         answers = list(call(block_id=head.number))
 
-        per_market = 7
-        paused = answers[per_market * len(names)]
-        markets = []
-        for position, name in enumerate(names):
-            index, mark, long_oi, short_oi, funding, reduce_only, halted = answers[
-                per_market * position : per_market * (position + 1)
-            ]
-            markets.append(
+        per_market = len(MARKET_VIEWS) + 1  # and is_halted
+        paused = answers[per_market * len(markets)]
+        rows = []
+        for position, (name, entry) in enumerate(markets.items()):
+            *views, halted = answers[per_market * position : per_market * (position + 1)]
+            state = market_state(name, entry.id, views)
+            rows.append(
                 MarketRow(
                     name=name,
-                    index_price=None if index is None else from_wad(index),
-                    mark_price=None if mark is None else from_wad(mark),
-                    skew=from_wad(long_oi - short_oi),
-                    funding_rate=None if funding is None else from_wad(funding[1]),
-                    long_open_interest=from_wad(long_oi),
-                    short_open_interest=from_wad(short_oi),
-                    status=_market_status(index, halted, reduce_only, paused),
+                    index_price=state.index_price,
+                    mark_price=state.mark_price,
+                    skew=state.skew,
+                    funding_rate=state.funding_rate,
+                    long_open_interest=state.long_open_interest,
+                    short_open_interest=state.short_open_interest,
+                    status=_market_status(state.index_price, halted, state.reduce_only, paused),
                 )
             )
-        assets, shares, share_value, insurance = answers[per_market * len(names) + 1 :]
+        assets, shares, share_value, insurance = answers[per_market * len(markets) + 1 :]
         return DashboardSnapshot(
             block=int(head.number),
             timestamp=int(head.timestamp),
-            markets=tuple(markets),
+            markets=tuple(rows),
             vault_assets=Decimal(assets).scaleb(-self.token_decimals),
             vault_shares=Decimal(shares).scaleb(-self.share_decimals),
             share_price=Decimal(share_value).scaleb(-self.token_decimals),

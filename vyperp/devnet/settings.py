@@ -12,27 +12,25 @@ NETWORK = "ethereum:local"
 NETWORK_CHOICE = "ethereum:local:foundry"
 
 
+class _UnderRoot:
+    """A path of `DevnetPaths`, named relative to its root."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, paths: DevnetPaths | None, owner) -> Path | _UnderRoot:
+        return self if paths is None else paths.root / self.name
+
+
 @dataclass(frozen=True)
 class DevnetPaths:
     """Where one devnet keeps its chain state, logs and process status."""
 
     root: Path = DEFAULT_STATE_DIR
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def status(self) -> Path:
-        return self.root / "status"
-
-    @property
-    def anvil_pid(self) -> Path:
-        return self.root / "anvil.pid"
+    state = _UnderRoot("state.json")  # anvil's dumped chain, loaded on a restart
+    logs = _UnderRoot("logs")  # one <process>.log per child process
+    status = _UnderRoot("status")  # the processes' status files (vyperp.devnet.status)
+    anvil_pid = _UnderRoot("anvil.pid")  # finds an anvil whose supervisor was killed
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

@@ -28,9 +28,11 @@ from decimal import Decimal
 
 from vyperp.chain import node_url
 from vyperp.keepers.account_book import AccountBook, AccountKey, EventSource, _mul_floor
-from vyperp.keepers.engine_reads import EngineReads, Head, TransactionSigner
+from vyperp.keepers.engine_reads import (
+    EngineReads, Head, TransactionSigner, retry_at_next_step,
+)
 from vyperp.keepers.metrics import KeeperMetrics
-from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient
+from vyperp.keepers.rpc import AbiEvents, AbiMethods, RetryableRpcError, RpcClient
 
 WAD = 10**18
 # Gas limit of one deleverage (one funding settlement, one position closed) with room to spare.
@@ -104,15 +106,11 @@ class AdlKeeper:
         self.deleveraged_events = AbiEvents(engine.contract_type, ("Deleveraged",))
         self.book = AccountBook(self.reads.engine_address, self.reads.read_collateral_scale(),
                                 deploy_block)
-        engine_type = engine.contract_type
-        self.skew = AbiMethod.of(engine_type, "skew")
-        self.cost_sum = AbiMethod.of(engine_type, "cost_sum")
-        self.vault_balance = AbiMethod.of(engine_type, "vault_balance")
-        self.adl_target = AbiMethod.of(engine_type, "adl_target")
-        self.max_pnl_factor = AbiMethod.of(engine_type, "max_pnl_factor")
-        self.position_value = AbiMethod.of(engine_type, "position_value")
-        self.open_positions = AbiMethod.of(engine_type, "open_positions")
-        self.deleverage = AbiMethod.of(engine_type, "deleverage")
+        # what the plan reads (vault and market figures, positions) and the call it sends
+        self.engine = AbiMethods(engine.contract_type, (
+            "skew", "cost_sum", "mark_price", "vault_balance", "adl_target", "max_pnl_factor",
+            "position_value", "open_positions", "deleverage",
+        ))
         self.max_positions = max_positions
         self.overshoot = overshoot
         self.in_flight: set[str] = set()
@@ -134,13 +132,8 @@ class AdlKeeper:
 
     def step(self) -> AdlStep:
         report = AdlStep()
-        with self.metrics.measure():
-            try:
-                self._step(report)
-            except RetryableRpcError as error:
-                report.retryable_error = str(error)
-                self.metrics.count("retryable_errors")
-                self.metrics.log.warning("node unavailable, retrying next step: %s", error)
+        with self.metrics.measure(), retry_at_next_step(self.metrics, report):
+            self._step(report)
         return report
 
     def _step(self, report: AdlStep) -> None:
@@ -163,30 +156,28 @@ class AdlKeeper:
 
     def _vault_state(self, head: Head) -> VaultState:
         """`N`, `V`, each market's net PnL, `f` and `r` from the engine at the head block."""
-        engine, tag = self.reads.engine_address, hex(head.number)
-        requests = [self.vault_balance.call_request(engine, block=tag),
-                    self.max_pnl_factor.call_request(engine, block=tag),
-                    self.adl_target.call_request(engine, block=tag)]
+        address, tag = self.reads.engine_address, hex(head.number)
+        requests = [method.call_request(address, block=tag) for method in
+                    (self.engine.vault_balance, self.engine.max_pnl_factor, self.engine.adl_target)]
         for market_id in range(head.market_count):
-            requests += [self.skew.call_request(engine, market_id, block=tag),
-                         self.cost_sum.call_request(engine, market_id, block=tag),
-                         self.reads.mark_price.call_request(engine, market_id, block=tag)]
+            requests += [method.call_request(address, market_id, block=tag) for method in
+                         (self.engine.skew, self.engine.cost_sum, self.engine.mark_price)]
         results = self.rpc.batch(requests)
         market_pnl = {}
         for market_id in range(head.market_count):
             skew, cost, mark = results[3 + 3 * market_id : 6 + 3 * market_id]
-            skew_value = self.skew.decode(skew.unwrap())[0]
-            cost_value = self.cost_sum.decode(cost.unwrap())[0]
+            skew_value = self.engine.skew.decode(skew.unwrap())[0]
+            cost_value = self.engine.cost_sum.decode(cost.unwrap())[0]
             if skew_value == 0 and cost_value == 0:
                 continue
-            mark_value = self.reads.mark_price.decode(mark.unwrap())[0]
+            mark_value = self.engine.mark_price.decode(mark.unwrap())[0]
             market_pnl[market_id] = _mul_floor(skew_value, mark_value) - cost_value
         return VaultState(
             traders_pnl=sum(market_pnl.values()),
-            vault=self.vault_balance.decode(results[0].unwrap())[0],
+            vault=self.engine.vault_balance.decode(results[0].unwrap())[0],
             market_pnl=market_pnl,
-            max_pnl_factor=self.max_pnl_factor.decode(results[1].unwrap())[0],
-            adl_target=self.adl_target.decode(results[2].unwrap())[0],
+            max_pnl_factor=self.engine.max_pnl_factor.decode(results[1].unwrap())[0],
+            adl_target=self.engine.adl_target.decode(results[2].unwrap())[0],
         )
 
     def _plan(self, head: Head, state: VaultState) -> tuple[list[Deleverage], int]:
@@ -203,15 +194,15 @@ class AdlKeeper:
         if not ranked:
             self.metrics.log.warning("eligible, but the book holds no profitable position")
             return [], 0
-        engine, tag = self.reads.engine_address, hex(head.number)
+        address, tag = self.reads.engine_address, hex(head.number)
         results = self.rpc.batch([
-            method.call_request(engine, p.key[0], p.key[1], p.market_id, block=tag)
-            for p in ranked for method in (self.position_value, self.open_positions)
+            method.call_request(address, p.key[0], p.key[1], p.market_id, block=tag)
+            for p in ranked for method in (self.engine.position_value, self.engine.open_positions)
         ])
         confirmed = []
         for index, position in enumerate(ranked):
-            pnl = self.position_value.decode(results[2 * index].unwrap())[0][0]
-            size = self.open_positions.decode(results[2 * index + 1].unwrap())[0][0]
+            pnl = self.engine.position_value.decode(results[2 * index].unwrap())[0][0]
+            size = self.engine.open_positions.decode(results[2 * index + 1].unwrap())[0][0]
             if pnl > 0 and size != 0:
                 confirmed.append((pnl, position, abs(size)))
         confirmed.sort(key=lambda item: item[0], reverse=True)
@@ -238,7 +229,8 @@ class AdlKeeper:
     # ---- sending ----
 
     def _send(self, plan: list[Deleverage], head: Head) -> list[str]:
-        calldata = [self.deleverage.calldata(d.market_id, d.key[0], d.key[1], d.size) for d in plan]
+        calldata = [self.engine.deleverage.calldata(d.market_id, d.key[0], d.key[1], d.size)
+                    for d in plan]
         prepared = self.signer.prepare(self.rpc, self.reads.engine_address, calldata, head,
                                        [DELEVERAGE_GAS] * len(calldata))
         signed = []

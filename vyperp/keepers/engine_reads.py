@@ -7,13 +7,17 @@ keeper compares all describe the same state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from eth_utils import keccak
 
 from vyperp.keepers.account_book import AccountKey, MarketQuote
-from vyperp.keepers.rpc import AbiMethod, FinalRpcError, RpcClient, RpcError, RpcResult
+from vyperp.keepers.metrics import KeeperMetrics
+from vyperp.keepers.rpc import (
+    AbiMethod, AbiMethods, FinalRpcError, RetryableRpcError, RpcClient, RpcError, RpcResult,
+)
 
 # EngineLens.MAX_BATCH: accounts per account_statuses call.
 STATUS_BATCH = 500
@@ -49,15 +53,15 @@ class EngineReads:
         self.rpc = rpc
         self.engine_address = str(engine.address)
         self.lens_address = str(lens.address)
-        engine_type, lens_type = engine.contract_type, lens.contract_type
-        self.market_count = AbiMethod.of(engine_type, "market_count")
-        self.mark_price = AbiMethod.of(engine_type, "mark_price")
-        self.current_funding = AbiMethod.of(engine_type, "current_funding")
-        self.params = AbiMethod.of(engine_type, "params")
-        self.collateral_scale = AbiMethod.of(engine_type, "collateral_scale")
-        self.adl_eligible = AbiMethod.of(engine_type, "adl_eligible")
-        self.account_statuses = AbiMethod.of(lens_type, "account_statuses")
-        params_abi = next(i for i in engine_type.abi if getattr(i, "name", None) == "params")
+        # the engine's views every keeper step reads; the lens's batched account statuses
+        self.engine = AbiMethods(engine.contract_type, (
+            "market_count", "mark_price", "current_funding", "params", "collateral_scale",
+            "adl_eligible",
+        ))
+        self.account_statuses = AbiMethod.of(lens.contract_type, "account_statuses")
+        params_abi = next(
+            item for item in engine.contract_type.abi if getattr(item, "name", None) == "params"
+        )
         self._mmr_field = [item.name for item in params_abi.outputs[0].components].index("mmr")
 
     def head(self, sender: str | None) -> Head:
@@ -69,21 +73,18 @@ class EngineReads:
             requests.append(("eth_getTransactionCount", [sender, "latest"]))
         answers = [result.unwrap() for result in self.rpc.batch(requests)]
         number = int(answers[0], 16)
-        count = self.market_count.decode(
-            self.rpc.call(*self.market_count.call_request(self.engine_address, block=hex(number)))
-        )[0]
-        return Head(number=number, market_count=count, gas_price=int(answers[1], 16),
+        return Head(number=number, market_count=self._read(self.engine.market_count, hex(number)),
+                    gas_price=int(answers[1], 16),
                     nonce=max(int(answers[2], 16), int(answers[3], 16)) if sender else 0)
 
     def read_collateral_scale(self) -> int:
-        raw = self.rpc.call(*self.collateral_scale.call_request(self.engine_address))
-        return self.collateral_scale.decode(raw)[0]
+        return self._read(self.engine.collateral_scale)
 
     def quote_requests(self, market_count: int, block: int) -> list[tuple[str, list]]:
         return [
             method.call_request(self.engine_address, market_id, block=hex(block))
             for market_id in range(market_count)
-            for method in (self.mark_price, self.current_funding, self.params)
+            for method in (self.engine.mark_price, self.engine.current_funding, self.engine.params)
         ]
 
     def decode_quotes(self, results: Sequence[RpcResult], market_count: int
@@ -95,9 +96,9 @@ class EngineReads:
             usable = mark.error is None and funding.error is None
             quotes[market_id] = MarketQuote(
                 market_id=market_id,
-                mark=self.mark_price.decode(mark.value)[0] if usable else None,
-                funding_index=self.current_funding.decode(funding.value)[0] if usable else 0,
-                mmr=self.params.decode(params.unwrap())[0][self._mmr_field],
+                mark=self.engine.mark_price.decode(mark.value)[0] if usable else None,
+                funding_index=self.engine.current_funding.decode(funding.value)[0] if usable else 0,
+                mmr=self.engine.params.decode(params.unwrap())[0][self._mmr_field],
             )
         return quotes
 
@@ -126,9 +127,25 @@ class EngineReads:
         return statuses, failures
 
     def is_adl_eligible(self, block: int | str = "latest") -> bool:
-        tag = hex(block) if isinstance(block, int) else block
-        request = self.adl_eligible.call_request(self.engine_address, block=tag)
-        return self.adl_eligible.decode(self.rpc.call(*request))[0]
+        return self._read(self.engine.adl_eligible, hex(block) if isinstance(block, int) else block)
+
+    def _read(self, method: AbiMethod, block: str = "latest"):
+        """The single value an engine view returns at `block` (one request)."""
+        request = method.call_request(self.engine_address, block=block)
+        return method.decode(self.rpc.call(*request))[0]
+
+
+@contextmanager
+def retry_at_next_step(metrics: KeeperMetrics, report) -> Iterator[None]:
+    """Ends a step the node cut short (`RetryableRpcError`) without raising: the report says why
+    (`report.retryable_error`), the error is counted and logged, and the next step starts over.
+    Any other error propagates."""
+    try:
+        yield
+    except RetryableRpcError as error:
+        report.retryable_error = str(error)
+        metrics.count("retryable_errors")
+        metrics.log.warning("node unavailable, retrying next step: %s", error)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,9 @@ from pathlib import Path
 
 from vyperp.chain import node_url
 from vyperp.keepers.account_book import AccountBook, AccountKey, EventSource, Valuation
-from vyperp.keepers.engine_reads import EngineReads, Head, TransactionSigner
+from vyperp.keepers.engine_reads import (
+    EngineReads, Head, TransactionSigner, retry_at_next_step,
+)
 from vyperp.keepers.metrics import KeeperMetrics
 from vyperp.keepers.rpc import AbiEvents, AbiMethod, RetryableRpcError, RpcClient
 
@@ -146,12 +148,8 @@ class Liquidator:
         report = LiquidationStep(started_at=time.perf_counter())
         in_flight_before = set(self.in_flight)
         with self.metrics.measure():
-            try:
+            with retry_at_next_step(self.metrics, report):
                 self._step(report)
-            except RetryableRpcError as error:
-                report.retryable_error = str(error)
-                self.metrics.count("retryable_errors")
-                self.metrics.log.warning("node unavailable, retrying next step: %s", error)
             # Blocks without events need no save: re-reading them after a restart finds nothing.
             if report.events_applied or set(self.in_flight) != in_flight_before:
                 self._save()

@@ -165,6 +165,20 @@ class AbiMethod:
         return "eth_call", [{"to": to, "data": self.calldata(*args)}, block]
 
 
+class AbiMethods:
+    """The methods of one contract a keeper calls, as attributes named as in the ABI
+    (`AbiMethods(engine_type, ["skew"]).skew`). A name the ABI lacks is refused here, when the
+    keeper starts, rather than at its first step."""
+
+    def __init__(self, contract_type, names: Sequence[str]):
+        functions = {item.name for item in contract_type.abi if item.type == "function"}
+        missing = set(names) - functions
+        if missing:
+            raise ValueError(f"methods not in the ABI: {sorted(missing)}")
+        for name in names:
+            setattr(self, name, AbiMethod.of(contract_type, name))
+
+
 @dataclass(frozen=True)
 class DecodedLog:
     """An event with its arguments by name and its place in the chain."""
