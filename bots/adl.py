@@ -3,20 +3,23 @@ no longer does.
 
     silverback run adl --network ethereum:local:foundry --account TEST::5
 
-Contracts and the first block to read events from come from `deployments/<network>.json`;
-`--account` signs. Steps on every new block and from a one-minute cron.
+`--account` signs. The keeper's book is rebuilt from the engine's events at startup (deleveraging
+is rare and judged from the chain at every step, so a restart repeats nothing). The settings every
+bot shares are in `vyperp/keepers/bots.py`.
 """
 
-from ape import networks, project
 from silverback import SilverbackBot
 
-from vyperp.keepers.adl import AdlKeeper
-from vyperp.keepers.bots import run_keeper
-from vyperp.manifest import Deployment, network_key
+from vyperp.keepers.bots import KeeperRun, keeper_bot
 
 bot = SilverbackBot(signer_required=True)
 
-keeper = AdlKeeper.from_deployment(
-    project, Deployment.load(network_key(networks.provider.network_choice)), bot.signer)
 
-run_keeper(bot, keeper)
+def build(context) -> KeeperRun:
+    from vyperp.keepers.adl import AdlKeeper
+
+    keeper = AdlKeeper.from_deployment(context.project, context.deployment, context.signer)
+    return KeeperRun(keeper.step, [keeper.metrics], [context.signer.address])
+
+
+keeper_bot(bot, "adl", build)

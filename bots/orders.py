@@ -2,25 +2,26 @@
 
     silverback run orders --network ethereum:local:foundry --account TEST::9
 
-The order book comes from `deployments/<network>.json` (its "order_book" key) or
-`VYPERP_ORDER_BOOK`; `--account` signs and receives the keeper fees. Runs on every new block and
-from a one-minute cron (an idle automining devnet makes no blocks).
+The order book is the manifest's "order_book"; `--account` signs and receives the keeper fees.
+The settings every bot shares are in `vyperp/keepers/bots.py`. The keeper's cursor is rebuilt
+from the book's first pending order at the first step: nothing to checkpoint.
 """
 
-import os
-
-from ape import networks, project
 from silverback import SilverbackBot
 
-from vyperp.keepers.bots import run_keeper
-from vyperp.keepers.orders import OrderKeeper
-from vyperp.manifest import Deployment
+from vyperp.keepers.bots import BotConfigError, KeeperRun, keeper_bot
 
 bot = SilverbackBot(signer_required=True)
 
-deployment = Deployment.load(networks.provider.network_choice)
-keeper = OrderKeeper(
-    project.OrderBook.at(os.environ.get("VYPERP_ORDER_BOOK") or deployment.order_book), bot.signer
-)
 
-run_keeper(bot, keeper)
+def build(context) -> KeeperRun:
+    from vyperp.keepers.orders import OrderKeeper
+
+    if not context.deployment.order_book:
+        raise BotConfigError("the manifest has no order_book: deploy one with `ape run deploy`")
+    keeper = OrderKeeper(context.project.OrderBook.at(context.deployment.order_book),
+                         context.signer)
+    return KeeperRun(keeper.step, [keeper.metrics], [context.signer.address])
+
+
+keeper_bot(bot, "orders", build)

@@ -273,6 +273,7 @@ class AdlKeeper:
                     self.metrics.count("dropped")
                 continue
             self.in_flight.discard(tx_hash)
+            self.metrics.spent(int(receipt["gasUsed"], 16), int(receipt["effectiveGasPrice"], 16))
             if int(receipt["status"], 16) != 1:
                 # another keeper (or our own earlier call) may have ended eligibility first
                 self.metrics.count("reverted")

@@ -123,7 +123,8 @@ class FundingKeeper:
                 self.engine.confirm_price.call(market.market_id, sender=self.sender)
             except ContractLogicError:
                 continue
-            self.engine.confirm_price(market.market_id, sender=self.sender)
+            receipt = self.engine.confirm_price(market.market_id, sender=self.sender)
+            self.metrics.spent(receipt.gas_used, receipt.gas_price)
             confirmed.append(market.market_id)
         if confirmed:
             self.metrics.count("confirmed", len(confirmed))
@@ -141,6 +142,7 @@ class FundingKeeper:
         if not usable:
             return None
         receipt = self.engine.checkpoint_funding(list(usable), sender=self.sender)
+        self.metrics.spent(receipt.gas_used, receipt.gas_price)
         self.metrics.handled(len(usable))
         self.metrics.log.info("checkpointed markets %s at %d", list(usable), receipt.timestamp)
         return Checkpoint(timestamp=int(receipt.timestamp), market_ids=usable, skipped=skipped,

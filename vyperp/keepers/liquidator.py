@@ -271,6 +271,7 @@ class Liquidator:
                                              flight.hash)
                 continue
             del self.in_flight[flight.hash]
+            self.metrics.spent(int(receipt["gasUsed"], 16), int(receipt["effectiveGasPrice"], 16))
             if int(receipt["status"], 16) != 1:
                 self.metrics.count("reverted")
                 self.metrics.log.error("liquidate_many %s reverted in block %d (gas used %d)",

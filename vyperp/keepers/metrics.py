@@ -2,8 +2,10 @@
 
 A keeper wraps each `step` in `metrics.measure()`: the step's wall time is recorded, an exception
 counts as an error (logged, then re-raised so the caller sees it), and the keeper reports what it
-handled with `handled(n)` or any other counter with `count(name, n)`. `as_dict()` gives flat
-numbers for a bot to publish (Silverback stores a handler's returned dict as its result).
+handled with `handled(n)`, the gas its transactions paid with `spent(gas_used, gas_price)` (from
+receipts, reverted ones included: they cost as much), or any other counter with `count(name, n)`.
+`as_dict()` gives flat numbers for a bot to publish; `vyperp.keepers.service` serves them to
+Prometheus.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class KeeperMetrics:
     last_latency: float = 0.0
     max_latency: float = 0.0
     total_latency: float = 0.0
+    gas_used: int = 0
+    gas_spent_wei: int = 0
     counters: Counter = field(default_factory=Counter)
 
     @property
@@ -40,6 +44,11 @@ class KeeperMetrics:
     def handled(self, count: int = 1) -> None:
         """Items (reports, markets, accounts...) the current step dealt with."""
         self.items_handled += count
+
+    def spent(self, gas_used: int, gas_price: int) -> None:
+        """Gas one mined transaction of this keeper used, at the price it paid per gas (wei)."""
+        self.gas_used += gas_used
+        self.gas_spent_wei += gas_used * gas_price
 
     def count(self, name: str, amount: int = 1) -> None:
         """A keeper-specific counter, e.g. markets skipped for a dead feed."""
@@ -72,5 +81,7 @@ class KeeperMetrics:
             "last_latency_s": round(self.last_latency, 6),
             "mean_latency_s": round(self.mean_latency, 6),
             "max_latency_s": round(self.max_latency, 6),
+            "gas_used": self.gas_used,
+            "gas_spent_wei": self.gas_spent_wei,
             **{name: value for name, value in sorted(self.counters.items())},
         }

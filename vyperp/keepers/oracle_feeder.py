@@ -178,8 +178,9 @@ class OracleFeeder:
             timestamp = self._timestamp_for(point, now)
             answer, clamped = self._within_bound(self.to_answer(point.price), latest, timestamp)
             self.chain.pending_timestamp = timestamp
-            transmit_round(self.oracle, answer, self.reporters, self.reporters[0],
-                           observed_at=timestamp)
+            receipt = transmit_round(self.oracle, answer, self.reporters, self.reporters[0],
+                                     observed_at=timestamp)
+            self.metrics.spent(receipt.gas_used, receipt.gas_price)
             self.metrics.handled(len(self.reporters))  # observations signed and transmitted
             return FeedRound(
                 round_id=int(self.oracle.latestRound()),

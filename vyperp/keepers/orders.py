@@ -103,6 +103,7 @@ class OrderKeeper:
             return self._record(ids, receipt)
 
     def _record(self, ids: list[int], receipt) -> Execution:
+        self.metrics.spent(receipt.gas_used, receipt.gas_price)
         # from the events, not the return value: that needs a tracing node
         outcomes: dict[int, Outcome] = {}
         fees = 0
