@@ -66,8 +66,9 @@ def test_ape_run_seed_oracles_replays_the_crash_path_from_the_current_price(
 
     result = subprocess.run(
         [str(Path(sys.executable).with_name("ape")), "run", "seed-oracles", "--market", "BTC-USD",
-         "--csv", str(PATHS / "crash.csv"), "--relative", "--steps", str(steps),
-         "--deployments", str(tmp_path), "--network", "ethereum:local:foundry",
+         "--csv", str(PATHS / "crash.csv"), "--steps", str(steps),
+         "--deployments", str(tmp_path), "--state-dir", str(tmp_path / "devnet"),
+         "--network", "ethereum:local:foundry",
          # attach to this test's anvil instead of starting one
          "--provider-settings", json.dumps({"host": chain.provider.uri})],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
