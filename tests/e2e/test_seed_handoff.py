@@ -1,7 +1,8 @@
 """`ape run seed-oracles` beside a running devnet (`ape run devnet up` as a subprocess: anvil, the
 deploy and every loop as processes). The oracle loop hands BTC-USD's feed to the replay and takes
 it back after; the replay starts at BTC's on-chain price, moves chain time only as its path says,
-keeps ETH-USD and SOL-USD usable at every one of its blocks, and no transaction fails on a nonce."""
+keeps ETH-USD and SOL-USD usable at every one of its blocks, and no transaction fails on a nonce.
+Before it, the claim on its own, between real processes."""
 
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from vyperp.devnet.anvil import free_port
+from vyperp.devnet.feed_claims import holder_of, unless_claimed
 from vyperp.devnet.status import process_exists, read_statuses
 from vyperp.keepers.rpc import AbiEvents, AbiMethod, RpcClient
 from vyperp.sim.paths import PricePath
@@ -32,6 +34,39 @@ def wait_for(condition, timeout: float, what: str):
             return value
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# A replay's side of a claim, as `ape run seed-oracles` takes it, in a process of its own.
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from vyperp.devnet.feed_claims import claim_feeds
+waiting = lambda market, holder: print("waiting for", market, "held by", holder, flush=True)
+with claim_feeds(Path(sys.argv[1]), ["BTC-USD"], "replay of BTC-USD", on_wait=waiting):
+    print("claimed", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_claim_waits_for_the_loops_round_and_ends_with_its_process(tmp_path):
+    with unless_claimed(tmp_path, "BTC-USD") as ours:  # the loop, sending a round
+        assert ours
+        claimer = subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path)], cwd=REPO,
+                                   env={**os.environ, "PYTHONPATH": str(REPO)},
+                                   stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert claimer.stdout.readline().startswith("waiting for BTC-USD")
+    try:
+        assert claimer.stdout.readline() == "claimed\n"  # once the round is sent
+        with unless_claimed(tmp_path, "BTC-USD") as ours:
+            assert not ours  # the loop leaves BTC alone
+        with unless_claimed(tmp_path, "ETH-USD") as ours:
+            assert ours  # and feeds the rest
+        assert holder_of(tmp_path, "BTC-USD") == f"replay of BTC-USD (pid {claimer.pid})"
+    finally:
+        claimer.kill()  # SIGKILL: no exit handler runs
+        claimer.wait()
+    with unless_claimed(tmp_path, "BTC-USD") as ours:
+        assert ours  # the kernel dropped the claim with the process
 
 
 @pytest.fixture
