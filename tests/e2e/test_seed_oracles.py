@@ -13,7 +13,7 @@ from ape_ethereum.multicall import Call
 
 from vyperp.chain import ensure_multicall
 from vyperp.contracts import deploy_oracle
-from vyperp.keepers.oracle_feeder import HeldFeeds, OracleFeeder, PathSource
+from vyperp.keepers.oracle_feeder import HeldFeeds, OracleFeeder, PathSource, pin_next_block
 from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import PricePath
 
@@ -49,6 +49,15 @@ def test_seeding_replays_the_btc_path_exactly(feed, reporters, chain):
     # the path's clock starts at the feeder's first step (the chain's time then)
     assert rounds_of(feed, 1, 40) == expected_rounds(path, feeder.start)
     assert feed.latestRound() == 40
+
+
+def test_a_pin_another_sender_overtook_leaves_the_time_to_the_chain(chain):
+    now = int(chain.pending_timestamp)
+    assert pin_next_block(chain, now + 30, now) == now + 30  # ahead of the chain: pinned
+    chain.mine()
+    # another sender's block went past the target since `now` was read: no "Timestamp error"
+    observed_at = pin_next_block(chain, now + 20, now + 20)
+    assert observed_at >= now + 30 == chain.blocks.head.timestamp
 
 
 def test_held_feeds_are_republished_at_the_replays_time_before_they_go_stale(
