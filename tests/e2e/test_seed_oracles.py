@@ -1,4 +1,6 @@
-"""Seeding oracles: a path replays exactly, in-process and through `ape run seed-oracles`."""
+"""Seeding oracles: a path replays exactly, in-process and through `ape run seed-oracles`; the
+other feeds are held usable while a replay moves time; an absolute path the oracle would clamp
+is refused."""
 
 import json
 import os
@@ -11,7 +13,7 @@ from ape_ethereum.multicall import Call
 
 from vyperp.chain import ensure_multicall
 from vyperp.contracts import deploy_oracle
-from vyperp.keepers.oracle_feeder import OracleFeeder, PathSource
+from vyperp.keepers.oracle_feeder import HeldFeeds, OracleFeeder, PathSource, pin_next_block
 from vyperp.oracle_signing import transmit_round
 from vyperp.sim.paths import PricePath
 
@@ -49,7 +51,35 @@ def test_seeding_replays_the_btc_path_exactly(feed, reporters, chain):
     assert feed.latestRound() == 40
 
 
-def test_ape_run_seed_oracles_replays_the_crash_path_from_the_current_price(
+def test_a_pin_another_sender_overtook_leaves_the_time_to_the_chain(chain):
+    now = int(chain.pending_timestamp)
+    assert pin_next_block(chain, now + 30, now) == now + 30  # ahead of the chain: pinned
+    chain.mine()
+    # another sender's block went past the target since `now` was read: no "Timestamp error"
+    observed_at = pin_next_block(chain, now + 20, now + 20)
+    assert observed_at >= now + 30 == chain.blocks.head.timestamp
+
+
+def test_held_feeds_are_republished_at_the_replays_time_before_they_go_stale(
+        project, admin, feed, reporters):
+    other = deploy_oracle(project, admin, reporters, quorum=2, max_deviation_bps=500,
+                          max_report_age=60)
+    transmit_round(other, 3_000 * 10**8, reporters, reporters[0])
+    held = HeldFeeds({"ETH-USD": (other, reporters, 120)})
+    path = PricePath.of([(t, 100) for t in range(0, 300, 12)])  # 25 points, 288 s
+    rounds = OracleFeeder(feed, reporters, PathSource(path)).run(
+        on_round=lambda published: held.refresh(published.timestamp))
+    republished = rounds_of(other, 2, int(other.latestRound()))
+    # every 60 s (half its max age) of the replay's time, at one of the replay's timestamps
+    assert held.republished == 4
+    assert [answer for answer, _ in republished] == [3_000 * 10**8] * 4
+    replay_times = {r.timestamp for r in rounds}
+    assert all(updated_at in replay_times for _, updated_at in republished)
+    updates = [rounds_of(other, 1, 1)[0][1]] + [updated_at for _, updated_at in republished]
+    assert all(0 < later - earlier <= 72 for earlier, later in zip(updates, updates[1:]))
+
+
+def test_ape_run_seed_oracles_replays_the_crash_from_the_current_price_and_refuses_a_jump(
         feed, reporters, chain, tmp_path):
     transmit_round(feed, 150_000 * 10**8, reporters, reporters[0])
     before = int(feed.latestRound())
@@ -64,15 +94,27 @@ def test_ape_run_seed_oracles_replays_the_crash_path_from_the_current_price(
     start = chain.blocks.head.timestamp
     steps = 60  # 12 s apart: reaches the bottom of the crash with its 2 % steps
 
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("ape")), "run", "seed-oracles", "--market", "BTC-USD",
-         "--csv", str(PATHS / "crash.csv"), "--relative", "--steps", str(steps),
-         "--deployments", str(tmp_path), "--network", "ethereum:local:foundry",
-         # attach to this test's anvil instead of starting one
-         "--provider-settings", json.dumps({"host": chain.provider.uri})],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    def seed_oracles(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("ape")), "run", "seed-oracles",
+             "--market", "BTC-USD", *options,
+             "--deployments", str(tmp_path), "--state-dir", str(tmp_path / "devnet"),
+             "--network", "ethereum:local:foundry",
+             # attach to this test's anvil instead of starting one
+             "--provider-settings", json.dumps({"host": chain.provider.uri})],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+
+    # crash.csv's own prices start at 1.0: as absolute prices, a jump the oracle would clamp
+    refused = seed_oracles("--csv", str(PATHS / "crash.csv"), "--absolute")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "Error: the path starts at 1.000000, 100.0% from BTC-USD's 150000.00000000; a round may "
+        "move it 5% at most: drop --absolute to replay its moves from 150000.00000000")
+    assert int(feed.latestRound()) == before  # nothing sent
+
+    result = seed_oracles("--csv", str(PATHS / "crash.csv"), "--steps", str(steps))
     assert result.returncode == 0, result.stderr + result.stdout
     assert f"BTC-USD: {steps} rounds" in result.stdout
 

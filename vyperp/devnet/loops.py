@@ -47,7 +47,10 @@ class LoopContext:
 
 def build_oracle_feeders(context: LoopContext) -> Callable[[], str | None]:
     """Every market's oracle follows its own simulated live market (jump-diffusion), one round
-    per market at most every ``oracle_step_seconds`` of chain time."""
+    per market at most every ``oracle_step_seconds`` of chain time. A market whose feed a replay
+    claimed (`vyperp.devnet.feed_claims`) is left alone until the replay ends, then followed on
+    from the replay's last price."""
+    from vyperp.devnet.feed_claims import holder_of, unless_claimed
     from vyperp.keepers.oracle_feeder import (
         FeedMode,
         OracleFeeder,
@@ -68,16 +71,27 @@ def build_oracle_feeders(context: LoopContext) -> Callable[[], str | None]:
         )
         for name, entry in context.deployment.markets.items()
     }
+    state_dir = context.settings.paths.root
+    claimed: set[str] = set()
 
     def step() -> str | None:
         published, failures = [], []
         for name, feeder in feeders.items():
-            # one market's failure (counted by its feeder) must not starve the others
-            try:
-                feed_round = feeder.step()
-            except Exception as error:  # noqa: BLE001 - logged, reported, retried next step
-                failures.append(f"{name}: {type(error).__name__}")
-                continue
+            with unless_claimed(state_dir, name) as ours:
+                if not ours:
+                    if name not in claimed:
+                        claimed.add(name)
+                        published.append(f"{name} left to {holder_of(state_dir, name)}")
+                    continue
+                if name in claimed:
+                    claimed.discard(name)
+                    published.append(f"{name} resumed")
+                # one market's failure (counted by its feeder) must not starve the others
+                try:
+                    feed_round = feeder.step()
+                except Exception as error:  # noqa: BLE001 - logged, reported, retried next step
+                    failures.append(f"{name}: {type(error).__name__}")
+                    continue
             if feed_round is not None:
                 published.append(f"{name} {feed_round.price:f}")
         if failures:

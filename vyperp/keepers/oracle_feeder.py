@@ -4,20 +4,27 @@ How one round is made (rule S9, one transmission per round). The feeder holds it
 keys: for each round every reporter signs an EIP-712 observation of the price for the oracle's
 next round, off chain (`vyperp.oracle_signing`), and the first reporter sends all of them in one
 `PriceOracle.transmit`, which publishes their median. No observation is on chain before its
-round. The round's timestamp is pinned (`evm_setNextBlockTimestamp`) and the observations are
-signed as observed at it. All observations carry the same price, so the median is that price.
+round. The observations are signed as observed at the round's time (see Clocks). All
+observations carry the same price, so the median is that price.
 
 The oracle needs `quorum` observations per round: fewer reporters than the quorum are refused.
 It writes one round per timestamp: a step due at the latest round's timestamp would revert.
 
 Clocks:
 - devnet mode moves chain time along the source: the path's point at offset `t` is published at
-  `start + t`, where `start` is the chain's pending timestamp at the first step. If something else
-  moved the chain past that time, the rest of the path shifts later by the lag (a chain cannot go
-  back), and the lag is logged.
+  `start + t`, where `start` is the chain's pending timestamp at the first step. The next block's
+  timestamp is pinned there (`evm_setNextBlockTimestamp`) unless the chain is already later: then
+  the chain's clock decides, and the rest of the path shifts later by the lag (a chain cannot go
+  back; the lag is logged). Other senders on the same chain (a devnet's keepers) can only make
+  a round land a second late this way, never make the pin fail.
 - live mode follows the chain's own clock (wall clock on an automining anvil): a step publishes
   the latest path point that is due by now (skipping missed ones), or, for a simulated market, a
-  move over the time since the last round. It only pins the timestamp to now, never moves it.
+  move over the time since the last round. It never pins a timestamp (which would race the other
+  senders' blocks): its observations are observed at the pending time and the round lands at the
+  next block's.
+
+A replay that moves chain time would leave every other market's price stale: `HeldFeeds`
+republishes their latest answers at the replay's timestamps.
 
 Deviation bound: while the oracle's answer is fresh a round's median may move it by at most
 `max_deviation_bps`. A price beyond the bound is clamped to it (logged and counted as
@@ -27,6 +34,7 @@ Deviation bound: while the oracle's answer is fresh a round's median may move it
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
@@ -127,6 +135,71 @@ def signers_among_test_accounts(accounts, addresses) -> list:
     return [by_address[address.lower()] for address in addresses]
 
 
+def pin_next_block(chain, target: int, now: int) -> int:
+    """The time to observe a round at for a block at `target`: the next block's timestamp is
+    pinned there, unless the chain is already past it (its pending time `now`, or a block another
+    sender mined since), in which case the chain's clock decides and the pending time is the
+    observation time."""
+    from ape.exceptions import ProviderError
+
+    if target >= now:
+        try:
+            chain.pending_timestamp = target
+            return target
+        except ProviderError as error:
+            if "Timestamp error" not in str(error):
+                raise
+    return int(chain.pending_timestamp)
+
+
+class HeldFeeds:
+    """Feeds held at their latest answer while a replay moves chain time, so that the engine finds
+    their markets' prices usable at every block of the replay.
+
+    `feeds` maps a market to (oracle, reporters, max_age): at each timestamp given to `refresh`,
+    a feed whose latest round would be at least half its `max_age` old gets a new round at the
+    same answer, at that timestamp. The latest rounds are read once, in one multicall; the holder
+    must keep every other writer off these feeds meanwhile (`vyperp.devnet.feed_claims`).
+    """
+
+    def __init__(self, feeds: dict[str, tuple], *, chain=None):
+        from ape_ethereum.multicall import Call
+
+        from vyperp.chain import ensure_multicall
+
+        if chain is None:
+            from ape import chain
+        self.chain = chain
+        self.feeds = {name: (oracle, list(reporters), int(max_age))
+                      for name, (oracle, reporters, max_age) in feeds.items()}
+        self.latest: dict[str, tuple[int, int]] = {}
+        self.republished = 0
+        if not self.feeds:
+            return
+        ensure_multicall()
+        call = Call()
+        for oracle, _, _ in self.feeds.values():
+            call.add(oracle.latestRoundData)
+        for name, (round_id, answer, _, updated_at, _) in zip(self.feeds, call(), strict=True):
+            if int(round_id):  # a feed without a round has no answer to hold
+                self.latest[name] = (int(answer), int(updated_at))
+
+    def refresh(self, timestamp: int) -> list[str]:
+        """Republishes the feeds that would be half their max age old at `timestamp`."""
+        refreshed = []
+        for name, (answer, updated_at) in self.latest.items():
+            oracle, reporters, max_age = self.feeds[name]
+            if timestamp - updated_at < max_age // 2:
+                continue
+            observed_at = pin_next_block(self.chain, timestamp, int(self.chain.pending_timestamp))
+            receipt = transmit_round(oracle, answer, reporters, reporters[0],
+                                     observed_at=observed_at)
+            self.latest[name] = (answer, int(receipt.timestamp))
+            self.republished += 1
+            refreshed.append(name)
+        return refreshed
+
+
 class OracleFeeder:
     """Publishes one round per `step()`: its reporters (accounts holding their keys, e.g. a
     node's test accounts) sign observations and the first transmits them together."""
@@ -175,30 +248,39 @@ class OracleFeeder:
             point = self.source.next_point(elapsed, current)
             if point is None:
                 return None
-            timestamp = self._timestamp_for(point, now)
-            answer, clamped = self._within_bound(self.to_answer(point.price), latest, timestamp)
-            self.chain.pending_timestamp = timestamp
+            if self.mode is FeedMode.LIVE:
+                target = observed_at = now
+            else:
+                target = self.start + point.t
+                observed_at = pin_next_block(self.chain, target, now)
+            answer, clamped = self._within_bound(self.to_answer(point.price), latest, observed_at)
             receipt = transmit_round(self.oracle, answer, self.reporters, self.reporters[0],
-                                     observed_at=timestamp)
+                                     observed_at=observed_at)
             self.metrics.spent(receipt.gas_used, receipt.gas_price)
             self.metrics.handled(len(self.reporters))  # observations signed and transmitted
+            round_id, _, _, updated_at, _ = self.oracle.latestRoundData()
+            if self.mode is FeedMode.DEVNET and updated_at > target:
+                self._shift(int(updated_at) - target)
             return FeedRound(
-                round_id=int(self.oracle.latestRound()),
-                timestamp=timestamp,
+                round_id=int(round_id),
+                timestamp=int(updated_at),
                 price=self.from_answer(answer),
                 answer=answer,
                 requested=point.price,
                 clamped=clamped,
             )
 
-    def run(self, steps: int | None = None) -> list[FeedRound]:
-        """Steps until the source is exhausted or `steps` rounds were published."""
+    def run(self, steps: int | None = None,
+            on_round: Callable[[FeedRound], object] = lambda published: None) -> list[FeedRound]:
+        """Steps until the source is exhausted or `steps` rounds were published, calling
+        `on_round` after each round."""
         rounds: list[FeedRound] = []
         while not self.exhausted and (steps is None or len(rounds) < steps):
             published = self.step()
             if published is None:
                 break
             rounds.append(published)
+            on_round(published)
         return rounds
 
     def _latest_answer(self) -> tuple[int, int] | None:
@@ -208,17 +290,11 @@ class OracleFeeder:
         _, answer, _, updated_at, _ = self.oracle.latestRoundData()
         return int(answer), int(updated_at)
 
-    def _timestamp_for(self, point: PricePoint, now: int) -> int:
-        if self.mode is FeedMode.LIVE:
-            return now
-        target = self.start + point.t
-        if target < now:
-            # The chain is already later than the path: shift the rest of the path.
-            self.metrics.log.warning("chain is %d s ahead of the path; shifting it", now - target)
-            self.metrics.count("lag_seconds", now - target)
-            self.start += now - target
-            target = now
-        return target
+    def _shift(self, lag: int) -> None:
+        """The chain is later than the path: the rest of the path moves later by `lag`."""
+        self.metrics.log.warning("chain is %d s ahead of the path; shifting it", lag)
+        self.metrics.count("lag_seconds", lag)
+        self.start += lag
 
     def _within_bound(self, answer: int, latest: tuple[int, int] | None,
                       timestamp: int) -> tuple[int, bool]:
