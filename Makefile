@@ -6,9 +6,9 @@ VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test test-properties test-node-and-units fuzz bench bench-keepers clean devnet devnet-reset
+.PHONY: deps test test-properties test-node-and-units fuzz bench bench-keepers clean devnet devnet-reset scenario scenarios
 
-deps: $(STAMPS)/python $(STAMPS)/node
+deps: $(STAMPS)/python $(STAMPS)/node $(STAMPS)/chromium
 
 $(STAMPS)/python: pyproject.toml requirements.lock
 	@mkdir -p $(STAMPS)
@@ -25,6 +25,12 @@ CONTRACT_SOURCES := $(shell find contracts -name '*.vy' -o -name '*.vyi')
 $(STAMPS)/contracts: $(CONTRACT_SOURCES)
 	@mkdir -p $(STAMPS)
 	rm -rf .build
+	@touch $@
+
+# Headless Chromium (Debian's package) opens a rendered scenario report in tests/e2e/test_scenarios.py.
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@touch $@
 
 $(STAMPS)/node: package.json package-lock.json
@@ -60,6 +66,17 @@ bench: deps $(STAMPS)/contracts
 ## Liquidator latency after a crash among 1,000 and 10,000 accounts (minutes), into docs/benchmarks.md.
 bench-keepers: deps $(STAMPS)/contracts
 	ape run keeper_benchmark
+
+## One scenario (scenarios/NAME.yaml) on a fresh anvil with the real contracts and keepers; the
+## report goes to reports/NAME/index.html. SCENARIO_ARGS passes options (e.g. --reduced).
+NAME ?= crash-50
+SCENARIO_ARGS ?=
+scenario: deps $(STAMPS)/contracts
+	ape run scenario $(NAME) $(SCENARIO_ARGS)
+
+## Every shipped scenario at full size, one after the other (reports/*/; tens of minutes).
+scenarios: deps $(STAMPS)/contracts
+	@for name in $$(ape run scenario --list); do ape run scenario $$name $(SCENARIO_ARGS) || exit 1; done
 
 ## Persistent devnet on DEVNET_PORT: anvil with its state in .devnet/, the deployment, keepers,
 ## simulated traders and the live dashboard. Ctrl-C stops it; the next run resumes the chain.
