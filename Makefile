@@ -74,9 +74,11 @@ SCENARIO_ARGS ?=
 scenario: deps $(STAMPS)/contracts
 	ape run scenario $(NAME) $(SCENARIO_ARGS)
 
-## Every shipped scenario at full size, one after the other (reports/*/; tens of minutes).
+## Every shipped scenario at full size, one after the other (reports/*/), then their verdicts and
+## figures into docs/scenarios.md (about 15 minutes here).
 scenarios: deps $(STAMPS)/contracts
 	@for name in $$(ape run scenario --list); do ape run scenario $$name $(SCENARIO_ARGS) || exit 1; done
+	python -m vyperp.scenarios.docs reports docs/scenarios.md
 
 ## Persistent devnet on DEVNET_PORT: anvil with its state in .devnet/, the deployment, keepers,
 ## simulated traders and the live dashboard. Ctrl-C stops it; the next run resumes the chain.

@@ -1,5 +1,6 @@
 """A scenario's report: one self-contained HTML file (the verdict table first, then the figures
-and the plots as inline SVG), the rounds as CSV and the verdicts and figures as JSON.
+and the plots as inline SVG), the rounds as CSV, the verdicts and figures as JSON, and each plot
+as an SVG file of its own (for a page that shows one, like the README).
 
 Plots are matplotlib SVG written into the page, not images beside it: the file opens anywhere,
 diffs as text and stays small (no fonts embedded: `svg.fonttype = none`); ids and dates are
@@ -91,6 +92,8 @@ def write_report(result: ScenarioResult, directory: Path) -> Path:
         "plots": [plot_id for plot_id, _, _ in plots],
     }
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for plot_id, _, svg in plots:  # each plot on its own as well, for pages that link one
+        (directory / f"{plot_id}.svg").write_text(svg)
     page = directory / "index.html"
     page.write_text(_html(result, summary, plots))
     return page
