@@ -87,17 +87,23 @@ class MarketsFile(_Strict):
     networks: dict[str, NetworkSection]
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """The parsed file after checking all of it against the schema; raises ConfigError."""
-    path = Path(path)
+def read_yaml(path: Path, error_type: type[VyperpError]) -> Any:
+    """The parsed YAML of ``path``; an unreadable file or a syntax error raises ``error_type``
+    in one line naming the file (and the line). Also for scenario files (vyperp.scenarios)."""
     try:
         text = path.read_text()
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
+        raise error_type(f"{path}: cannot read it ({error.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(_yaml_error(path, error)) from None
+        raise error_type(_yaml_error(path, error)) from None
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The parsed file after checking all of it against the schema; raises ConfigError."""
+    path = Path(path)
+    raw = read_yaml(path, ConfigError)
     if raw is None:
         return {}
     if not isinstance(raw, dict):

@@ -100,12 +100,14 @@ def test_calm_week_keeps_the_vault_whole(project, networks):
 def test_a_bad_scenario_is_refused_naming_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     text = (SCENARIOS / "crash-50.yaml").read_text().replace("ramp: -0.5", "ramp: -1.5")
+    text = text.replace("- hold: 21600", "- hodl: 21600")
     bad.write_text(text.replace("long_share: 0.75", "long_share: 0.75\n    levrage: 3"))
     with pytest.raises(ScenarioError) as refused:
         load_scenario(bad)
     message = str(refused.value)
     assert "\n" not in message and message.startswith(f"{bad}: ")
-    assert "markets.BTC-USD.path.segments.1: not a segment" in message
+    assert "markets.BTC-USD.path.segments.1.ramp: input should be greater than -1" in message
+    assert "markets.BTC-USD.path.segments.2: not a segment (one of: {hold: s}," in message
     assert "traders.0.levrage: unknown key" in message
 
 

@@ -14,10 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vyperp.config_schema import MarketParams, OracleSection, _yaml_error
+from vyperp.config_schema import MarketParams, OracleSection, read_yaml
 from vyperp.errors import VyperpError
 
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -40,28 +39,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Range(_Strict):
+class _Span(_Strict):
+    """A range whose ``high`` is not below its ``low``."""
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.high < self.low:
+            raise ValueError(f"high {self.high} is below low {self.low}")
+        return self
+
+
+class Range(_Span):
     """A uniform draw between ``low`` and ``high`` (equal for a fixed value)."""
 
     low: NonNegative
     high: NonNegative
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.high < self.low:
-            raise ValueError(f"high {self.high} is below low {self.low}")
-        return self
 
-
-class IntRange(_Strict):
+class IntRange(_Span):
     low: Annotated[int, Field(ge=1)]
     high: Annotated[int, Field(ge=1)]
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.high < self.low:
-            raise ValueError(f"high {self.high} is below low {self.low}")
-        return self
 
 
 # ---- oracle paths ----
@@ -226,14 +223,7 @@ class Scenario(_Strict):
 def load_scenario(path: Path | str) -> Scenario:
     """The scenario in ``path`` after checking all of it; raises ScenarioError."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ScenarioError(f"{path}: cannot read it ({error.strerror})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ScenarioError(_yaml_error(path, error)) from None
+    raw = read_yaml(path, ScenarioError)
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: expected a mapping, got {type(raw).__name__}")
     try:
@@ -247,27 +237,37 @@ def load_scenario(path: Path | str) -> Scenario:
 
 
 def _problems(error: ValidationError) -> list[str]:
-    """One "key: what is wrong" per problem. A segment that fits no kind names the keys each
-    kind takes rather than one complaint per kind."""
-    problems, seen = [], set()
+    """One "key: what is wrong" per problem. A segment is tried as each kind: the kind whose
+    keys it has (no key missing or unknown) explains what is wrong with it; a segment that has
+    no kind's keys names the forms a segment takes."""
+    problems, segments = [], {}
     for item in error.errors():
         # pydantic names the path's kind in the location: the file's keys do not have it
         loc = [str(part) for part in item["loc"] if str(part) not in _PATH_KINDS]
-        if "segments" in loc:
+        if "segments" in loc and len(loc) > loc.index("segments") + 2:
             where = loc.index("segments") + 2
-            if len(loc) > where and loc[where] in _SEGMENT_KINDS:  # pydantic names the union arm
+            if loc[where] in _SEGMENT_KINDS:
                 key = ".".join(loc[:where])
-                if key not in seen:
-                    seen.add(key)
-                    problems.append(f"{key}: not a segment (one of: {_SEGMENT_FORMS})")
+                segments.setdefault(key, {}).setdefault(loc[where], []).append(
+                    (".".join(loc[:where] + loc[where + 1:]), item))
                 continue
-        key = ".".join(loc) or "(top level)"
-        what = ("unknown key" if item["type"] == "extra_forbidden"
-                else f"{item['msg'][0].lower()}{item['msg'][1:]}")
-        if item["type"] not in ("extra_forbidden", "missing") and "input" in item:
-            what += f", got {item['input']!r}"
-        problems.append(f"{key}: {what}")
+        problems.append(_problem(".".join(loc), item))
+    for key, kinds in segments.items():
+        fitting = [errors for errors in kinds.values()
+                   if all(item["type"] not in ("missing", "extra_forbidden") for _, item in errors)]
+        if len(fitting) == 1:
+            problems += [_problem(where, item) for where, item in fitting[0]]
+        else:
+            problems.append(f"{key}: not a segment (one of: {_SEGMENT_FORMS})")
     return problems
+
+
+def _problem(key: str, item: dict) -> str:
+    what = ("unknown key" if item["type"] == "extra_forbidden"
+            else f"{item['msg'][0].lower()}{item['msg'][1:]}")
+    if item["type"] not in ("extra_forbidden", "missing") and "input" in item:
+        what += f", got {item['input']!r}"
+    return f"{key or '(top level)'}: {what}"
 
 
 _SEGMENT_KINDS = {"Hold", "Ramp", "Gap", "Silent", "Oscillate"}
