@@ -155,6 +155,7 @@ def test_a_chain_whose_time_ran_ahead_of_the_wall_clock_resumes_and_keeps_time_m
     resumed = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
                         "--duration", "6")  # fmt: skip
     assert "devnet resumed at block" in resumed
+    assert re.search(r"chain time is 3\d{3} s ahead of the wall clock", resumed)
     (oracle_status,) = read_statuses(state / "status")
     assert oracle_status.steps > 0 and oracle_status.errors == 0, oracle_status.last_error
     with devnet_chain(port, state, networks):
