@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,7 @@ def test_ape_run_against_a_stopped_devnet_prints_one_line_and_starts_no_anvil(tm
     def watch():
         while process.poll() is None:
             answered.append(rpc_answers(url, timeout=0.1))
+            time.sleep(0.1)  # a refused connection returns at once: do not spin
 
     watcher = threading.Thread(target=watch)
     watcher.start()
