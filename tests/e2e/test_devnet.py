@@ -1,7 +1,8 @@
 """`ape run devnet up` as a subprocess: a first start deploys on a fresh anvil whose state lives in
 a temporary directory; a second start resumes that chain (same manifest, block height kept,
-nothing redeployed), and no process outlives a run. Then the parts on their own: stale feeds
-re-published on resume, a loop's status, the supervisor's restarts."""
+nothing redeployed), and no process outlives a run; a chain whose time ran ahead of the wall clock
+resumes with time going on from its head. Then the parts on their own: stale feeds re-published
+on resume, a loop's status, the supervisor's restarts."""
 
 import contextlib
 import dataclasses

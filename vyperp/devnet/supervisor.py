@@ -66,7 +66,7 @@ class Devnet:
             f"anvil {'resumed from' if resumed else 'started with'} {settings.paths.state} "
             f"at {settings.url} (pid {self.anvil.pid})"
         )
-        if lead := keep_time_monotonic(settings.url):
+        if resumed and (lead := keep_time_monotonic(settings.url)):
             self.log(f"chain time is {lead} s ahead of the wall clock: it goes on from there")
         # ape-foundry reads it at connect: this process attaches like its children
         os.environ["APE_FOUNDRY_HOST"] = settings.url
