@@ -1,22 +1,27 @@
 """`ape run devnet up` as a subprocess: a first start deploys on a fresh anvil whose state lives in
 a temporary directory; a second start resumes that chain (same manifest, block height kept,
-nothing redeployed), and no process outlives a run. Then the parts on their own: stale feeds
-re-published on resume, a loop's status, the supervisor's restarts."""
+nothing redeployed), and no process outlives a run; a chain whose time ran ahead of the wall clock
+resumes with time going on from its head. Then the parts on their own: stale feeds re-published
+on resume, a loop's status, the supervisor's restarts."""
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vyperp.devnet import supervisor as supervisor_module
-from vyperp.devnet.anvil import free_port, rpc_answers
+from vyperp.devnet.anvil import devnet_options, free_port, rpc_answers, start_anvil, stop_process
 from vyperp.devnet.loops import run_loop
 from vyperp.devnet.settings import DevnetPaths, DevnetSettings
 from vyperp.devnet.status import process_exists, read_statuses
@@ -26,6 +31,8 @@ from vyperp.devnet.supervisor import (
     outdated_contracts,
     refresh_stale_prices,
 )
+from vyperp.keepers.oracle_feeder import signers_among_test_accounts
+from vyperp.oracle_signing import transmit_round
 
 REPO = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).with_name("ape"))
@@ -57,13 +64,28 @@ def block(pattern: str, output: str) -> int:
     return int(re.search(pattern, output).group(1))
 
 
-def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
+@dataclasses.dataclass(frozen=True)
+class CreatedDevnet:
+    port: int
+    state: Path
+    deployments: Path
+    output: str
+
+
+@pytest.fixture(scope="module")
+def created_devnet(devnet_dirs) -> CreatedDevnet:
+    """The module's one deploy: a devnet created and run with its oracle loop for 10 s."""
     state, deployments = devnet_dirs
     port = free_port()
+    output = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
+                       "--duration", "10")  # fmt: skip
+    return CreatedDevnet(port, state, deployments, output)
+
+
+def test_devnet_deploys_then_resumes_the_same_chain(created_devnet):
+    port, state, deployments, first = dataclasses.astuple(created_devnet)
     manifest_file = deployments / "ethereum_local.json"
 
-    first = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
-                      "--duration", "10")  # fmt: skip
     assert "devnet created at block 0" in first
     assert "deployed: DevnetUSD, EngineAdmin, EngineRisk, Engine, LiquidityVault, EngineLens" in first
     manifest = json.loads(manifest_file.read_text())
@@ -90,6 +112,62 @@ def test_devnet_deploys_then_resumes_the_same_chain(devnet_dirs):
     assert not rpc_answers(f"http://127.0.0.1:{port}")
     assert not (state / "anvil.pid").exists()
     assert not process_exists(oracle.pid)
+
+
+@contextlib.contextmanager
+def devnet_chain(port: int, state: Path, networks) -> Iterator[object]:
+    """The devnet's own anvil (same options) on its saved chain with Ape attached, without the
+    supervisor; stopped with SIGINT, so it saves the chain as the devnet's does."""
+    from ape import config
+
+    settings = DevnetSettings(paths=DevnetPaths(state), port=port)
+    process = start_anvil(port, devnet_options(settings, config.get_config("test")))
+    try:
+        with networks.ethereum.local.use_provider(
+            "foundry", provider_settings={"host": settings.url}
+        ) as provider:
+            yield provider
+    finally:
+        stop_process(process)
+
+
+def test_a_chain_whose_time_ran_ahead_of_the_wall_clock_resumes_and_keeps_time_monotonic(
+    created_devnet, tmp_path, project, networks, chain
+):
+    from ape import accounts  # the account manager: reporters are found among its test accounts
+
+    # a copy of the module's devnet chain and manifest (its status files stay behind)
+    state, deployments = tmp_path / "state", tmp_path / "deployments"
+    state.mkdir()
+    shutil.copy(created_devnet.state / "state.json", state / "state.json")
+    shutil.copytree(created_devnet.deployments, deployments)
+    markets = json.loads((deployments / "ethereum_local.json").read_text())["markets"]
+    port = free_port()
+    # what a replay (seed-oracles) leaves behind: rounds an hour ahead of the wall clock
+    with devnet_chain(port, state, networks):
+        chain.pending_timestamp = int(time.time()) + 3600
+        for market in markets.values():
+            oracle = project.PriceOracle.at(market["oracle"])
+            signers = signers_among_test_accounts(accounts, market["reporters"])
+            transmit_round(oracle, int(oracle.latestAnswer()), signers, signers[0])
+        ahead_head = chain.blocks.head.timestamp
+    assert ahead_head > time.time() + 3500
+
+    resumed = devnet_up(port, state, deployments, "--process", "oracle", "--oracle-step", "1",
+                        "--duration", "6")  # fmt: skip
+    assert "devnet resumed at block" in resumed
+    assert re.search(r"chain time is 3\d{3} s ahead of the wall clock", resumed)
+    (oracle_status,) = read_statuses(state / "status")
+    assert oracle_status.steps > 0 and oracle_status.errors == 0, oracle_status.last_error
+    with devnet_chain(port, state, networks):
+        head = chain.blocks.head.timestamp
+        rounds = {
+            name: project.PriceOracle.at(market["oracle"]).latestTimestamp()
+            for name, market in markets.items()
+        }
+    # every market got a round after the old head's: chain time never went back
+    assert head > ahead_head
+    assert all(timestamp > ahead_head for timestamp in rounds.values()), rounds
 
 
 def test_stale_feeds_are_republished_at_their_last_answer(project, sdk, chain):

@@ -1,5 +1,6 @@
 """What the command lines (`ape run trade`, `ape run orders`, ...) share: one-line errors, checked
-amounts, ``--json`` output and the options several commands take.
+amounts, ``--json`` output, the options several commands take, and the check that the devnet
+answers before connecting.
 
 Every refusal -- bad input, an unknown market, a missing manifest, a transaction whose preflight
 (``eth_call``) reverts -- ends the command with one line ``error: <reason>`` on stderr and a
@@ -12,15 +13,21 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 from ape import project
+from ape.api import ProviderAPI
+from ape.cli import ConnectedProviderCommand
+from ape.cli.commands import get_param_from_ctx
 from ape.exceptions import ApeException, ContractLogicError
 from pydantic import ValidationError
 
+from vyperp.devnet.anvil import rpc_answers
+from vyperp.devnet.settings import DEFAULT_PORT
 from vyperp.errors import VyperpError
 from vyperp.manifest import DEFAULT_ROOT
 
@@ -82,6 +89,50 @@ class OneLineErrors(click.Group):
             raise OneLineError(reason(error), exit_code=error.exit_code) from None
         except REFUSALS as error:
             raise OneLineError(reason(error)) from None
+
+
+class DevnetCommand(ConnectedProviderCommand):
+    """A command that acts on a deployed chain: on the local foundry network (the devnet's), it
+    refuses in one line when no devnet answers, before Ape connects.
+
+    Connecting there would start an anvil: ape-foundry starts one at ``APE_FOUNDRY_HOST`` when
+    nothing answers, or on a free port without it, and the command would then run on an empty
+    chain and blame the manifest. A provider passed in the click context (tests) is used as is.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        given = isinstance(ctx.obj, dict) and "provider" in ctx.obj
+        provider = get_param_from_ctx(ctx, "network")
+        if self.callback is not None and not given and isinstance(provider, ProviderAPI):
+            refuse_without_devnet(provider)
+        return super().invoke(ctx)
+
+
+def refuse_without_devnet(provider: ProviderAPI) -> None:
+    """OneLineError unless an anvil answers where ``provider`` (ape-foundry on a local network)
+    would attach; says how to start the devnet (`make devnet`) or attach to it."""
+    if provider.name != "foundry" or provider.network.name != "local":
+        return  # not the devnet's network
+    host = os.environ.get("APE_FOUNDRY_HOST") or provider.settings.host
+    devnet_url = f"http://127.0.0.1:{os.environ.get('DEVNET_PORT', DEFAULT_PORT)}"
+    if host in (None, "auto"):  # a new anvil on a free port, with nothing deployed
+        if rpc_answers(devnet_url):
+            raise OneLineError(
+                f"APE_FOUNDRY_HOST is not set: `export APE_FOUNDRY_HOST={devnet_url}` to attach "
+                "to the devnet answering there"
+            )
+        raise OneLineError(
+            f"no devnet answers at {devnet_url}: start it with "
+            f"`{start_devnet_command(devnet_url)}`, then `export APE_FOUNDRY_HOST={devnet_url}`"
+        )
+    url = host if host.startswith("http") else f"http://{host}"
+    if not rpc_answers(url):
+        raise OneLineError(f"no devnet answers at {url}: start it with `{start_devnet_command(url)}`")
+
+
+def start_devnet_command(url: str) -> str:
+    port = url.rsplit(":", 1)[-1].rstrip("/")
+    return "make devnet" if port == str(DEFAULT_PORT) else f"DEVNET_PORT={port} make devnet"
 
 
 def parse_decimal(param_type: click.ParamType, value, param, ctx, refusal: str) -> Decimal:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import click
 from ape import accounts, config, networks, project
-from ape.cli import ConnectedProviderCommand
 
-from vyperp.cli.common import deployments_option
+from vyperp.cli.common import DevnetCommand, deployments_option
 from vyperp.devnet import DevnetError
 from vyperp.devnet.loops import PROCESSES, LoopContext, run_loop
 from vyperp.devnet.settings import (
@@ -97,7 +96,7 @@ def up(port, state_dir, deployments_root, oracle_step, duration, dashboard, proc
         click.echo(status_lines(read_statuses(settings.paths.status)))
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=DevnetCommand)
 @click.argument("name", type=click.Choice(list(PROCESSES)))
 @state_dir_option
 @deployments_option
@@ -121,7 +120,7 @@ def loop(name, state_dir, deployments_root, oracle_step, duration):
     )
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=DevnetCommand)
 @state_dir_option
 @deployments_option
 @click.option("--duration", type=float, help="Stop after this many seconds.")

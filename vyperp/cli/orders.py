@@ -13,13 +13,13 @@ vyperp.orders; docs/orders.md describes the order types and when they execute.
 
 import click
 from ape import chain, project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from rich.console import Console
 from rich.table import Table
 
 from vyperp.cli.common import (
-    ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, deployments_option, echo_json, json_option,
-    subaccount_option,
+    ACCEPTS_NEGATIVE, Amount, DevnetCommand, Fraction, OneLineErrors, deployments_option, echo_json,
+    json_option, subaccount_option,
 )
 from vyperp.orders import DEFAULT_SLIPPAGE, OrderKind, connect_client
 
@@ -41,7 +41,7 @@ def cli():
     pass
 
 
-@cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
+@cli.command(cls=DevnetCommand, context_settings=ACCEPTS_NEGATIVE)
 @common
 @click.argument("market")
 @click.argument("kind", type=click.Choice(KINDS), metavar="KIND")
@@ -67,7 +67,7 @@ def place(account, deployments_root, order_book, market, kind, side, size, limit
     _print_orders(client, [client.order(order_id)], f"order {order_id} committed")
 
 
-@cli.command(name="list", cls=ConnectedProviderCommand)
+@cli.command(name="list", cls=DevnetCommand)
 @common
 @json_option
 def list_(account, deployments_root, order_book, as_json):
@@ -81,7 +81,7 @@ def list_(account, deployments_root, order_book, as_json):
     _print_orders(client, orders, f"pending orders of {account.address}")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=DevnetCommand)
 @common
 @click.argument("order_id", type=click.IntRange(min=0))
 def cancel(account, deployments_root, order_book, order_id):

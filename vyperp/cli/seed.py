@@ -22,9 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand
 
-from vyperp.cli.common import Amount, deployments_option
+from vyperp.cli.common import Amount, DevnetCommand, deployments_option
 from vyperp.cli.devnet import state_dir_option
 from vyperp.errors import VyperpError
 from vyperp.keepers.oracle_feeder import (
@@ -70,7 +69,7 @@ def max_price_ages(project, deployment: Deployment, names) -> dict[str, int]:
     }
 
 
-@click.command(cls=ConnectedProviderCommand, name="seed-oracles")
+@click.command(cls=DevnetCommand, name="seed-oracles")
 @click.option("--market", required=True, help="Market name in the manifest, e.g. BTC-USD.")
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A t,price CSV path (data/paths/*.csv).")

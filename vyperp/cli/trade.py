@@ -17,13 +17,13 @@ from pathlib import Path
 
 import click
 from ape import project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from rich.console import Console
 from rich.table import Table
 
 from vyperp.cli.common import (
-    ACCEPTS_NEGATIVE, Amount, Fraction, OneLineErrors, deployments_option, echo_json, json_option,
-    plain, subaccount_option,
+    ACCEPTS_NEGATIVE, Amount, DevnetCommand, Fraction, OneLineErrors, deployments_option, echo_json,
+    json_option, plain, subaccount_option,
 )
 from vyperp.sdk import DEFAULT_SLIPPAGE, AccountState, MarketState, Side, TradeResult, Vyperp
 
@@ -60,7 +60,7 @@ def _sender_options(command):
 def _collateral_command(function):
     """A command that moves AMOUNT of collateral of --account's subaccount (deposit, withdraw)."""
     function = _sender_options(click.argument("amount", type=Amount())(function))
-    return cli.command(cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)(function)
+    return cli.command(cls=DevnetCommand, context_settings=ACCEPTS_NEGATIVE)(function)
 
 
 def _sdk(deployments_root: Path) -> Vyperp:
@@ -96,7 +96,7 @@ def _move_collateral(move, done: str, deployments_root, account, subaccount, amo
     _print_account(sdk.account(account, subaccount), f"{done} {amount}")
 
 
-@cli.command(name="open", cls=ConnectedProviderCommand, context_settings=ACCEPTS_NEGATIVE)
+@cli.command(name="open", cls=DevnetCommand, context_settings=ACCEPTS_NEGATIVE)
 @_sender_options
 @slippage_option
 @click.argument("market")
@@ -111,7 +111,7 @@ def open_(account, deployments_root, subaccount, slippage, market, size, side):
     _console().print(trade_table(result))
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=DevnetCommand)
 @_sender_options
 @slippage_option
 @click.argument("market")
@@ -124,7 +124,7 @@ def close(account, deployments_root, subaccount, slippage, market):
     _console().print(trade_table(result))
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=DevnetCommand)
 @account_option(prompt=False)
 @deployments_option
 @subaccount_option
@@ -142,7 +142,7 @@ def account(account, deployments_root, subaccount, as_json, owner):
         _print_account(state)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=DevnetCommand)
 @deployments_option
 @json_option
 def markets(deployments_root, as_json):

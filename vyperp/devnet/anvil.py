@@ -38,18 +38,49 @@ def devnet_options(settings: DevnetSettings, test_config) -> list[str]:
     ]  # fmt: skip
 
 
-def rpc_answers(url: str, timeout: float = 0.5) -> bool:
-    """Whether a JSON-RPC node answers at ``url``."""
+def rpc_call(url: str, method: str, params: Sequence = (), timeout: float = 5.0):
+    """One JSON-RPC request to the node at ``url``: its result, or DevnetError."""
     request = urllib.request.Request(
         url,
-        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).encode(),
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode(),
         headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return "result" in json.loads(response.read())
-    except (OSError, ValueError, urllib.error.URLError):
+            answer = json.loads(response.read())
+    except (OSError, ValueError) as error:  # URLError is an OSError
+        raise DevnetError(f"no answer from {url} to {method}: {error}") from None
+    if "result" not in answer:
+        raise DevnetError(f"{url} refused {method}: {answer.get('error')}")
+    return answer["result"]
+
+
+def rpc_answers(url: str, timeout: float = 0.5) -> bool:
+    """Whether a JSON-RPC node answers at ``url``."""
+    try:
+        rpc_call(url, "eth_chainId", timeout=timeout)
+    except DevnetError:
         return False
+    return True
+
+
+def keep_time_monotonic(url: str) -> int:
+    """Makes the next block of the chain at ``url`` later than its head; returns by how many
+    seconds the head was ahead of the wall clock (0: it was not).
+
+    An anvil loaded from ``--state`` forgets its clock offset and mines at wall time, even when
+    the saved head is later (the oracle loop and seed-oracles' replays move chain time ahead):
+    its next block would go back in time and every oracle round would revert. ``anvil_setTime``
+    sets both the clock and the floor anvil keeps block times above, so chain time goes on from
+    the head, the lead kept. Call it before anything is sent.
+    """
+    head = int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    lead = head - int(time.time())
+    if lead < 0:
+        return 0  # wall time is later: the next block is later than the head anyway
+    # + 1: a block at the head's own time would fail every oracle (one round per timestamp)
+    rpc_call(url, "anvil_setTime", [head + 1])
+    return lead
 
 
 def start_anvil(

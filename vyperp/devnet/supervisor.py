@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vyperp import roles
 from vyperp.devnet import DevnetError
-from vyperp.devnet.anvil import devnet_options, start_anvil, stop_process
+from vyperp.devnet.anvil import devnet_options, keep_time_monotonic, start_anvil, stop_process
 from vyperp.devnet.loops import PROCESSES, loop_command
 from vyperp.devnet.settings import NETWORK, NETWORK_CHOICE, DevnetSettings
 
@@ -66,6 +66,8 @@ class Devnet:
             f"anvil {'resumed from' if resumed else 'started with'} {settings.paths.state} "
             f"at {settings.url} (pid {self.anvil.pid})"
         )
+        if resumed and (lead := keep_time_monotonic(settings.url)):
+            self.log(f"chain time is {lead} s ahead of the wall clock: it goes on from there")
         # ape-foundry reads it at connect: this process attaches like its children
         os.environ["APE_FOUNDRY_HOST"] = settings.url
         self._provider_context = networks.parse_network_choice(NETWORK_CHOICE)
