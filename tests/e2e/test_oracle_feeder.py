@@ -75,6 +75,20 @@ def test_live_mode_publishes_the_latest_due_point_at_the_chains_time(feed, repor
     assert round_data(feed, late.round_id) == (102 * 10**DECIMALS, start + 30)
 
 
+def test_live_mode_after_another_writers_round_in_the_same_second_uses_the_next(feed, reporters, chain):
+    # A replay handing the feed back to the devnet's loop wrote a round in the second the loop
+    # steps in: PriceOracle writes one round per timestamp, so the loop's round goes one later.
+    feeder = OracleFeeder(feed, reporters, PathSource(PricePath.of([(0, 100)])), mode=FeedMode.LIVE)
+    handed_back = chain.pending_timestamp
+    transmit_round(feed, 99 * 10**DECIMALS, reporters, reporters[0])
+    assert feed.latestTimestamp() == handed_back
+    chain.pending_timestamp = handed_back
+    published = feeder.step()
+    assert published.timestamp == handed_back + 1
+    assert round_data(feed, published.round_id) == (100 * 10**DECIMALS, handed_back + 1)
+    assert feeder.metrics.errors == 0
+
+
 def test_simulated_source_steps_from_the_current_on_chain_price(feed, reporters, chain):
     with ape.reverts("oracle: too few observations"):  # one observation: below the quorum
         transmit_round(feed, 3_000 * 10**DECIMALS, reporters[2:], reporters[2])

@@ -249,7 +249,10 @@ class OracleFeeder:
             if point is None:
                 return None
             if self.mode is FeedMode.LIVE:
-                target = observed_at = now
+                # PriceOracle writes one round per timestamp: after a round another writer (a
+                # replay handing the feed back) sent in this second, ours goes in the next one
+                target = max(now, latest[1] + 1) if latest else now
+                observed_at = now if target == now else pin_next_block(self.chain, target, now)
             else:
                 target = self.start + point.t
                 observed_at = pin_next_block(self.chain, target, now)
