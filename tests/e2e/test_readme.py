@@ -15,9 +15,9 @@ commands that run with commands that cannot (a real network's deploy beside the 
 - a README command nobody can run (no step kind for it, no NOT_RUN entry), and a NOT_RUN or
   PROSE_BLOCKS entry no README line matches, fail the test.
 
-The commands run in a scratch project: a temporary directory linking this repository's
-contracts, scripts, config, data, compiled contracts and node_modules, with `.venv` linking the
-running interpreter's environment, so that the README's relative paths (`deployments/`,
+The commands run in a scratch clone: a temporary directory linking this checkout's files (its
+compiled contracts and node_modules too) but not its devnet state or manifests, with `.venv`
+linking the running interpreter's environment, so that the README's relative paths (`deployments/`,
 `.devnet/`, `data/paths/btc.csv`, `source .venv/bin/activate`) resolve as in a clone without
 touching this checkout's own devnet. The devnet listens on a free port, substituted for the
 README's 8545. All commands run in one Python process (tests/e2e/readme_runner.py), which imports
@@ -47,10 +47,9 @@ README = REPO / "README.md"
 RUNNER = Path(__file__).with_name("readme_runner.py")
 APE = str(Path(sys.executable).with_name("ape"))
 
-# What a clone holds that the README's commands use; deployments/ and .devnet/ start empty.
-PROJECT_ENTRIES = (
-    "ape-config.yaml", "contracts", "scripts", "config", "data", ".build", "node_modules",
-)  # fmt: skip
+# The scratch clone links every entry of the checkout but these: its own devnet and manifests
+# (the clone's start empty), its environment (the clone's .venv is the one running this test).
+NOT_LINKED = {".git", ".venv", ".devnet", "deployments", ".silverback-sessions"}
 
 PROSE_BLOCKS = {
     "contracts/            Engine.vy (entry points, composes the modules), EngineRisk.vy "
@@ -59,6 +58,7 @@ PROSE_BLOCKS = {
 
 BOT_SERVICE = "a service until stopped; tests/e2e/test_bots.py runs the bots with `silverback run`"
 SUITE_RUN = "a test run inside the suite"
+SCENARIO = "a stress run on its own anvil; tests/e2e/test_scenarios.py runs each at reduced size"
 NOT_RUN = {
     "make devnet": "`ape run devnet up` until Ctrl-C: this test runs that devnet",
     'make devnet DEVNET_ARGS="--no-dashboard --duration 600"': "the same devnet for ten minutes",
@@ -70,6 +70,9 @@ NOT_RUN = {
     "make bench-keepers": "the liquidator benchmark, minutes, rewrites docs/benchmarks.md",
     "pytest tests/unit/test_vectors.py -p no:ape_test": SUITE_RUN,
     "ape test tests/e2e/test_sdk.py": SUITE_RUN,
+    "make scenario NAME=crash-50": SCENARIO,
+    "make scenario NAME=crash-90 SCENARIO_ARGS=--reduced": SCENARIO,
+    "make scenarios": "every scenario at full size, minutes; rewrites docs/scenarios.md",
     "ape run devnet dashboard": "a live display until Ctrl-C; test_dashboard.py renders it",
     "ape run deploy --network <ecosystem:network> --account <alias>": "a real network and account",
     "silverback run oracle --network ethereum:local:foundry": BOT_SERVICE,
@@ -194,8 +197,9 @@ def printed_values_match(script: str, stdout: str) -> list[str]:
 
 def scratch_project(root: Path) -> Path:
     root.mkdir()
-    for entry in PROJECT_ENTRIES:
-        (root / entry).symlink_to(REPO / entry)
+    for entry in REPO.iterdir():
+        if entry.name not in NOT_LINKED:
+            (root / entry.name).symlink_to(entry)
     (root / ".venv").symlink_to(sys.prefix)  # the environment running this test
     (root / "deployments").mkdir()
     return root
