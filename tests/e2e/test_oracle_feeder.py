@@ -89,6 +89,18 @@ def test_live_mode_after_another_writers_round_in_the_same_second_uses_the_next(
     assert feeder.metrics.errors == 0
 
 
+def test_a_replay_starting_in_the_second_of_the_loops_round_starts_one_later(feed, reporters, chain):
+    # The replay took the feed just after the devnet's loop wrote a round in this second: its
+    # first round goes one second later and the rest of the path follows from there.
+    loop_round = chain.pending_timestamp
+    transmit_round(feed, 99 * 10**DECIMALS, reporters, reporters[0])
+    chain.pending_timestamp = loop_round
+    feeder = OracleFeeder(feed, reporters, PathSource(PricePath.of([(0, 100), (12, 101)])))
+    first, second = feeder.run()
+    assert (first.timestamp, second.timestamp) == (loop_round + 1, loop_round + 13)
+    assert feeder.metrics.errors == 0
+
+
 def test_simulated_source_steps_from_the_current_on_chain_price(feed, reporters, chain):
     with ape.reverts("oracle: too few observations"):  # one observation: below the quorum
         transmit_round(feed, 3_000 * 10**DECIMALS, reporters[2:], reporters[2])

@@ -248,14 +248,16 @@ class OracleFeeder:
             point = self.source.next_point(elapsed, current)
             if point is None:
                 return None
+            # PriceOracle writes one round per timestamp: after a round another writer sent in
+            # this second (the devnet's loop before a replay took the feed, or a replay handing
+            # it back), ours goes in the next one
+            after_latest = latest[1] + 1 if latest else 0
             if self.mode is FeedMode.LIVE:
-                # PriceOracle writes one round per timestamp: after a round another writer (a
-                # replay handing the feed back) sent in this second, ours goes in the next one
-                target = max(now, latest[1] + 1) if latest else now
+                target = max(now, after_latest)
                 observed_at = now if target == now else pin_next_block(self.chain, target, now)
             else:
                 target = self.start + point.t
-                observed_at = pin_next_block(self.chain, target, now)
+                observed_at = pin_next_block(self.chain, max(target, after_latest), now)
             answer, clamped = self._within_bound(self.to_answer(point.price), latest, observed_at)
             receipt = transmit_round(self.oracle, answer, self.reporters, self.reporters[0],
                                      observed_at=observed_at)
