@@ -6,7 +6,7 @@ VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test test-properties test-node-and-units fuzz bench bench-keepers clean devnet devnet-reset scenario scenarios
+.PHONY: deps test test-contracts test-node fuzz bench bench-keepers clean devnet devnet-reset scenario scenarios
 
 deps: $(STAMPS)/python $(STAMPS)/node $(STAMPS)/chromium
 
@@ -38,20 +38,19 @@ $(STAMPS)/node: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## Whole suite, as two parallel jobs of about equal length (one per core): the property machines
-## (tests/fuzz, titanoboa), and the Ape suite on a real anvil (tests/e2e) followed by the contract
-## unit tests (tests/unit, titanoboa). Each job prints its own report when it ends.
+## Whole suite, as two parallel jobs of about equal length (one per core): the contracts in-process
+## on titanoboa (tests/unit, then the property machines of tests/fuzz), and the Ape suite on a real
+## anvil (tests/e2e: deployment, SDK, CLI, keepers and bots, devnet, scenarios, the README's
+## commands). Each job prints its own report, with its slowest tests, when it ends.
 test: deps $(STAMPS)/contracts
-	@echo "make test: tests/fuzz beside tests/e2e then tests/unit (two jobs; reports follow as each ends)"
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-properties test-node-and-units
+	@echo "make test: tests/unit and tests/fuzz beside tests/e2e (two jobs; reports follow as each ends)"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-contracts test-node
 
-test-properties: deps
-	pytest tests/fuzz -p no:ape_test -q
+test-contracts: deps
+	pytest tests/unit tests/fuzz -p no:ape_test -q --durations=5
 
-# tests/e2e first: Ape compiles with its own cache while the other job fills titanoboa's.
-test-node-and-units: deps $(STAMPS)/contracts
-	ape test tests/e2e -q
-	pytest tests/unit -p no:ape_test -q
+test-node: deps $(STAMPS)/contracts
+	ape test tests/e2e -q --durations=10
 
 ## Long fuzzing: every property of tests/fuzz with ten times the examples of `make test`, drawn
 ## afresh on each run (Hypothesis profile "long"; `make test` uses the derandomized "ci" profile).
