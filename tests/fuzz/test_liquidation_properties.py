@@ -142,10 +142,10 @@ class LiquidationMachine(ProtocolMachine):
         assert engine.insurance_balance() >= 0
 
 
-# the derandomized "ci" profile: a fixed example set, so `make test` always reaches liquidatable
-# states (checked below)
+# the derandomized "ci" profile: a fixed set of 15 examples (about 20 s), so `make test` always
+# reaches liquidatable states (checked below); `make fuzz` runs 150 fresh ones
 MACHINE_SETTINGS = settings(
-    max_examples=examples(30),
+    max_examples=examples(15),
     stateful_step_count=30,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],

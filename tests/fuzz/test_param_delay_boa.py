@@ -335,7 +335,7 @@ def liquidatable(p, owners):
     return out
 
 
-@settings(max_examples=examples(60), deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(30), deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(st.one_of(trade, price, market, caps, tier, utilization), min_size=4, max_size=24))
 def test_no_parameter_change_makes_a_healthy_account_liquidatable_in_the_same_block_boa(boa_protocol, steps):
     p = boa_protocol
