@@ -1,7 +1,7 @@
 """ADL bot: while the engine allows deleveraging, closes the most profitable positions until it
 no longer does.
 
-    silverback run adl --network ethereum:local:foundry --account TEST::5
+    silverback run adl --network ethereum:local:foundry --account TEST::0
 
 `--account` signs. The keeper's book is rebuilt from the engine's events at startup (deleveraging
 is rare and judged from the chain at every step, so a restart repeats nothing). The settings every

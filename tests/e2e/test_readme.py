@@ -79,7 +79,7 @@ NOT_RUN = {
     "silverback run funding --network ethereum:local:foundry --account TEST::5": BOT_SERVICE,
     "silverback run orders --network ethereum:local:foundry --account TEST::9": BOT_SERVICE,
     "silverback run liquidator --network ethereum:local:foundry --account TEST::1": BOT_SERVICE,
-    "silverback run adl --network ethereum:local:foundry --account TEST::1": BOT_SERVICE,
+    "silverback run adl --network ethereum:local:foundry --account TEST::0": BOT_SERVICE,
 }  # fmt: skip
 
 NUMBER = re.compile(r"-?\d[\d_]*(?:\.\d+)?")
