@@ -6,7 +6,7 @@ VENV := .venv
 STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: deps test test-contracts test-node fuzz bench bench-keepers clean devnet devnet-reset scenario scenarios
+.PHONY: deps test test-units test-properties test-node fuzz bench bench-keepers clean devnet devnet-reset scenario scenarios
 
 deps: $(STAMPS)/python $(STAMPS)/node $(STAMPS)/chromium
 
@@ -38,16 +38,20 @@ $(STAMPS)/node: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## Whole suite, as two parallel jobs of about equal length (one per core): the contracts in-process
-## on titanoboa (tests/unit, then the property machines of tests/fuzz), and the Ape suite on a real
-## anvil (tests/e2e: deployment, SDK, CLI, keepers and bots, devnet, scenarios, the README's
-## commands). Each job prints its own report, with its slowest tests, when it ends.
+## Whole suite, as three parallel jobs: the contracts in-process on titanoboa (tests/unit, and the
+## property machines of tests/fuzz, each its own job) beside the Ape suite on a real anvil
+## (tests/e2e: deployment, SDK, CLI, keepers and bots, devnet, scenarios, the README's commands),
+## whose node and subprocess start-ups leave a core idle at times. Each job prints its own report,
+## with its slowest tests, when it ends.
 test: deps $(STAMPS)/contracts
-	@echo "make test: tests/unit and tests/fuzz beside tests/e2e (two jobs; reports follow as each ends)"
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-contracts test-node
+	@echo "make test: tests/unit, tests/fuzz and tests/e2e as three jobs (reports follow as each ends)"
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-units test-properties test-node
 
-test-contracts: deps
-	pytest tests/unit tests/fuzz -p no:ape_test -q --durations=5
+test-units: deps
+	pytest tests/unit -p no:ape_test -q --durations=5
+
+test-properties: deps
+	pytest tests/fuzz -p no:ape_test -q --durations=5
 
 test-node: deps $(STAMPS)/contracts
 	ape test tests/e2e -q --durations=10

@@ -79,10 +79,9 @@ def test_live_mode_after_another_writers_round_in_the_same_second_uses_the_next(
     # A replay handing the feed back to the devnet's loop wrote a round in the second the loop
     # steps in: PriceOracle writes one round per timestamp, so the loop's round goes one later.
     feeder = OracleFeeder(feed, reporters, PathSource(PricePath.of([(0, 100)])), mode=FeedMode.LIVE)
-    handed_back = chain.pending_timestamp
     transmit_round(feed, 99 * 10**DECIMALS, reporters, reporters[0])
-    assert feed.latestTimestamp() == handed_back
-    chain.pending_timestamp = handed_back
+    handed_back = feed.latestTimestamp()
+    chain.pending_timestamp = handed_back  # the loop's block lands in the same second
     published = feeder.step()
     assert published.timestamp == handed_back + 1
     assert round_data(feed, published.round_id) == (100 * 10**DECIMALS, handed_back + 1)
@@ -92,9 +91,9 @@ def test_live_mode_after_another_writers_round_in_the_same_second_uses_the_next(
 def test_a_replay_starting_in_the_second_of_the_loops_round_starts_one_later(feed, reporters, chain):
     # The replay took the feed just after the devnet's loop wrote a round in this second: its
     # first round goes one second later and the rest of the path follows from there.
-    loop_round = chain.pending_timestamp
     transmit_round(feed, 99 * 10**DECIMALS, reporters, reporters[0])
-    chain.pending_timestamp = loop_round
+    loop_round = feed.latestTimestamp()
+    chain.pending_timestamp = loop_round  # the replay's first block lands in the same second
     feeder = OracleFeeder(feed, reporters, PathSource(PricePath.of([(0, 100), (12, 101)])))
     first, second = feeder.run()
     assert (first.timestamp, second.timestamp) == (loop_round + 1, loop_round + 13)
