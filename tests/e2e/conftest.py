@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "markets.yaml"
 NETWORK = "ethereum:local"
 
+
 @pytest.fixture(scope="session")
 def admin(accounts):
     return accounts[roles.ADMIN]
