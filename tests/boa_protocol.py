@@ -85,16 +85,24 @@ def publish_round(oracle, answer: int, reporters):
     transmit_round(oracle, answer, reporters, reporters[0].address)
 
 
+def decoded_reason(data) -> str:
+    """The reason string of revert data (`Error(string)`), "" when it carries none."""
+    if isinstance(data, bytes) and data[:4] == ERROR_SELECTOR:
+        return abi_decode(["string"], data[4:])[0]
+    return ""
+
+
+def _boa_error_reason(error: boa.BoaError) -> str:
+    vm_error = error.stack_trace.last_frame.vm_error
+    return decoded_reason(vm_error.args[0] if vm_error.args else b"")
+
+
 def revert_reason(call):
     """Runs `call`; None when it succeeds, else its revert reason ("" when it has none)."""
     try:
         call()
     except boa.BoaError as error:
-        vm_error = error.stack_trace.last_frame.vm_error
-        data = vm_error.args[0] if vm_error.args else b""
-        if isinstance(data, bytes) and data[:4] == ERROR_SELECTOR:
-            return abi_decode(["string"], data[4:])[0]
-        return ""
+        return _boa_error_reason(error)
     return None
 
 
@@ -106,9 +114,7 @@ def reverts(reason: str | None = None):
     try:
         yield
     except boa.BoaError as error:
-        vm_error = error.stack_trace.last_frame.vm_error
-        data = vm_error.args[0] if vm_error.args else b""
-        actual = abi_decode(["string"], data[4:])[0] if isinstance(data, bytes) and data[:4] == ERROR_SELECTOR else ""
+        actual = _boa_error_reason(error)
         if reason is not None:
             assert actual == reason, f"reverted with {actual!r}, expected {reason!r}"
         return

@@ -9,8 +9,7 @@ tests/fuzz/test_order_fills_boa.py.
 
 import boa
 import pytest
-from boa_protocol import ERROR_SELECTOR, contract, deploy_engine_stack, events, now, reverts
-from eth_abi import decode as abi_decode
+from boa_protocol import contract, decoded_reason, deploy_engine_stack, events, now, reverts
 
 from vyperp.orders import OrderKind, Outcome
 from vyperp.units import WAD, to_wad
@@ -116,8 +115,9 @@ def raw_revert_reason(function, *args, sender):
     result = boa.env.execute_code(to_address=function.contract.address, sender=sender,
                                   data=function.prepare_calldata(*args))
     assert result.is_error, "did not revert"
-    assert result.output[:4] == ERROR_SELECTOR, f"reverted without a reason: {result.output!r}"
-    return abi_decode(["string"], result.output[4:])[0]
+    reason = decoded_reason(result.output)
+    assert reason, f"reverted without a reason: {result.output!r}"
+    return reason
 
 
 # ---------------------------------------------------------------------------
